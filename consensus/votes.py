@@ -93,9 +93,8 @@ class Vote:
     def signed(self, key: SigningKey) -> Vote:
         if key.public_key != self.validator:
             raise ValueError("signing key does not match the vote's validator")
-        return Vote(
-            self.kind, self.chain_id, self.height, self.round, self.block_hash, self.validator, key.sign(self.sign_bytes())
-        )
+        signature = key.sign(self.sign_bytes())
+        return Vote(self.kind, self.chain_id, self.height, self.round, self.block_hash, self.validator, signature)
 
     def verify(self) -> bool:
         return verify(self.validator, self.sign_bytes(), self.signature)
