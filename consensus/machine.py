@@ -1,0 +1,400 @@
+"""The Tendermint consensus state machine as pure logic: messages, timeouts and `now` in; actions out.
+
+This is Algorithm 1 of Buchman, Kwon, Milosevic 2018, "The latest gossip on BFT consensus", for one validator
+(or, with no key, for a full node that only follows). Line numbers in comments refer to that algorithm. A value
+is final the moment a quorum (⌊2n/3⌋ + 1) of precommits for it exists — immediate finality, no forks while at
+most f = ⌊(n − 1)/3⌋ validators are faulty.
+
+Differences from the paper, each safe because the paper's safety argument rests on vote quorums alone:
+- Values are opaque bytes named by a hash the application computes. A proposal signs the hash; the value rides
+  alongside. Rules 36 and 49 need the value of the quorum's hash, not the proposal that carried it, so a value
+  fetched by hash through the repair path (`RequestValue` → `on_value`) is as good as a proposed one.
+- After deciding, the machine stays at its height (collecting late precommits) until the shell, having applied
+  the block, calls `start_height` with the next validator set; the paper moves on at once (line 54).
+- Messages for the next height are buffered (bounded) and replayed then; older and further heights are dropped
+  (the shell's block sync serves nodes that fell behind).
+
+Signatures: `on_vote` and `on_proposal` check them unless the caller passes `verified=True` (a shell may verify in
+batches or off the event loop). An exact duplicate of a held message is recognised before any signature check.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from consensus.actions import (
+    Action,
+    BroadcastProposal,
+    BroadcastVote,
+    Commit,
+    RecordEvidence,
+    RequestValue,
+    ScheduleTimeout,
+)
+from consensus.keys import SigningKey
+from consensus.messages import MessageError
+from consensus.proposal import Proposal
+from consensus.timeouts import Step, Timeout, TimeoutParams
+from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
+from consensus.voteset import HeightVotes
+
+Message = Proposal | Vote
+
+
+class Application(Protocol):
+    """What the machine needs from the chain: hashing, proposing and validating opaque values (encoded blocks)."""
+
+    def value_hash(self, value: bytes) -> bytes:
+        """The 32-byte hash that names `value` (a block's hash); votes and proposals sign this."""
+        ...
+
+    def propose(self, height: int, round_: int, now: float) -> bytes:
+        """A new value to propose at (height, round) when this node is the proposer and has no valid value."""
+        ...
+
+    def validate(self, height: int, value: bytes) -> bool:
+        """The paper's valid(v): deterministic, so every honest node agrees. Results are cached per hash."""
+        ...
+
+
+class ConsensusMachine:
+    """One node's view of consensus at its current height."""
+
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        app: Application,
+        height: int,
+        validators: ValidatorSet,
+        key: SigningKey | None = None,
+        params: TimeoutParams | None = None,
+        max_round_ahead: int = 1000,
+        max_buffered: int = 10_000,
+    ) -> None:
+        self.chain_id, self.app, self.key = chain_id, app, key
+        self.params = params if params is not None else TimeoutParams()
+        # Bounds on what Byzantine peers can make us store: rounds far ahead, and next-height messages.
+        self.max_round_ahead, self.max_buffered = max_round_ahead, max_buffered
+        self._public_key = key.public_key if key is not None else None
+        self._started = False
+        self._out: list[Action] = []
+        self._next_height: dict[bytes, tuple[Message, bytes | None]] = {}
+        self._reset(height, validators)
+
+    def _reset(self, height: int, validators: ValidatorSet) -> None:
+        # Lines 1–8 (and line 54's reset on a new height).
+        self.height, self.validators = height, validators
+        self.round, self.step = 0, Step.PROPOSE
+        self.decision: Commit | None = None
+        self.locked_value: bytes | None = None
+        self.locked_round = -1
+        self.valid_value: bytes | None = None
+        self.valid_round = -1
+        self._votes = HeightVotes(self.chain_id, height, validators)
+        self._proposals: dict[int, Proposal] = {}
+        self._values: dict[bytes, bytes] = {}
+        self._validity: dict[bytes, bool] = {}
+        self._requested: set[bytes] = set()
+        self._evidence_seen: set[bytes] = set()
+        # Rules that fire "for the first time" per round: lines 34, 36 and 47.
+        self._prevote_timeout_rounds: set[int] = set()
+        self._valid_rounds_seen: set[int] = set()
+        self._precommit_timeout_rounds: set[int] = set()
+
+    # ---- inputs -----------------------------------------------------------------------------------------------
+
+    def on_start(self, now: float) -> list[Action]:
+        """Line 10: start round 0 of the current height. Messages fed before this are kept and counted."""
+        if not self._started:
+            self._started = True
+            self._start_round(0, now)
+            self._progress(now)
+        return self._drain()
+
+    def start_height(self, height: int, validators: ValidatorSet, now: float) -> list[Action]:
+        """Move to `height` (normally the decided height + 1, or further after block sync) with its validators."""
+        if height <= self.height:
+            raise ValueError(f"cannot move from height {self.height} back to {height}")
+        buffered = [entry for entry in self._next_height.values() if entry[0].height == height]
+        self._next_height.clear()
+        self._reset(height, validators)
+        for message, value in buffered:
+            try:  # the sender is unknown by now, so a bad buffered message is dropped quietly
+                self._accept(message, value, verified=False)
+            except MessageError:
+                continue
+        if self._started:
+            self._start_round(0, now)
+            self._progress(now)
+        return self._drain()
+
+    def on_proposal(
+        self, proposal: Proposal, value: bytes | None, now: float, *, verified: bool = False
+    ) -> list[Action]:
+        """A proposal (with its value, or None when only the hash came). Raises `MessageError` for a bad one."""
+        self._accept(proposal, value, verified=verified)
+        self._progress(now)
+        return self._drain()
+
+    def on_vote(self, vote: Vote, now: float, *, verified: bool = False) -> list[Action]:
+        """A prevote or precommit. Raises `MessageError` for a wrong chain, a non-member or a bad signature."""
+        self._accept(vote, None, verified=verified)
+        self._progress(now)
+        return self._drain()
+
+    def on_value(self, value_hash: bytes, value: bytes, now: float) -> list[Action]:
+        """A value fetched by hash after `RequestValue`. Raises `MessageError` when it does not match the hash."""
+        if value_hash in self._values or value_hash not in self._requested:
+            return []
+        if self.app.value_hash(value) != value_hash:
+            raise MessageError("value does not match the requested hash")
+        self._values[value_hash] = value
+        self._progress(now)
+        return self._drain()
+
+    def on_timeout(self, timeout: Timeout, now: float) -> list[Action]:
+        """A timeout scheduled earlier has expired; stale ones (other height, round or step) do nothing."""
+        if timeout.height != self.height or timeout.round != self.round or self.decision is not None:
+            return []
+        if timeout.step is Step.PROPOSE and self.step is Step.PROPOSE:  # lines 57–60
+            self._cast(VoteKind.PREVOTE, None)
+            self.step = Step.PREVOTE
+        elif timeout.step is Step.PREVOTE and self.step is Step.PREVOTE:  # lines 61–64
+            self._cast(VoteKind.PRECOMMIT, None)
+            self.step = Step.PRECOMMIT
+        elif timeout.step is Step.PRECOMMIT:  # lines 65–67
+            self._start_round(self.round + 1, now)
+        self._progress(now)
+        return self._drain()
+
+    # ---- read-only views for the shell ------------------------------------------------------------------------
+
+    def proposal(self, round_: int) -> tuple[Proposal, bytes | None] | None:
+        """The proposal held for `round_` at the current height, with its value when known (for repair replies)."""
+        found = self._proposals.get(round_)
+        return None if found is None else (found, self._values.get(found.value_hash))
+
+    def value(self, value_hash: bytes) -> bytes | None:
+        return self._values.get(value_hash)
+
+    def votes(self) -> list[Vote]:
+        """Every vote held at the current height (for gossip catch-up and repair replies)."""
+        return self._votes.all_votes()
+
+    # ---- accepting messages -----------------------------------------------------------------------------------
+
+    def _accept(self, message: Message, value: bytes | None, *, verified: bool) -> None:
+        if message.height != self.height:
+            if message.height == self.height + 1 and len(self._next_height) < self.max_buffered:
+                self._next_height.setdefault(message.signature, (message, value))
+            return
+        if message.chain_id != self.chain_id:
+            raise MessageError(f"message for chain {message.chain_id!r}, this is {self.chain_id!r}")
+        if message.round > self.round + self.max_round_ahead:
+            return
+        if isinstance(message, Proposal):
+            self._accept_proposal(message, value, verified)
+        else:
+            self._accept_vote(message, verified)
+
+    def _accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> None:
+        expected = self.validators.proposer(self.height, proposal.round)
+        if proposal.proposer != expected:
+            raise MessageError(f"proposal for round {proposal.round} is not from that round's proposer")
+        held = self._proposals.get(proposal.round)
+        if held is None:
+            if not verified and not proposal.verify():
+                raise MessageError("proposal signature does not verify")
+            self._proposals[proposal.round] = proposal
+        elif held != proposal:
+            return  # the proposer equivocated; the first proposal stands and votes decide the rest
+        if proposal.value_hash in self._values:
+            return
+        if value is not None and self.app.value_hash(value) == proposal.value_hash:
+            self._values[proposal.value_hash] = value
+        else:
+            # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
+            self._request(proposal.value_hash)
+
+    def _accept_vote(self, vote: Vote, verified: bool) -> None:
+        if vote.validator not in self.validators:
+            raise MessageError("vote from a key that is not a validator at this height")
+        vote_set = self._votes.get(vote.round, vote.kind)
+        if vote_set.contains(vote):
+            return
+        if not verified and not vote.verify():
+            raise MessageError("vote signature does not verify")
+        result = vote_set.add(vote)
+        if result.evidence is not None:
+            key = result.evidence.hash()
+            if key not in self._evidence_seen:
+                self._evidence_seen.add(key)
+                self._out.append(RecordEvidence(result.evidence))
+
+    # ---- the rules of Algorithm 1 -----------------------------------------------------------------------------
+
+    def _progress(self, now: float) -> None:
+        """Apply the "upon" rules until none fires: each firing moves the step or marks a round, so this ends."""
+        if not self._started:
+            return
+        while self.decision is None and (
+            self._rule_decide()
+            or self._rule_round_skip(now)
+            or self._rule_prevote_on_proposal()
+            or self._rule_prevote_quorum_any(now)
+            or self._rule_prevote_quorum_value()
+            or self._rule_prevote_quorum_nil()
+            or self._rule_precommit_quorum_any(now)
+        ):
+            pass
+
+    def _rule_decide(self) -> bool:
+        """Lines 49–54, for any round (late precommits of a past round count too)."""
+        for round_ in self._votes.precommit_rounds():
+            precommits = self._votes.precommits(round_)
+            for value_hash in precommits.quorum_values():
+                if value_hash is None:
+                    continue
+                if value_hash not in self._values:
+                    self._request(value_hash)
+                elif self._valid(value_hash):
+                    votes = precommits.votes_for(value_hash)
+                    self.decision = Commit(self.height, round_, value_hash, self._values[value_hash], votes)
+                    self._out.append(self.decision)
+                    return True
+        return False
+
+    def _rule_round_skip(self, now: float) -> bool:
+        """Lines 55–56: f + 1 validators are already in a higher round, so at least one honest one is."""
+        needed = max_faulty(len(self.validators)) + 1
+        ahead = [r for r in self._votes.rounds() if r > self.round] + [r for r in self._proposals if r > self.round]
+        for round_ in sorted(set(ahead), reverse=True):
+            senders = set(self._votes.voters_in_round(round_))
+            if round_ in self._proposals:
+                senders.add(self._proposals[round_].proposer)
+            if len(senders) >= needed:
+                self._start_round(round_, now)
+                return True
+        return False
+
+    def _rule_prevote_on_proposal(self) -> bool:
+        """Lines 22–27 (fresh proposal) and 28–33 (re-proposal backed by a quorum of prevotes in round vr)."""
+        proposal = self._proposals.get(self.round)
+        if self.step is not Step.PROPOSE or proposal is None or proposal.value_hash not in self._values:
+            return False
+        value, vr = proposal.value_hash, proposal.pol_round
+        if vr == -1:
+            acceptable = self.locked_round == -1 or self.locked_value == value
+        elif self._votes.prevotes(vr).has_quorum(value):
+            acceptable = self.locked_round <= vr or self.locked_value == value
+        else:
+            return False  # wait for the prevotes of round vr, or for the propose timeout
+        self._cast(VoteKind.PREVOTE, value if acceptable and self._valid(value) else None)
+        self.step = Step.PREVOTE
+        return True
+
+    def _rule_prevote_quorum_any(self, now: float) -> bool:
+        """Lines 34–35."""
+        if self.step is not Step.PREVOTE or self.round in self._prevote_timeout_rounds:
+            return False
+        if not self._votes.prevotes(self.round).has_quorum_any():
+            return False
+        self._prevote_timeout_rounds.add(self.round)
+        self._schedule(Step.PREVOTE, now)
+        return True
+
+    def _rule_prevote_quorum_value(self) -> bool:
+        """Lines 36–43: lock on (and precommit) a value a quorum prevoted; remember it as the valid value."""
+        if self.step < Step.PREVOTE or self.round in self._valid_rounds_seen:
+            return False
+        for value in self._votes.prevotes(self.round).quorum_values():
+            if value is None:
+                continue
+            if value not in self._values:
+                self._request(value)
+                continue
+            if not self._valid(value):
+                continue
+            self._valid_rounds_seen.add(self.round)
+            if self.step is Step.PREVOTE:
+                self.locked_value, self.locked_round = value, self.round
+                self._cast(VoteKind.PRECOMMIT, value)
+                self.step = Step.PRECOMMIT
+            self.valid_value, self.valid_round = value, self.round
+            return True
+        return False
+
+    def _rule_prevote_quorum_nil(self) -> bool:
+        """Lines 44–46."""
+        if self.step is not Step.PREVOTE or not self._votes.prevotes(self.round).has_quorum(None):
+            return False
+        self._cast(VoteKind.PRECOMMIT, None)
+        self.step = Step.PRECOMMIT
+        return True
+
+    def _rule_precommit_quorum_any(self, now: float) -> bool:
+        """Lines 47–48."""
+        if self.round in self._precommit_timeout_rounds or not self._votes.precommits(self.round).has_quorum_any():
+            return False
+        self._precommit_timeout_rounds.add(self.round)
+        self._schedule(Step.PRECOMMIT, now)
+        return True
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+
+    def _start_round(self, round_: int, now: float) -> None:
+        """Lines 11–21."""
+        self.round, self.step = round_, Step.PROPOSE
+        me = self._public_key
+        if me is None or self.key is None or self.validators.proposer(self.height, round_) != me:
+            self._schedule(Step.PROPOSE, now)
+            return
+        held = self._proposals.get(round_)
+        if held is not None and held.value_hash in self._values:
+            # Already signed one for this round (e.g. inputs replayed after a restart): never sign a second.
+            self._out.append(BroadcastProposal(held, self._values[held.value_hash]))
+            return
+        if self.valid_value is not None:
+            value_hash, value = self.valid_value, self._values[self.valid_value]
+        else:
+            value = self.app.propose(self.height, round_, now)
+            value_hash = self.app.value_hash(value)
+        proposal = Proposal(self.chain_id, self.height, round_, self.valid_round, value_hash, me).signed(self.key)
+        self._proposals[round_] = proposal
+        self._values[value_hash] = value
+        self._out.append(BroadcastProposal(proposal, value))
+
+    def _cast(self, kind: VoteKind, value_hash: bytes | None) -> None:
+        """Sign, count and broadcast our vote, unless we are not a validator at this height."""
+        me = self._public_key
+        if me is None or self.key is None or me not in self.validators:
+            return
+        vote_set = self._votes.get(self.round, kind)
+        mine = [v for v in vote_set.votes() if v.validator == me]
+        if mine:
+            # We voted in this slot before (inputs replayed after a restart): repeat that vote, never a new one.
+            self._out.append(BroadcastVote(mine[0]))
+            return
+        vote = Vote(kind, self.chain_id, self.height, self.round, value_hash, me).signed(self.key)
+        vote_set.add(vote)
+        self._out.append(BroadcastVote(vote))
+
+    def _valid(self, value_hash: bytes) -> bool:
+        known = self._validity.get(value_hash)
+        if known is None:
+            known = self._validity[value_hash] = self.app.validate(self.height, self._values[value_hash])
+        return known
+
+    def _request(self, value_hash: bytes) -> None:
+        if value_hash not in self._requested:
+            self._requested.add(value_hash)
+            self._out.append(RequestValue(self.height, value_hash))
+
+    def _schedule(self, step: Step, now: float) -> None:
+        timeout = Timeout(self.height, self.round, step)
+        self._out.append(ScheduleTimeout(timeout, now + self.params.duration(step, self.round)))
+
+    def _drain(self) -> list[Action]:
+        out, self._out = self._out, []
+        return out

@@ -1,0 +1,47 @@
+"""The error type and field checks shared by the consensus messages peers send each other.
+
+Proposals, votes and evidence arrive from peers that may be faulty or Byzantine, so every decoded field is
+checked before an object is built: a malformed message raises `MessageError` with a message naming the field,
+which the network shell logs and scores against the peer instead of crashing.
+"""
+
+from __future__ import annotations
+
+from consensus import codec
+
+HASH_SIZE = 32
+KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+
+class MessageError(ValueError):
+    """A consensus message is malformed, wrongly signed or not acceptable at this point."""
+
+
+def as_map(value: codec.Value, what: str) -> dict[str, codec.Value]:
+    if not isinstance(value, dict):
+        raise MessageError(f"{what} is not a map")
+    return value
+
+
+def int_field(value: dict[str, codec.Value], name: str, what: str, minimum: int = 0) -> int:
+    item = value.get(name)
+    # bool is a subclass of int in Python; a CBOR true must not pass as 1.
+    if not isinstance(item, int) or isinstance(item, bool) or item < minimum:
+        raise MessageError(f"{what} {name} must be an integer ≥ {minimum}")
+    return item
+
+
+def str_field(value: dict[str, codec.Value], name: str, what: str) -> str:
+    item = value.get(name)
+    if not isinstance(item, str):
+        raise MessageError(f"{what} {name} must be a string")
+    return item
+
+
+def bytes_field(value: dict[str, codec.Value], name: str, what: str, size: int | None = None) -> bytes:
+    item = value.get(name)
+    if not isinstance(item, bytes) or (size is not None and len(item) != size):
+        expected = "bytes" if size is None else f"{size} bytes"
+        raise MessageError(f"{what} {name} must be {expected}")
+    return item
