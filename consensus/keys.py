@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
@@ -53,7 +54,12 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> SigningKey:
-        return cls(os.urandom(32))
+        # libp2p refuses a seed whose public key fails libsodium's point check (small-order points); such seeds
+        # are astronomically rare, but a node key must always be usable as a peer identity too.
+        while True:
+            key = cls(os.urandom(32))
+            if nacl.bindings.crypto_core_ed25519_is_valid_point(key.public_key):
+                return key
 
     @property
     def _nacl(self) -> nacl.signing.SigningKey:

@@ -1,0 +1,162 @@
+"""Composition root: `build_node` wires a full peer from a resolved network config.
+
+Each subsystem is a service that receives its collaborators in its constructor and attaches to the network as
+handlers of named protocols and topics (CometBFT's reactors), so the p2p layer knows nothing of what it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from consensus.keys import SigningKey
+from node import __version__
+from node.api import HttpApiService, OperatorAuth, json_error, read_json
+from node.config import ConfigError, NetworkConfig, NodeSpec
+from node.p2p import HostConfig, P2PError
+from node.peering import BootstrapPeer, PeeringService
+from node.probe import ProbeService
+from node.service import Service, run_services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    """Where a node keeps its state: everything under one directory, so a node is restartable and movable."""
+
+    root: Path
+
+    @property
+    def key(self) -> Path:
+        return self.root / "node.key"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "api.token"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "node.log"
+
+
+class Node:
+    def __init__(
+        self,
+        network: NetworkConfig,
+        spec: NodeSpec,
+        paths: NodePaths,
+        key: SigningKey,
+        peering: PeeringService,
+        http: HttpApiService,
+        auth: OperatorAuth,
+        services: list[Service],
+    ) -> None:
+        self.network = network
+        self.spec = spec
+        self.paths = paths
+        self.key = key
+        self.peering = peering
+        self.http = http
+        self.auth = auth
+        self.services = services
+        self.stop_event = asyncio.Event()
+        self.started_at = time.time()
+
+    def status(self) -> dict[str, object]:
+        host = self.peering.host
+        return {
+            "name": self.spec.name,
+            "version": __version__,
+            "network": self.network.name,
+            "chain_id": self.network.genesis.chain_id,
+            "roles": list(self.spec.roles),
+            "peer_id": host.peer_id,
+            "public_key": self.key.public_key.hex(),
+            "listen_addrs": host.listen_addrs,
+            "peers": host.connected_peers(),
+            "http_url": self.http.url,
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }
+
+    async def run(self) -> None:
+        await run_services(self.services, self.stop_event)
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+
+def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
+    """Wire a full peer. `data_dir` holds one directory per node; this node's is `data_dir/name`."""
+    if not network.resolved:
+        raise ConfigError(
+            f"{network.source}: config is not resolved (keys, ports, peer IDs); "
+            "run `ehrnet cluster init` or `ehrnet cluster up` to resolve it"
+        )
+    spec = network.node(name)
+    paths = NodePaths(data_dir / name)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.load(paths.key)
+    bootstrap = [BootstrapPeer(p.name, p.peer_id or "", p.p2p_multiaddr) for p in network.bootstrap_of(name)]
+    peering = PeeringService(HostConfig(seed=key.seed, listen=f"/ip4/{spec.host}/tcp/{spec.p2p_port}"), bootstrap)
+    if peering.host.peer_id != spec.peer_id:
+        raise ConfigError(f"{network.source}: nodes.{name}.peer_id does not match the key in {paths.key}")
+    http = HttpApiService(spec.host, spec.http_port)
+    auth = OperatorAuth.load_or_create(paths.token)
+    probe = ProbeService(peering.host)
+    services: list[Service] = [peering, probe, http]
+    node = Node(network, spec, paths, key, peering, http, auth, services)
+    http.add_routes(_core_routes(node))
+    http.add_routes(_probe_routes(node, probe))
+    return node
+
+
+def _core_routes(node: Node) -> list[web.RouteDef]:
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response(node.status())
+
+    async def shutdown(request: web.Request) -> web.Response:
+        node.auth.require(request)
+        asyncio.get_running_loop().call_soon(node.request_stop)
+        return web.json_response({"stopping": True})
+
+    return [web.get("/status", status), web.post("/admin/shutdown", shutdown)]
+
+
+def _probe_routes(node: Node, probe: ProbeService) -> list[web.RouteDef]:
+    async def publish(request: web.Request) -> web.Response:
+        node.auth.require(request)
+        body = await read_json(request)
+        count = body.get("count", 1) if isinstance(body, dict) else None
+        rate = body.get("rate", 100.0) if isinstance(body, dict) else None
+        pad = body.get("pad", 0) if isinstance(body, dict) else None
+        if not isinstance(count, int) or not 1 <= count <= 100_000:
+            return json_error(400, "count: an integer 1–100000")
+        if not isinstance(rate, int | float) or not 0 < rate <= 100_000:
+            return json_error(400, "rate: messages per second, 0 < rate ≤ 100000")
+        if not isinstance(pad, int) or not 0 <= pad <= 1_000_000:
+            return json_error(400, "pad: padding bytes 0–1000000")
+        try:
+            first, last, took = await probe.burst(count, float(rate), pad)
+        except P2PError as exc:
+            return json_error(503, f"publish failed: {exc}")
+        return web.json_response({"first_seq": first, "last_seq": last, "seconds": took})
+
+    async def received(request: web.Request) -> web.Response:
+        node.auth.require(request)
+        try:
+            since = int(request.query.get("since_ns", "0"))
+        except ValueError:
+            return json_error(400, "since_ns: an integer (ns since the Unix epoch)")
+        records = [
+            {"origin": r.origin, "seq": r.seq, "sent_ns": r.sent_ns, "received_ns": r.received_ns}
+            for r in probe.received(since)
+        ]
+        return web.json_response({"records": records, "malformed": probe.malformed})
+
+    return [web.post("/probe/publish", publish), web.get("/probe/received", received)]

@@ -1,0 +1,108 @@
+"""The `ehrnet` command line.
+
+Subsystems add their own commands through a `register(subparsers)` function in their `cli` module; handlers
+return an exit code. Heavy imports (numpy, scipy, libp2p) happen inside handlers so the CLI starts fast and a
+light client stays small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from node import __version__
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+class CliError(Exception):
+    """A user error: printed as `ehrnet: error: ...`, exit code 2."""
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="cluster data directory (default: $EHRNET_DATA_DIR or ~/.ehrnet/cluster)",
+    )
+
+
+def _register_node(sub: SubParsers) -> None:
+    node = sub.add_parser("node", help="run a full peer").add_subparsers(dest="node_cmd", required=True)
+    run = node.add_parser("run", help="run one node in the foreground")
+    run.add_argument("--config", type=Path, required=True, help="resolved network config (network.toml)")
+    run.add_argument("--name", required=True, help="which node of the config to run")
+    run.add_argument("--data-dir", type=Path, default=None, help="base data dir (default: the config's directory)")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-file", type=Path, default=None, help="log to this file instead of stderr")
+    run.set_defaults(func=_cmd_node_run)
+
+
+def _cmd_node_run(args: argparse.Namespace) -> int:
+    from node.runner import run_node
+
+    return run_node(args.config, args.name, args.data_dir, args.log_level, args.log_file)
+
+
+def _register_cluster(sub: SubParsers) -> None:
+    from node import cluster_cli
+
+    cluster_cli.register(sub, _add_data_dir)
+
+
+def _register_keys(sub: SubParsers) -> None:
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_cmd", required=True)
+    new = keys.add_parser("new", help="create an Ed25519 key file")
+    new.add_argument("--out", type=Path, required=True, help="where to write the key (refuses to overwrite)")
+    new.set_defaults(func=_cmd_keys_new)
+
+
+def _cmd_keys_new(args: argparse.Namespace) -> int:
+    from consensus.keys import SigningKey
+
+    out: Path = args.out
+    if out.exists():
+        raise CliError(f"--out: {out} exists; refusing to overwrite a key")
+    key = SigningKey.generate()
+    key.save(out)
+    print(f"public_key {key.public_key.hex()}")
+    print(f"address    {key.address.hex()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ehrnet",
+        description="ehrnet: a peer-to-peer network for smart healthcare (offloading and EHR sharing).",
+    )
+    parser.add_argument("--version", action="version", version=f"ehrnet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    registrars: list[Callable[[SubParsers], None]] = [_register_node, _register_cluster, _register_keys]
+    for register in registrars:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from node.cluster import ClusterError
+    from node.config import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (CliError, ConfigError, ClusterError) as exc:
+        print(f"ehrnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
