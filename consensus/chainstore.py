@@ -1,0 +1,253 @@
+"""The node's persistent chain: final blocks, their commits and receipts, the tx index and the state, in LMDB.
+
+Crash safety: `commit_block` writes a final block, its commit, receipts, tx index entries, the state's flat
+values and changed tree nodes, and the new head in ONE LMDB write transaction. LMDB commits by a single meta-page
+switch after the data is synced, so a SIGKILL at any instant leaves either the old head or the new one, never a
+mix (issue 3: "a SIGKILL at any moment loses nothing that was final"). The state tree is stored in place by
+position, so a restarted node opens its state root directly, without recomputing anything.
+
+The map starts small and doubles whenever LMDB reports it full; running out of disk raises `DiskFullError`
+after LMDB aborted the transaction, so the store on disk is unchanged and the node can stop cleanly.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+from consensus import codec, smt
+from consensus.block import Block, Commit, Header, decode_block
+from consensus.errors import DiskFullError, StoreError, StoreMismatchError
+from consensus.execute import BlockResult, Receipt
+from consensus.genesis import Genesis, build_genesis
+from consensus.state import StateChanges
+
+FORMAT_VERSION = b"1"
+_DBS = ("meta", "blocks", "commits", "hashes", "txs", "receipts", "values", "nodes")
+_DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _height_key(height: int) -> bytes:
+    return height.to_bytes(8, "big")  # big-endian keeps LMDB's order = height order
+
+
+class StoreReader:
+    """A consistent read view (one LMDB read transaction): a `StateReader` plus chain lookups."""
+
+    def __init__(self, store: ChainStore, txn: lmdb.Transaction) -> None:
+        self._store = store
+        self._txn = txn
+        self._values = store._db["values"]
+        self._nodes = store._db["nodes"]
+
+    def get_value(self, key: bytes) -> bytes | None:
+        raw = self._txn.get(key, db=self._values)
+        return None if raw is None else bytes(raw)
+
+    def get_node(self, pos: int) -> smt.Node | None:
+        raw = self._txn.get(smt.position_key(pos), db=self._nodes)
+        return None if raw is None else smt.decode_node(bytes(raw))
+
+    def prove(self, key: bytes) -> tuple[bytes | None, smt.Proof]:
+        """The value under `key` (None if absent) and its proof against the head's state root."""
+        return self.get_value(key), smt.prove(self, key)
+
+
+class ChainStore:
+    def __init__(self, path: Path, genesis: Genesis, *, initial_map_size: int = 64 * 1024 * 1024) -> None:
+        """Open (or create from `genesis`) the chain in directory `path`.
+
+        Raises StoreMismatchError if the directory holds another chain (a different genesis hash).
+        """
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.genesis = genesis
+        self._env = lmdb.open(
+            str(self.path), map_size=initial_map_size, max_dbs=len(_DBS), subdir=True, sync=True, metasync=True
+        )
+        self._db = {name: self._env.open_db(name.encode()) for name in _DBS}
+        genesis_hash = genesis.hash()
+        with self._env.begin() as txn:
+            stored = txn.get(b"genesis_hash", db=self._db["meta"])
+        if stored is None:
+            self._initialise(genesis)
+        elif bytes(stored) != genesis_hash:
+            self._env.close()
+            raise StoreMismatchError(f"{self.path} holds chain with genesis {bytes(stored).hex()[:16]}, not ours")
+        self._head = self._load_head()
+
+    def _initialise(self, genesis: Genesis) -> None:
+        block, changes = build_genesis(genesis)
+
+        def write(txn: lmdb.Transaction) -> None:
+            meta = self._db["meta"]
+            txn.put(b"format", FORMAT_VERSION, db=meta)
+            txn.put(b"chain_id", genesis.chain_id.encode(), db=meta)
+            txn.put(b"genesis_hash", genesis.hash(), db=meta)
+            self._put_block(txn, block, None, (), changes)
+
+        self._write(write)
+
+    def close(self) -> None:
+        self._env.close()
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """The last final height (0 = only genesis)."""
+        return self._head.height
+
+    @property
+    def head(self) -> Header:
+        return self._head
+
+    @property
+    def state_root(self) -> bytes:
+        return self._head.state_root
+
+    @contextmanager
+    def reader(self) -> Iterator[StoreReader]:
+        """A consistent view; close it (leave the block) before `commit_block`, which may resize the map."""
+        with self._env.begin(buffers=False) as txn:
+            yield StoreReader(self, txn)
+
+    def get_value(self, key: bytes) -> bytes | None:
+        with self.reader() as r:
+            return r.get_value(key)
+
+    def _get(self, db: str, key: bytes) -> bytes | None:
+        with self._env.begin() as txn:
+            raw = txn.get(key, db=self._db[db])
+            return None if raw is None else bytes(raw)
+
+    def get_block(self, height: int) -> Block | None:
+        raw = self._get("blocks", _height_key(height))
+        if raw is None:
+            return None
+        return self._decode(raw)
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        """The canonical block encoding, e.g. to serve block sync without re-encoding."""
+        return self._get("blocks", _height_key(height))
+
+    def get_header(self, height: int) -> Header | None:
+        block = self.get_block(height)
+        return None if block is None else block.header
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self._get("hashes", block_hash)
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def get_commit(self, height: int) -> Commit | None:
+        raw = self._get("commits", _height_key(height))
+        return None if raw is None else Commit.from_value(codec.decode(raw))
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(height, index in block) of a final transaction."""
+        raw = self._get("txs", tx_hash)
+        return None if raw is None else (int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
+
+    def get_receipts(self, height: int) -> list[Receipt]:
+        raw = self._get("receipts", _height_key(height))
+        if raw is None:
+            return []
+        values = codec.decode(raw)
+        assert isinstance(values, list)
+        return [Receipt.from_value(v) for v in values]
+
+    def get_receipt(self, tx_hash: bytes) -> Receipt | None:
+        location = self.tx_location(tx_hash)
+        if location is None:
+            return None
+        receipts = self.get_receipts(location[0])
+        return receipts[location[1]] if location[1] < len(receipts) else None
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    def commit_block(self, block: Block, commit: Commit, result: BlockResult) -> None:
+        """Persist a final block with its commit and execution result, atomically.
+
+        The caller has verified the commit (block.verify_commit) and executed the block on this store's state
+        (execute.apply_block or build_block); this checks that the pieces belong together.
+        """
+        head = self._head
+        if block.header.height != head.height + 1 or block.header.parent_hash != head.hash:
+            raise StoreMismatchError(f"block {block.header.height} does not extend the stored head {head.height}")
+        if commit.block_hash != block.hash or commit.height != block.header.height:
+            raise StoreMismatchError("commit is not for this block")
+        if result.changes.root != block.header.state_root:
+            raise StoreMismatchError("execution result does not produce the block's state root")
+        self._write(lambda txn: self._put_block(txn, block, commit, result.receipts, result.changes))
+        self._head = block.header
+
+    def _put_block(
+        self,
+        txn: lmdb.Transaction,
+        block: Block,
+        commit: Commit | None,
+        receipts: tuple[Receipt, ...],
+        changes: StateChanges,
+    ) -> None:
+        db = self._db
+        height = block.header.height
+        key = _height_key(height)
+        txn.put(key, block.encode(), db=db["blocks"])
+        if commit is not None:
+            txn.put(key, codec.encode(commit.to_value()), db=db["commits"])
+        txn.put(key, codec.encode([r.to_value() for r in receipts]), db=db["receipts"])
+        txn.put(block.hash, key, db=db["hashes"])
+        for index, tx in enumerate(block.txs):
+            txn.put(tx.hash, key + index.to_bytes(4, "big"), db=db["txs"])
+        for state_key, value in changes.values.items():
+            if value is None:
+                txn.delete(state_key, db=db["values"])
+            else:
+                txn.put(state_key, value, db=db["values"])
+        for pos, node in changes.nodes.items():
+            if node is None:
+                txn.delete(smt.position_key(pos), db=db["nodes"])
+            else:
+                txn.put(smt.position_key(pos), smt.encode_node(node), db=db["nodes"])
+        txn.put(b"head", key, db=db["meta"])
+
+    def _write(self, fill: Callable[[lmdb.Transaction], None]) -> None:
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    fill(txn)
+                return
+            except lmdb.MapFullError:
+                # The transaction was aborted; grow the map and redo it (LMDB's map is fixed until resized).
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            except lmdb.Error as exc:
+                if _is_disk_full(exc):
+                    raise DiskFullError(f"{self.path}: disk full, block not stored ({exc})") from exc
+                raise StoreError(f"{self.path}: LMDB write failed: {exc}") from exc
+            except OSError as exc:
+                if exc.errno in _DISK_ERRNOS:
+                    raise DiskFullError(f"{self.path}: disk full, block not stored ({exc})") from exc
+                raise
+
+    def _load_head(self) -> Header:
+        raw_height = self._get("meta", b"head")
+        if raw_height is None:
+            raise StoreError(f"{self.path}: store has a genesis but no head; it was not created by this version")
+        raw_block = self._get("blocks", raw_height)
+        if raw_block is None:
+            raise StoreError(f"{self.path}: head block {int.from_bytes(raw_height, 'big')} is missing")
+        return self._decode(raw_block).header
+
+    def _decode(self, raw: bytes) -> Block:
+        p = self.genesis.params
+        return decode_block(raw, chain_id=self.genesis.chain_id, max_block_bytes=p.max_block_bytes,
+                            max_tx_bytes=p.max_tx_bytes)  # fmt: skip
+
+
+def _is_disk_full(exc: lmdb.Error) -> bool:
+    text = str(exc).lower()
+    return "no space" in text or "file too large" in text or "quota" in text

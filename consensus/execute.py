@@ -1,0 +1,302 @@
+"""The `execute(state, tx)` boundary: receipts, the handler registry and the built-in transaction kinds.
+
+Applications plug in as handlers keyed by transaction kind (`Registry.register`): the contract VM adds
+`deploy` and `call` the same way `record` and the system kinds are added here. A handler sees a `WorkingState`
+(with snapshot/revert) and an `ExecContext`; it returns an `Outcome` or raises `TxFailed`.
+
+Costs are a table (ARCHITECTURE.md §3 "Rules as data"); the ledger is permissioned, so cost is accounted in
+receipts for metering and limits, not charged against a balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Iterable
+from dataclasses import dataclass, field
+
+from consensus import codec
+from consensus.block import Block, Header, merkle_root, validate_body, validate_link
+from consensus.errors import BlockError, TxError, TxFailed, TxKindError, TxNonceError
+from consensus.genesis import Params
+from consensus.state import StateChanges, StateReader, WorkingState, get_nonce, set_nonce, validators_at
+from consensus.tx import Tx
+from consensus.votes import ValidatorSet
+
+STATUS_OK = 0
+STATUS_FAILED = 1
+
+COSTS: dict[str, int] = {
+    "base": 1_000,  # every transaction: signature check, nonce, receipt
+    "per_byte": 10,  # per byte of the encoded transaction
+    "write": 2_000,  # per state key written
+    "system": 5_000,  # set changes and evidence
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    attrs: dict[str, codec.Value] = field(default_factory=dict)
+
+    def to_value(self) -> codec.Value:
+        return {"name": self.name, "attrs": self.attrs}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: bytes
+    status: int
+    cost: int
+    events: tuple[Event, ...] = ()
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_value(self) -> codec.Value:
+        return {
+            "tx_hash": self.tx_hash,
+            "status": self.status,
+            "cost": self.cost,
+            "events": [e.to_value() for e in self.events],
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_value(cls, value: codec.Value) -> Receipt:
+        if not isinstance(value, dict):
+            raise ValueError("a receipt is a map")
+        tx_hash, status, cost = value.get("tx_hash"), value.get("status"), value.get("cost")
+        events, error = value.get("events"), value.get("error")
+        if not (isinstance(tx_hash, bytes) and isinstance(status, int) and isinstance(cost, int)):
+            raise ValueError("malformed receipt")
+        if not isinstance(events, list) or not isinstance(error, str):
+            raise ValueError("malformed receipt")
+        parsed: list[Event] = []
+        for e in events:
+            if not (isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("attrs"), dict)):
+                raise ValueError("malformed receipt event")
+            name, attrs = e["name"], e["attrs"]
+            assert isinstance(name, str) and isinstance(attrs, dict)
+            parsed.append(Event(name, attrs))
+        return cls(tx_hash, status, cost, tuple(parsed), error)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tx_hash": self.tx_hash.hex(),
+            "status": "ok" if self.ok else "failed",
+            "cost": self.cost,
+            "events": [{"name": e.name, "attrs": {k: _hex(v) for k, v in e.attrs.items()}} for e in self.events],
+            "error": self.error,
+        }
+
+
+def _hex(value: codec.Value) -> object:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def receipts_root(receipts: list[Receipt] | tuple[Receipt, ...]) -> bytes:
+    return merkle_root([codec.digest(r.to_value()) for r in receipts])
+
+
+@dataclass(frozen=True)
+class ExecContext:
+    """What a handler may know about the block it runs in (never the wall clock: block time is consensus)."""
+
+    chain_id: str
+    height: int
+    time_ms: int
+    proposer: bytes
+    params: Params
+
+
+@dataclass
+class Outcome:
+    cost: int
+    events: list[Event] = field(default_factory=list)
+
+
+Checker = Callable[[Tx, Params], None]
+Handler = Callable[[WorkingState, Tx, ExecContext], Outcome]
+
+
+@dataclass(frozen=True)
+class TxKind:
+    """A transaction kind: a stateless body check (raises TxError; run at admission) and a state handler."""
+
+    name: str
+    check: Checker
+    handle: Handler
+
+
+class Registry:
+    """Transaction kind -> handler. Every node must register the same kinds or they compute different roots."""
+
+    def __init__(self, kinds: list[TxKind] | None = None) -> None:
+        self._kinds: dict[str, TxKind] = {}
+        for kind in kinds or []:
+            self.register(kind)
+
+    def register(self, kind: TxKind) -> None:
+        if kind.name in self._kinds:
+            raise ValueError(f"transaction kind {kind.name!r} is already registered")
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str) -> TxKind:
+        kind = self._kinds.get(name)
+        if kind is None:
+            raise TxKindError(f"unknown transaction kind {name!r}; known: {sorted(self._kinds)}")
+        return kind
+
+    def check(self, tx: Tx, params: Params) -> None:
+        """Stateless admission check for the mempool and HTTP: kind known and body well-formed."""
+        self.get(tx.kind).check(tx, params)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+
+def execute(state: WorkingState, tx: Tx, ctx: ExecContext, registry: Registry) -> Receipt:
+    """Run one signature-checked transaction.
+
+    Raises TxError when the transaction may not be in a block at all (unknown kind, wrong nonce): a proposer
+    skips it and a validator rejects a block holding it. Otherwise the nonce is consumed and the receipt
+    reports success or the handler's failure, with the handler's writes reverted.
+    """
+    kind = registry.get(tx.kind)
+    expected = get_nonce(state.get, tx.address)
+    if tx.nonce != expected:
+        raise TxNonceError(f"nonce {tx.nonce} but the sender's next nonce is {expected}")
+    set_nonce(state, tx.address, expected + 1)
+    base_cost = COSTS["base"] + COSTS["per_byte"] * tx.size
+    snapshot = state.snapshot()
+    try:
+        kind.check(tx, ctx.params)
+        outcome = kind.handle(state, tx, ctx)
+    except TxFailed as exc:
+        state.revert(snapshot)
+        return Receipt(tx.hash, STATUS_FAILED, base_cost + exc.cost, (), str(exc))
+    except TxError as exc:
+        state.revert(snapshot)
+        return Receipt(tx.hash, STATUS_FAILED, base_cost, (), str(exc))
+    return Receipt(tx.hash, STATUS_OK, base_cost + outcome.cost, tuple(outcome.events), "")
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What executing a block produced; the chain store persists `changes` with the block when it is final."""
+
+    changes: StateChanges
+    receipts: tuple[Receipt, ...]
+    receipts_root: bytes
+    validators: ValidatorSet
+    next_validators: ValidatorSet
+
+
+def _next_validators(state: WorkingState, height: int) -> ValidatorSet:
+    try:
+        return validators_at(state.get, height + 1)
+    except ValueError as exc:
+        raise BlockError(f"state holds no validator set for height {height + 1}") from exc
+
+
+def build_block(
+    base: StateReader,
+    parent: Header,
+    candidates: Iterable[Tx],
+    *,
+    proposer: bytes,
+    time_ms: int,
+    params: Params,
+    registry: Registry,
+) -> tuple[Block, BlockResult]:
+    """Assemble a proposal from signature-checked candidates (e.g. `Mempool.reap`).
+
+    Candidates that may not be in a block (unknown kind, nonce out of order) are skipped rather than failing
+    the proposal; limits on count and bytes are respected.
+    """
+    height = parent.height + 1
+    state = WorkingState(base)
+    validators = validators_at(state.get, height)
+    ctx = ExecContext(parent.chain_id, height, time_ms, proposer, params)
+    included: list[Tx] = []
+    receipts: list[Receipt] = []
+    total_bytes = 0
+    for tx in candidates:
+        if len(included) >= params.max_block_txs or total_bytes + tx.size > params.max_block_bytes:
+            break
+        snapshot = state.snapshot()
+        try:
+            receipt = execute(state, tx, ctx, registry)
+        except TxError:
+            state.revert(snapshot)
+            continue
+        included.append(tx)
+        receipts.append(receipt)
+        total_bytes += tx.size
+    changes = state.commit()
+    root = receipts_root(receipts)
+    next_validators = _next_validators(state, height)
+    header = Header(
+        chain_id=parent.chain_id,
+        height=height,
+        parent_hash=parent.hash,
+        time_ms=time_ms,
+        proposer=proposer,
+        tx_root=merkle_root([tx.hash for tx in included]),
+        receipts_root=root,
+        state_root=changes.root,
+        validators_hash=validators.hash(),
+        next_validators_hash=next_validators.hash(),
+    )
+    return Block(header, tuple(included)), BlockResult(changes, tuple(receipts), root, validators, next_validators)
+
+
+def apply_block(
+    base: StateReader,
+    block: Block,
+    parent: Header,
+    *,
+    params: Params,
+    registry: Registry,
+    preverified: Container[bytes] = frozenset(),
+) -> BlockResult:
+    """Validate `block` against its parent and re-execute it on `base` (the state after `parent`).
+
+    Raises BlockError if anything disagrees: link, body, proposer, a signature (skipped for hashes in
+    `preverified`, e.g. ones the mempool already checked), a nonce, or any root the header claims.
+    """
+    header = block.header
+    validate_link(header, parent)
+    validate_body(block, max_txs=params.max_block_txs, max_bytes=params.max_block_bytes)
+    state = WorkingState(base)
+    try:
+        validators = validators_at(state.get, header.height)
+    except ValueError as exc:
+        raise BlockError(str(exc)) from exc
+    if validators.hash() != header.validators_hash:
+        raise BlockError("header validators_hash does not match the state's validator set")
+    if header.proposer not in validators:
+        raise BlockError("proposer is not a validator at this height")
+    ctx = ExecContext(header.chain_id, header.height, header.time_ms, header.proposer, params)
+    receipts: list[Receipt] = []
+    for index, tx in enumerate(block.txs):
+        if tx.chain_id != header.chain_id:
+            raise BlockError(f"transaction {index} is for chain {tx.chain_id!r}")
+        if tx.hash not in preverified and not tx.verify_signature():
+            raise BlockError(f"transaction {index} has an invalid signature")
+        try:
+            receipts.append(execute(state, tx, ctx, registry))
+        except TxError as exc:
+            raise BlockError(f"transaction {index} may not be in a block: {exc}") from exc
+    changes = state.commit()
+    if changes.root != header.state_root:
+        raise BlockError("state root after execution differs from the header's state_root")
+    root = receipts_root(receipts)
+    if root != header.receipts_root:
+        raise BlockError("receipts differ from the header's receipts_root")
+    next_validators = _next_validators(state, header.height)
+    if next_validators.hash() != header.next_validators_hash:
+        raise BlockError("header next_validators_hash does not match the state after execution")
+    return BlockResult(changes, tuple(receipts), root, validators, next_validators)

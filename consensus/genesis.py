@@ -1,0 +1,140 @@
+"""Genesis: the chain's identity, first validator and admin sets, and consensus parameters.
+
+The genesis hash names the chain together with the chain ID: two nodes whose genesis hashes differ are on
+different chains and the handshake disconnects them (issue 3). Block 0 is derived from genesis alone, so every
+node computes the same block 0 and nobody signs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from consensus import codec
+from consensus.block import EMPTY_ROOT, NO_PROPOSER, Block, Header
+from consensus.errors import GenesisError
+from consensus.state import MemoryState, StateChanges, WorkingState, set_admins, set_validator_schedule
+from consensus.votes import ValidatorSet
+
+
+@dataclass(frozen=True)
+class Params:
+    """Consensus parameters fixed at genesis; every node must use the same values."""
+
+    max_tx_bytes: int = 4096
+    max_block_txs: int = 10_000
+    max_block_bytes: int = 4 * 1024 * 1024
+    max_record_key_bytes: int = 128
+    max_record_value_bytes: int = 1024
+    # Set changes take effect this many heights after the block that holds them (Tendermint uses 2, so the
+    # set that signs a height is known before the height starts).
+    validator_change_delay: int = 2
+    # Distinct admins that must send the same set change before it happens (1 = any admin alone).
+    admin_threshold: int = 1
+    max_validators: int = 100
+    max_evidence_age: int = 100_000
+
+    def to_value(self) -> codec.Value:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_value(cls, value: codec.Value) -> Params:
+        if not isinstance(value, dict):
+            raise GenesisError("params must be a map")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise GenesisError(f"unknown params: {sorted(unknown)}")
+        kwargs: dict[str, int] = {}
+        for name, item in value.items():
+            if not isinstance(item, int) or isinstance(item, bool) or item < 1:
+                raise GenesisError(f"param {name} must be a positive integer")
+            kwargs[name] = item
+        return cls(**kwargs)
+
+
+def _keys(value: object, name: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise GenesisError(f"{name} must be a non-empty list of 32-byte public keys")
+    keys: list[bytes] = []
+    for item in value:
+        raw = bytes.fromhex(item) if isinstance(item, str) and len(item) == 64 else item
+        if not isinstance(raw, bytes) or len(raw) != 32:
+            raise GenesisError(f"{name} must be a non-empty list of 32-byte public keys")
+        keys.append(raw)
+    if len(set(keys)) != len(keys):
+        raise GenesisError(f"{name} contains a key twice")
+    return tuple(keys)
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: str
+    validators: tuple[bytes, ...]
+    admins: tuple[bytes, ...]
+    initial_time_ms: int
+    params: Params = field(default_factory=Params)
+
+    def __post_init__(self) -> None:
+        if not self.chain_id or not isinstance(self.chain_id, str):
+            raise GenesisError("chain_id must be a non-empty string")
+        _keys(self.validators, "validators")
+        _keys(self.admins, "admins")
+        if len(self.validators) > self.params.max_validators:
+            raise GenesisError(f"{len(self.validators)} validators exceed max_validators")
+        if self.initial_time_ms < 0:
+            raise GenesisError("initial_time_ms must be non-negative")
+
+    def to_value(self) -> codec.Value:
+        return {
+            "chain_id": self.chain_id,
+            "validators": list(self.validators),
+            "admins": list(self.admins),
+            "initial_time_ms": self.initial_time_ms,
+            "params": self.params.to_value(),
+        }
+
+    def hash(self) -> bytes:
+        return codec.digest(self.to_value())
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for the network config (keys as hex)."""
+        value = self.to_value()
+        assert isinstance(value, dict)
+        return {**value, "validators": [v.hex() for v in self.validators], "admins": [a.hex() for a in self.admins]}
+
+    @classmethod
+    def from_json(cls, doc: object) -> Genesis:
+        """Parse the JSON form (or the decoded canonical value); malformed input raises GenesisError."""
+        if not isinstance(doc, dict):
+            raise GenesisError("genesis must be an object")
+        chain_id, initial_time = doc.get("chain_id"), doc.get("initial_time_ms")
+        if not isinstance(chain_id, str):
+            raise GenesisError("chain_id must be a string")
+        if not isinstance(initial_time, int) or isinstance(initial_time, bool):
+            raise GenesisError("initial_time_ms must be an integer")
+        params = Params.from_value(doc.get("params", {}))
+        return cls(chain_id, _keys(doc.get("validators"), "validators"), _keys(doc.get("admins"), "admins"),
+                   initial_time, params)  # fmt: skip
+
+
+def build_genesis(genesis: Genesis) -> tuple[Block, StateChanges]:
+    """Block 0 and the initial state: the validator set from height 1 on, and the admin set."""
+    state = WorkingState(MemoryState())
+    set_validator_schedule(state, [(1, genesis.validators)])
+    set_admins(state, genesis.admins)
+    changes = state.commit()
+    validators_hash = ValidatorSet(genesis.validators).hash()
+    header = Header(
+        chain_id=genesis.chain_id,
+        height=0,
+        parent_hash=genesis.hash(),
+        time_ms=genesis.initial_time_ms,
+        proposer=NO_PROPOSER,
+        tx_root=EMPTY_ROOT,
+        receipts_root=EMPTY_ROOT,
+        state_root=changes.root,
+        validators_hash=validators_hash,
+        next_validators_hash=validators_hash,
+    )
+    return Block(header, ()), changes

@@ -1,0 +1,166 @@
+"""The transaction pool: admission checks, per-sender nonce order, de-duplication and a hard bound.
+
+A sender's transactions are *ready* when their nonces run contiguously from the sender's next nonce in the
+committed state; later ones wait as *queued* until the gap fills. Only ready transactions are reaped for a
+block, in arrival order across senders and nonce order within a sender, so a proposal built from the pool
+always executes without nonce errors. After a block commits, `update` drops what the block included and
+re-checks the senders it touched against the new state (their nonces moved).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from consensus.errors import MempoolFullError, TxNonceError
+from consensus.execute import Registry
+from consensus.genesis import Params
+from consensus.tx import Tx, decode_tx
+
+NonceSource = Callable[[bytes], int]  # address -> next nonce in the committed state
+
+
+class Admission(enum.Enum):
+    READY = "ready"  # can go into the next block
+    QUEUED = "queued"  # waits for a lower nonce from the same sender
+    KNOWN = "known"  # already in the pool: a retry, answered like a success
+
+
+@dataclass
+class _Sender:
+    next_nonce: int  # committed next nonce
+    txs: dict[int, Tx]  # nonce -> tx (ready and queued)
+    ready_upto: int  # nonces below this (and >= next_nonce) are in the ready queue
+
+
+class Mempool:
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        params: Params,
+        registry: Registry,
+        nonce_of: NonceSource,
+        max_txs: int = 20_000,
+        max_bytes: int = 32 * 1024 * 1024,
+        max_ahead: int = 256,
+    ) -> None:
+        self.chain_id = chain_id
+        self.params = params
+        self.registry = registry
+        self._nonce_of = nonce_of
+        self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self.max_ahead = max_ahead  # how far past the next nonce a sender may queue
+        self._by_hash: dict[bytes, Tx] = {}
+        self._senders: dict[bytes, _Sender] = {}
+        self._ready: dict[bytes, Tx] = {}  # insertion-ordered: the reap order
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: object) -> bool:
+        return tx_hash in self._by_hash
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def get(self, tx_hash: bytes) -> Tx | None:
+        return self._by_hash.get(tx_hash)
+
+    def add_raw(self, raw: bytes) -> tuple[Tx, Admission]:
+        """Decode, check and admit bytes from a client or peer. Raises a TxError naming the problem."""
+        if raw and len(raw) <= self.params.max_tx_bytes:
+            # Cheap duplicate check before the signature check: gossip delivers the same tx many times.
+
+            known = self._by_hash.get(hashlib.sha256(raw).digest())
+            if known is not None:
+                return known, Admission.KNOWN
+        tx = decode_tx(raw, chain_id=self.chain_id, max_bytes=self.params.max_tx_bytes)
+        return tx, self.add(tx)
+
+    def add(self, tx: Tx) -> Admission:
+        """Admit a signature-checked transaction."""
+        if tx.hash in self._by_hash:
+            return Admission.KNOWN
+        self.registry.check(tx, self.params)
+        sender = self._senders.get(tx.address)
+        if sender is None:
+            next_nonce = self._nonce_of(tx.address)
+            sender = _Sender(next_nonce, {}, next_nonce)
+        if tx.nonce < sender.next_nonce:
+            raise TxNonceError(f"nonce {tx.nonce} is already used; the sender's next nonce is {sender.next_nonce}")
+        if tx.nonce in sender.txs:
+            raise TxNonceError(f"another transaction with nonce {tx.nonce} from this sender is already pending")
+        if tx.nonce >= sender.next_nonce + self.max_ahead:
+            raise TxNonceError(
+                f"nonce {tx.nonce} is too far ahead of the sender's next nonce {sender.next_nonce} "
+                f"(at most {self.max_ahead} may wait)"
+            )
+        if len(self._by_hash) >= self.max_txs or self._bytes + tx.size > self.max_bytes:
+            raise MempoolFullError(
+                f"mempool is full ({len(self._by_hash)} transactions, {self._bytes} bytes); retry later"
+            )
+        self._senders[tx.address] = sender
+        sender.txs[tx.nonce] = tx
+        self._by_hash[tx.hash] = tx
+        self._bytes += tx.size
+        self._promote(sender)
+        return Admission.READY if tx.nonce < sender.ready_upto else Admission.QUEUED
+
+    def _promote(self, sender: _Sender) -> None:
+        while sender.ready_upto in sender.txs:
+            tx = sender.txs[sender.ready_upto]
+            self._ready[tx.hash] = tx
+            sender.ready_upto += 1
+
+    def reap(self, *, max_bytes: int, max_count: int) -> list[Tx]:
+        """Ready transactions for a proposal, oldest first, within the limits. The pool is not changed."""
+        picked: list[Tx] = []
+        total = 0
+        for tx in self._ready.values():
+            if len(picked) >= max_count or total + tx.size > max_bytes:
+                break  # stopping (not skipping) keeps every sender's nonces contiguous
+            picked.append(tx)
+            total += tx.size
+        return picked
+
+    def update(self, committed: Iterable[Tx]) -> None:
+        """After a block is final: drop its transactions and re-check the senders it touched."""
+        touched: set[bytes] = set()
+        for tx in committed:
+            touched.add(tx.address)
+            self._drop(tx.hash)
+        for address in touched:
+            sender = self._senders.get(address)
+            if sender is None:
+                continue
+            sender.next_nonce = self._nonce_of(address)
+            for nonce in [n for n in sender.txs if n < sender.next_nonce]:
+                self._drop(sender.txs[nonce].hash)  # replaced by another tx with that nonce: can never run
+            if not sender.txs:
+                del self._senders[address]
+                continue
+            # Rebuild this sender's readiness from its new next nonce (ready order within the sender is kept).
+            for tx in sender.txs.values():
+                self._ready.pop(tx.hash, None)
+            sender.ready_upto = sender.next_nonce
+            self._promote(sender)
+
+    def _drop(self, tx_hash: bytes) -> None:
+        tx = self._by_hash.pop(tx_hash, None)
+        if tx is None:
+            return
+        self._bytes -= tx.size
+        self._ready.pop(tx_hash, None)
+        sender = self._senders.get(tx.address)
+        if sender is not None:
+            sender.txs.pop(tx.nonce, None)
