@@ -1,0 +1,162 @@
+"""The iterative lookup (Kademlia §2.3) as a state machine driven by responses, failures and a clock.
+
+The caller asks `next_queries(now)` for peers to send FIND_NODE / GET_PROVIDERS to (never more than α in
+flight), feeds back `on_response` / `on_failure`, and calls `expire(now)` to turn overdue queries into failures.
+Termination follows go-libp2p-kad-dht's resiliency rule: the lookup is done when the β closest peers it has
+heard of (failed ones excluded) have all answered, or when nobody is left to ask. A provider lookup also stops
+as soon as it holds `want_providers` distinct providers. Providers are de-duplicated by peer ID (py-libp2p's
+kad-dht was measured returning duplicates).
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from storage.dht.keyspace import Contact
+
+ALPHA = 3
+BETA = 3
+K = 20
+QUERY_TIMEOUT = 10.0
+
+
+class PeerState(enum.Enum):
+    HEARD = "heard"
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    FAILED = "failed"
+
+
+class LookupKind(enum.Enum):
+    FIND_NODE = "find_node"
+    GET_PROVIDERS = "get_providers"
+
+
+@dataclass(slots=True)
+class _Candidate:
+    contact: Contact
+    state: PeerState
+    sent_at: float = 0.0
+
+
+class Lookup:
+    def __init__(
+        self,
+        target: int,
+        seeds: Iterable[Contact],
+        *,
+        kind: LookupKind = LookupKind.FIND_NODE,
+        local_id: bytes = b"",
+        alpha: int = ALPHA,
+        beta: int = BETA,
+        k: int = K,
+        timeout: float = QUERY_TIMEOUT,
+        want_providers: int = K,
+    ) -> None:
+        self.target = target
+        self.kind = kind
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+        self.timeout = timeout
+        self.want_providers = want_providers
+        self._local_id = local_id
+        self._candidates: dict[bytes, _Candidate] = {}
+        self._order: list[tuple[int, bytes]] = []  # (distance, peer_id), nearest first
+        self._in_flight = 0
+        self._providers: dict[bytes, Contact] = {}
+        self.queries_sent = 0
+        self.failures = 0
+        self._add(seeds)
+
+    def _add(self, contacts: Iterable[Contact]) -> None:
+        for contact in contacts:
+            if contact.peer_id == self._local_id or contact.peer_id in self._candidates:
+                continue
+            self._candidates[contact.peer_id] = _Candidate(contact, PeerState.HEARD)
+            bisect.insort(self._order, (contact.key ^ self.target, contact.peer_id))
+
+    @property
+    def providers(self) -> list[Contact]:
+        return list(self._providers.values())
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @property
+    def finished(self) -> bool:
+        if self.kind is LookupKind.GET_PROVIDERS and len(self._providers) >= self.want_providers:
+            return True
+        closest = 0
+        for _, peer_id in self._order:
+            state = self._candidates[peer_id].state
+            if state is PeerState.FAILED:
+                continue
+            if state is not PeerState.ANSWERED:
+                return False
+            closest += 1
+            if closest == self.beta:
+                return True
+        # Fewer than β peers answered overall: done only once nobody is left to ask or waiting.
+        return self._in_flight == 0
+
+    def next_queries(self, now: float) -> list[Contact]:
+        """Peers to query now, nearest unqueried first; they are marked as waiting."""
+        if self.finished:
+            return []
+        chosen: list[Contact] = []
+        for _, peer_id in self._order:
+            if self._in_flight >= self.alpha:
+                break
+            candidate = self._candidates[peer_id]
+            if candidate.state is PeerState.HEARD:
+                candidate.state = PeerState.WAITING
+                candidate.sent_at = now
+                self._in_flight += 1
+                self.queries_sent += 1
+                chosen.append(candidate.contact)
+        return chosen
+
+    def on_response(
+        self, peer_id: bytes, closer: Sequence[Contact], providers: Sequence[Contact] = (), now: float = 0.0
+    ) -> None:
+        """A queried peer answered with peers closer to the target (and, for provider lookups, providers)."""
+        candidate = self._candidates.get(peer_id)
+        if candidate is None or candidate.state is not PeerState.WAITING:
+            return  # unsolicited or late: ignore rather than let a peer steer the lookup
+        candidate.state = PeerState.ANSWERED
+        self._in_flight -= 1
+        self._add(closer[: self.k])
+        for provider in providers:
+            self._providers.setdefault(provider.peer_id, provider)
+
+    def on_failure(self, peer_id: bytes, now: float = 0.0) -> None:
+        candidate = self._candidates.get(peer_id)
+        if candidate is None or candidate.state is not PeerState.WAITING:
+            return
+        candidate.state = PeerState.FAILED
+        self._in_flight -= 1
+        self.failures += 1
+
+    def expire(self, now: float) -> list[Contact]:
+        """Fail every query older than the timeout; returns those peers (the caller may drop them)."""
+        overdue = [
+            c for c in self._candidates.values() if c.state is PeerState.WAITING and now - c.sent_at >= self.timeout
+        ]
+        for candidate in overdue:
+            self.on_failure(candidate.contact.peer_id, now)
+        return [candidate.contact for candidate in overdue]
+
+    def closest(self, count: int | None = None) -> list[Contact]:
+        """The nearest peers that answered, nearest first (where ADD_PROVIDER records should go)."""
+        limit = self.k if count is None else count
+        answered = [
+            self._candidates[peer_id].contact
+            for _, peer_id in self._order
+            if self._candidates[peer_id].state is PeerState.ANSWERED
+        ]
+        return answered[:limit]
