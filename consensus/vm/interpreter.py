@@ -237,9 +237,10 @@ class Interpreter:
         value = self.locals.get(name, _MISSING)
         if value is not _MISSING:
             return value
-        if name in self.program.constants:
-            value = self.program.constants[name]
-            if type(value) in (list, dict, tuple):
+        program = self.program
+        if name in program.constants:
+            value = program.constants[name]
+            if name in program.mutable_constants:
                 # Constants are shared by every call: hand out a copy so a call cannot change them.
                 weight = weigh(value, self.meter.limits.max_weight)
                 self.meter.alloc(SLOT_BYTES * weight)

@@ -32,6 +32,7 @@ class Program:
     code_hash: bytes
     functions: Mapping[str, Function]
     constants: Mapping[str, Any]
+    mutable_constants: frozenset[str]  # constants holding a list or dict: each read gets a fresh copy
 
     @property
     def init(self) -> Function | None:

@@ -24,7 +24,7 @@ from consensus.vm.program import Program
 from consensus.vm.receipts import OK, Event, Receipt
 from consensus.vm.storage import ADDRESS_BYTES, ReadOnlyStorage, Storage, code_key, meta_key, name_key
 from consensus.vm.validator import compile_contract
-from consensus.vm.values import encode_value, fits_abi_type
+from consensus.vm.values import decode_value, encode_value, fits_abi_type
 
 CONTRACT_DOMAIN = b"ehrnet/contract/v1"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -239,7 +239,7 @@ class VM:
         limits = self.limits
         encoded = encode_value(args, limits.max_weight, limits.max_value_bytes, "call arguments")
         meter.charge(self.schedule.arg_byte * len(encoded))
-        fresh = codec.decode(encoded)  # the callee gets its own copy: no aliasing across a call boundary
+        fresh = decode_value(encoded, "call arguments")  # the callee gets its own copy: no aliasing
         assert isinstance(fresh, list)
 
         def nested(host: CallHost, target: Any, inner: str, inner_args: list[Any]) -> Any:
@@ -262,4 +262,4 @@ class VM:
         result = Interpreter(program, host, meter, self._costs).invoke(fn, fresh)
         data = encode_value(result, limits.max_weight, limits.max_return_bytes, "return value")
         meter.charge(self.schedule.arg_byte * len(data))
-        return codec.decode(data)
+        return decode_value(data, "return value")  # type: ignore[no-any-return]

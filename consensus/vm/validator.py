@@ -92,16 +92,17 @@ class _FunctionChecker:
         self.constants = constants
         self.limits = limits
         self.locals = {arg.arg for arg in fn.args.args}
+        for arg in fn.args.args:
+            self._check_binding(arg.arg, arg.lineno)
         for node in ast.walk(fn):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                self._check_binding(node.id, node.lineno)
                 self.locals.add(node.id)
-        for name in self.locals:
-            self._check_binding(name, fn.lineno)
 
     def _check_binding(self, name: str, line: int) -> None:
         if _is_dunder(name):
             raise ValidationError(line, f"dunder name '{name}' is not allowed")
-        if name == CTX or name in BUILTIN_NAMES or name in FORBIDDEN_NAMES:
+        if name == CTX or name in BUILTIN_NAMES:
             raise ValidationError(line, f"cannot bind '{name}': it is a reserved name")
         if name in self.arity or name in self.constants:
             raise ValidationError(line, f"cannot assign to '{name}': module functions and constants are fixed")
@@ -140,12 +141,12 @@ class _FunctionChecker:
         name = node.id
         if _is_dunder(name):
             raise ValidationError(node.lineno, f"dunder name '{name}' is not allowed")
+        if name in self.locals or name in self.constants:
+            return  # a local may reuse a host builtin's name (`id`): it can only ever mean the local
         if name in FORBIDDEN_NAMES:
             raise ValidationError(node.lineno, FORBIDDEN_NAMES[name])
         if name == CTX:
             raise ValidationError(node.lineno, "ctx can only be used as ctx.<field> or ctx.<method>(...)")
-        if name in self.locals or name in self.constants:
-            return
         if name in self.arity or name in BUILTIN_NAMES:
             raise ValidationError(node.lineno, f"functions are not values: call '{name}(...)'")
         raise ValidationError(node.lineno, f"name '{name}' is not defined")
@@ -175,7 +176,7 @@ class _FunctionChecker:
             name = func.id
             if _is_dunder(name):
                 raise ValidationError(node.lineno, f"dunder name '{name}' is not allowed")
-            if name in FORBIDDEN_NAMES:
+            if name in FORBIDDEN_NAMES and name not in self.locals:
                 raise ValidationError(node.lineno, FORBIDDEN_NAMES[name])
             if name in self.arity:
                 if len(node.args) != self.arity[name]:
@@ -335,4 +336,11 @@ def compile_contract(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
         for stmt in fn.node.body:
             checker.check(stmt, 1)
     code_hash = hashlib.sha256(raw).digest()
-    return Program(source=source, code_hash=code_hash, functions=functions, constants=constants)
+    mutable = frozenset(name for name, value in constants.items() if _holds_mutable(value))
+    return Program(source, code_hash, functions, constants, mutable)
+
+
+def _holds_mutable(value: Any) -> bool:
+    if type(value) is list or type(value) is dict:
+        return True
+    return type(value) is tuple and any(_holds_mutable(item) for item in value)

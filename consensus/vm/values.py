@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cbor2
+
 from consensus import codec
 from consensus.vm.errors import ContractError, LimitExceeded
 
@@ -79,23 +81,62 @@ def shallow_size(value: Any) -> int:
     return SLOT_BYTES
 
 
+def _check_encodable(value: Any, budget: int, what: str) -> None:
+    """`weigh` plus the codec's value rules (64-bit ints, text map keys, bounded depth) in one bounded walk, so
+    the encoder below never meets an aliased giant or a value `codec.encode` would refuse."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if depth > codec.MAX_DEPTH:
+            raise ContractError(f"{what} cannot be encoded: nesting deeper than {codec.MAX_DEPTH}")
+        if kind is list or kind is tuple:
+            total += 1 + len(item)
+            if total <= budget:
+                stack.extend((x, depth + 1) for x in item)
+        elif kind is dict:
+            total += 1 + 2 * len(item)
+            if total <= budget:
+                for key, x in item.items():
+                    if type(key) is not str:
+                        raise ContractError(f"{what} cannot be encoded: map keys must be str")
+                    stack.append((x, depth + 1))
+        elif kind is str or kind is bytes:
+            total += 1 + len(item) // 32
+        elif kind is int:
+            total += 1
+            if not codec.INT_MIN <= item <= codec.INT_MAX:
+                raise ContractError(f"{what} cannot be encoded: integer outside the 64-bit range")
+        elif item is None or kind is bool:
+            total += 1
+        else:
+            raise ContractError(f"not a contract value: {kind.__name__}")
+        if total > budget:
+            raise LimitExceeded(f"{what} too large to encode (over {budget} nodes)")
+
+
 def encode_value(value: Any, budget: int, max_bytes: int, what: str) -> bytes:
-    """Canonical DAG-CBOR of a contract value, bounded in work and size (storage, events, call boundaries)."""
-    weigh(value, budget)
-    try:
-        data = codec.encode(value)
-    except codec.CodecError as exc:
-        raise ContractError(f"{what} cannot be encoded: {exc}") from None
+    """Canonical DAG-CBOR of a contract value, bounded in work and size (storage, events, call boundaries).
+
+    Byte-identical to `codec.encode` (the same canonical cbor2 encoder) after an equivalent, bounded check."""
+    _check_encodable(value, budget, what)
+    data = cbor2.dumps(value, canonical=True)
     if len(data) > max_bytes:
         raise LimitExceeded(f"{what} is {len(data)} bytes, above the {max_bytes}-byte limit")
     return data
 
 
 def decode_value(data: bytes, what: str) -> Any:
+    """Decode a value the VM itself encoded (storage). Not `codec.decode`'s strict re-encoding check: the bytes
+    are covered by the state root, and equal bytes decode to equal values on every node; only the value types
+    are checked, so a corrupt store surfaces as a contract error, not a host object."""
     try:
-        return codec.decode(data)
-    except codec.CodecError as exc:
-        raise ContractError(f"{what} is not canonical DAG-CBOR: {exc}") from None
+        value = cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError):
+        raise ContractError(f"{what} is not valid CBOR") from None
+    _check_encodable(value, len(data) + 1, what)
+    return value
 
 
 # ABI argument types: a public function's parameters must be annotated with one of these.
