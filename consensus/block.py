@@ -87,9 +87,18 @@ class Header:
     @classmethod
     def from_value(cls, value: codec.Value) -> Header:
         fields = {
-            "type", "chain_id", "height", "parent_hash", "time_ms", "proposer", "tx_root", "receipts_root",
-            "state_root", "validators_hash", "next_validators_hash",
-        }  # fmt: skip
+            "type",
+            "chain_id",
+            "height",
+            "parent_hash",
+            "time_ms",
+            "proposer",
+            "tx_root",
+            "receipts_root",
+            "state_root",
+            "validators_hash",
+            "next_validators_hash",
+        }
         if not isinstance(value, dict) or set(value) != fields or value["type"] != HEADER_TYPE:
             raise BlockError(f"a header is a map of type {HEADER_TYPE!r} with exactly the fields {sorted(fields)}")
         chain_id = value["chain_id"]

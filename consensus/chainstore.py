@@ -13,6 +13,8 @@ after LMDB aborted the transaction, so the store on disk is unchanged and the no
 from __future__ import annotations
 
 import errno
+import resource
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -225,7 +227,7 @@ class ChainStore:
                 # The transaction was aborted; grow the map and redo it (LMDB's map is fixed until resized).
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
             except lmdb.Error as exc:
-                if _is_disk_full(exc):
+                if _is_disk_full(exc, self.path):
                     raise DiskFullError(f"{self.path}: disk full, block not stored ({exc})") from exc
                 raise StoreError(f"{self.path}: LMDB write failed: {exc}") from exc
             except OSError as exc:
@@ -244,10 +246,25 @@ class ChainStore:
 
     def _decode(self, raw: bytes) -> Block:
         p = self.genesis.params
-        return decode_block(raw, chain_id=self.genesis.chain_id, max_block_bytes=p.max_block_bytes,
-                            max_tx_bytes=p.max_tx_bytes)  # fmt: skip
+        return decode_block(
+            raw, chain_id=self.genesis.chain_id, max_block_bytes=p.max_block_bytes, max_tx_bytes=p.max_tx_bytes
+        )
 
 
-def _is_disk_full(exc: lmdb.Error) -> bool:
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def _is_disk_full(exc: lmdb.Error, path: Path) -> bool:
+    """Whether a failed LMDB write was the disk (or the process's file-size limit) running out.
+
+    LMDB reports a short page write as EIO rather than ENOSPC, so the message alone does not tell; look at the
+    free space and at RLIMIT_FSIZE as well.
+    """
     text = str(exc).lower()
-    return "no space" in text or "file too large" in text or "quota" in text
+    if "no space" in text or "file too large" in text or "quota" in text:
+        return True
+    if shutil.disk_usage(path).free < LOW_DISK_BYTES:
+        return True
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    data_file = path / "data.mdb"
+    return limit != resource.RLIM_INFINITY and data_file.exists() and data_file.stat().st_size >= limit - (1 << 20)

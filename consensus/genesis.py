@@ -114,8 +114,13 @@ class Genesis:
         if not isinstance(initial_time, int) or isinstance(initial_time, bool):
             raise GenesisError("initial_time_ms must be an integer")
         params = Params.from_value(doc.get("params", {}))
-        return cls(chain_id, _keys(doc.get("validators"), "validators"), _keys(doc.get("admins"), "admins"),
-                   initial_time, params)  # fmt: skip
+        return cls(
+            chain_id,
+            _keys(doc.get("validators"), "validators"),
+            _keys(doc.get("admins"), "admins"),
+            initial_time,
+            params,
+        )
 
 
 def build_genesis(genesis: Genesis) -> tuple[Block, StateChanges]:

@@ -53,9 +53,12 @@ class LightClient:
         try:
             validate_link(header, self._header)
             verify_commit(
-                commit, chain_id=header.chain_id, height=header.height, block_hash=header.hash,
+                commit,
+                chain_id=header.chain_id,
+                height=header.height,
+                block_hash=header.hash,
                 validators=self._validators,
-            )  # fmt: skip
+            )
         except BlockError as exc:
             raise LightClientError(f"header {header.height}: {exc}") from exc
         following = self._validators

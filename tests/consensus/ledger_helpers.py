@@ -68,9 +68,14 @@ class Chain:
         height = self.head.height + 1
         proposer = self.validators.proposer(height, 0)
         return build_block(
-            self.state, self.head, txs, proposer=proposer, time_ms=self.head.time_ms + time_step,
-            params=self.genesis.params, registry=self.registry,
-        )  # fmt: skip
+            self.state,
+            self.head,
+            txs,
+            proposer=proposer,
+            time_ms=self.head.time_ms + time_step,
+            params=self.genesis.params,
+            registry=self.registry,
+        )
 
     def finalise(self, block: Block, result: BlockResult) -> Commit:
         signers = [self.keys[m] for m in self.validators.members[: self.validators.quorum]]

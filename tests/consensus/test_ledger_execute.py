@@ -147,8 +147,9 @@ def test_evidence_that_proves_nothing_is_refused() -> None:
     with pytest.raises(TxError, match="signature"):
         default_registry().check(bad, Params())
     outsider = key(77)
-    votes = [Vote(VoteKind.PREVOTE, CHAIN_ID, 1, 0, bytes([n]) * 32, outsider.public_key).signed(outsider)
-             for n in (1, 2)]  # fmt: skip
+    votes = [
+        Vote(VoteKind.PREVOTE, CHAIN_ID, 1, 0, bytes([n]) * 32, outsider.public_key).signed(outsider) for n in (1, 2)
+    ]
     chain = Chain()
     chain.add_block([])
     tx = Tx.create(USER_KEYS[0], CHAIN_ID, "evidence", 0, {"votes": [v.to_value() for v in votes]})
@@ -192,10 +193,18 @@ def test_apply_block_rejects_bad_signatures_and_bad_nonces() -> None:
     with pytest.raises(BlockError, match="signature"):
         apply_block(chain.state, forged, chain.head, params=chain.genesis.params, registry=chain.registry)
     # A preverified hash skips the check (the mempool already did it), so the same block then passes.
-    apply_block(chain.state, block, chain.head, params=chain.genesis.params, registry=chain.registry,
-                preverified={good.hash})  # fmt: skip
+    apply_block(
+        chain.state, block, chain.head, params=chain.genesis.params, registry=chain.registry, preverified={good.hash}
+    )
     skipped, _ = chain.propose([record(USER_KEYS[0], 0)])
     late = record(USER_KEYS[0], 1)
     out_of_order = Block(dataclasses.replace(skipped.header, tx_root=merkle_root([late.hash])), (late,))
     with pytest.raises(BlockError, match="next nonce is 0"):
         apply_block(chain.state, out_of_order, chain.head, params=chain.genesis.params, registry=chain.registry)
+
+
+def test_default_registry_has_record_and_the_system_kinds_and_refuses_duplicates() -> None:
+    registry = default_registry()
+    assert registry.names == ["admin_set_change", "evidence", "record", "validator_set_change"]
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.get("record"))

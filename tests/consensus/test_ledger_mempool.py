@@ -14,8 +14,13 @@ from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 
 def pool(nonces: dict[bytes, int] | None = None, **kwargs: int) -> tuple[Mempool, dict[bytes, int]]:
     committed = nonces if nonces is not None else {}
-    mempool = Mempool(chain_id=CHAIN_ID, params=Params(), registry=default_registry(),
-                      nonce_of=lambda a: committed.get(a, 0), **kwargs)  # fmt: skip
+    mempool = Mempool(
+        chain_id=CHAIN_ID,
+        params=Params(),
+        registry=default_registry(),
+        nonce_of=lambda a: committed.get(a, 0),
+        **kwargs,
+    )
     return mempool, committed
 
 

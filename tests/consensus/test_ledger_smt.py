@@ -64,8 +64,10 @@ def test_single_leaf_root_is_the_leaf_hash() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.binary(min_size=1, max_size=4), st.one_of(st.none(), st.binary(max_size=4))), max_size=60),
-       st.integers(min_value=1, max_value=8))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.binary(min_size=1, max_size=4), st.one_of(st.none(), st.binary(max_size=4))), max_size=60),
+    st.integers(min_value=1, max_value=8),
+)
 def test_batched_updates_match_the_reference_model(ops: list[tuple[bytes, bytes | None]], batches: int) -> None:
     store, model = MemoryState(), dict[bytes, bytes]()
     chunk = max(1, len(ops) // batches)
