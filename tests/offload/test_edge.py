@@ -1,0 +1,85 @@
+"""Edge execution gives the device the same answer as running locally; results reach the EHR hook."""
+
+from __future__ import annotations
+
+import nacl.public
+import numpy as np
+import pytest
+
+from consensus import codec
+from offload.client import build_request, open_response, run_local
+from offload.edge import EdgeExecutor
+from offload.errors import RemoteError
+from offload.motion import motion_window
+from offload.recordings import ppg_recording, ppg_window
+from offload.tasks import encode_signal
+
+DEVICE = nacl.public.PrivateKey(bytes(range(3, 35)))
+EDGE = EdgeExecutor(nacl.public.PrivateKey(bytes(range(4, 36))))
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.stored: list[tuple[bytes, str, codec.Value]] = []
+
+    def store_result(self, patient: bytes, task: str, result: codec.Value) -> None:
+        self.stored.append((patient, task, result))
+
+
+def payload_for(task: str, rng: np.random.Generator) -> bytes:
+    if task == "hrv/1":
+        window = ppg_window(30, rng)
+        return encode_signal(window.samples, window.sample_rate_hz)
+    motion = motion_window(12, 2, rng)
+    return encode_signal(motion.samples, motion.sample_rate_hz)
+
+
+@pytest.mark.parametrize("task", ["hrv/1", "tremor/1"])
+def test_offloaded_result_equals_local_result(task: str) -> None:
+    payload = payload_for(task, np.random.default_rng(1))
+    pending = build_request(task, payload, DEVICE, EDGE.public_key)
+    remote = open_response(EDGE.handle(pending.wire), pending, DEVICE)
+    local = run_local(task, payload)
+    assert remote == local
+    assert codec.encode(remote) == codec.encode(local)
+
+
+def test_edge_lists_the_tasks_it_runs() -> None:
+    assert EDGE.task_names == ["hrv/1", "tremor/1"]
+
+
+def test_result_is_stored_for_the_named_patient_only() -> None:
+    sink = RecordingSink()
+    edge = EdgeExecutor(nacl.public.PrivateKey(bytes(range(5, 37))), sink=sink)
+    payload = payload_for("tremor/1", np.random.default_rng(2))
+    patient = bytes(20)
+    pending = build_request("tremor/1", payload, DEVICE, edge.public_key, patient=patient)
+    result = open_response(edge.handle(pending.wire), pending, DEVICE)
+    assert sink.stored == [(patient, "tremor/1", result)]
+    anonymous = build_request("tremor/1", payload, DEVICE, edge.public_key)
+    open_response(edge.handle(anonymous.wire), anonymous, DEVICE)
+    assert len(sink.stored) == 1
+
+
+def test_bad_signal_comes_back_as_a_typed_error() -> None:
+    wrong_channels = encode_signal(np.zeros((600, 2)), 100.0)
+    pending = build_request("tremor/1", wrong_channels, DEVICE, EDGE.public_key)
+    with pytest.raises(RemoteError) as caught:
+        open_response(EDGE.handle(pending.wire), pending, DEVICE)
+    assert caught.value.code == "bad-input"
+
+
+def test_signal_without_heartbeats_is_a_task_failure() -> None:
+    flat = encode_signal(np.full(3000, 500.0), 100.0)
+    pending = build_request("hrv/1", flat, DEVICE, EDGE.public_key)
+    with pytest.raises(RemoteError) as caught:
+        open_response(EDGE.handle(pending.wire), pending, DEVICE)
+    assert caught.value.code == "task-failed"
+
+
+def test_heart_rate_of_the_clean_recording() -> None:
+    recording = ppg_recording(0)
+    result = run_local("hrv/1", encode_signal(recording.samples, recording.sample_rate_hz))
+    assert isinstance(result, dict)
+    # heartpy's own documentation reports ~58.9 bpm for this recording.
+    assert result["bpm_milli"] == pytest.approx(58_900, abs=300)
