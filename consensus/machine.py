@@ -36,7 +36,7 @@ from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Step, Timeout, TimeoutParams
 from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
-from consensus.voteset import HeightVotes
+from consensus.voteset import AddOutcome, HeightVotes
 
 Message = Proposal | Vote
 
@@ -133,14 +133,14 @@ class ConsensusMachine:
         self, proposal: Proposal, value: bytes | None, now: float, *, verified: bool = False
     ) -> list[Action]:
         """A proposal (with its value, or None when only the hash came). Raises `MessageError` for a bad one."""
-        self._accept(proposal, value, verified=verified)
-        self._progress(now)
+        if self._accept(proposal, value, verified=verified):
+            self._progress(now)
         return self._drain()
 
     def on_vote(self, vote: Vote, now: float, *, verified: bool = False) -> list[Action]:
         """A prevote or precommit. Raises `MessageError` for a wrong chain, a non-member or a bad signature."""
-        self._accept(vote, None, verified=verified)
-        self._progress(now)
+        if self._accept(vote, None, verified=verified):
+            self._progress(now)
         return self._drain()
 
     def on_value(self, value_hash: bytes, value: bytes, now: float) -> list[Action]:
@@ -184,45 +184,47 @@ class ConsensusMachine:
 
     # ---- accepting messages -----------------------------------------------------------------------------------
 
-    def _accept(self, message: Message, value: bytes | None, *, verified: bool) -> None:
+    def _accept(self, message: Message, value: bytes | None, *, verified: bool) -> bool:
+        """Store a message if it is new and acceptable; True when the rules need another look."""
         if message.height != self.height:
             if message.height == self.height + 1 and len(self._next_height) < self.max_buffered:
                 self._next_height.setdefault(message.signature, (message, value))
-            return
+            return False
         if message.chain_id != self.chain_id:
             raise MessageError(f"message for chain {message.chain_id!r}, this is {self.chain_id!r}")
         if message.round > self.round + self.max_round_ahead:
-            return
+            return False
         if isinstance(message, Proposal):
-            self._accept_proposal(message, value, verified)
-        else:
-            self._accept_vote(message, verified)
+            return self._accept_proposal(message, value, verified)
+        return self._accept_vote(message, verified)
 
-    def _accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> None:
+    def _accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> bool:
         expected = self.validators.proposer(self.height, proposal.round)
         if proposal.proposer != expected:
             raise MessageError(f"proposal for round {proposal.round} is not from that round's proposer")
         held = self._proposals.get(proposal.round)
+        changed = held is None
         if held is None:
             if not verified and not proposal.verify():
                 raise MessageError("proposal signature does not verify")
             self._proposals[proposal.round] = proposal
         elif held != proposal:
-            return  # the proposer equivocated; the first proposal stands and votes decide the rest
+            return False  # the proposer equivocated; the first proposal stands and votes decide the rest
         if proposal.value_hash in self._values:
-            return
+            return changed
         if value is not None and self.app.value_hash(value) == proposal.value_hash:
             self._values[proposal.value_hash] = value
-        else:
-            # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
-            self._request(proposal.value_hash)
+            return True
+        # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
+        self._request(proposal.value_hash)
+        return changed
 
-    def _accept_vote(self, vote: Vote, verified: bool) -> None:
+    def _accept_vote(self, vote: Vote, verified: bool) -> bool:
         if vote.validator not in self.validators:
             raise MessageError("vote from a key that is not a validator at this height")
         vote_set = self._votes.get(vote.round, vote.kind)
         if vote_set.contains(vote):
-            return
+            return False
         if not verified and not vote.verify():
             raise MessageError("vote signature does not verify")
         result = vote_set.add(vote)
@@ -231,6 +233,7 @@ class ConsensusMachine:
             if key not in self._evidence_seen:
                 self._evidence_seen.add(key)
                 self._out.append(RecordEvidence(result.evidence))
+        return result.outcome is not AddOutcome.DUPLICATE and result.outcome is not AddOutcome.IGNORED
 
     # ---- the rules of Algorithm 1 -----------------------------------------------------------------------------
 

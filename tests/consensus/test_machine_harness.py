@@ -30,7 +30,7 @@ from consensus.machine import ConsensusMachine
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Timeout, TimeoutParams
-from consensus.votes import ValidatorSet, Vote
+from consensus.votes import ValidatorSet, Vote, VoteKind
 
 CHAIN = "ehrnet-test"
 FAST = TimeoutParams(
@@ -104,6 +104,8 @@ class Network:
         pre_gst_delay: float = 2.0,
         heights: int = 1,
         gossip_interval: float = 1.0,
+        partition_period: float = 0.0,
+        partition_drop: float = 0.9,
         params: TimeoutParams = FAST,
         first_height: int = 1,
     ) -> None:
@@ -115,6 +117,11 @@ class Network:
         self.max_delay, self.pre_gst_delay = max_delay, pre_gst_delay
         self.last_height = first_height + heights - 1
         self.gossip_interval = gossip_interval
+        self.partition_period, self.partition_drop = partition_period, partition_drop
+        self._epoch = -1
+        self._side = [0] * n
+        self._echoed: set[tuple[int, int, bytes]] = set()
+        self.proposed: dict[int, list[bytes]] = {}  # value hashes proposed per height, for Byzantine votes
         self.now = 0.0
         self._queue: list[_Event] = []
         self._seq = 0
@@ -142,10 +149,20 @@ class Network:
         self._seq += 1
         heapq.heappush(self._queue, _Event(at, self._seq, target, kind, payload))
 
-    def _send(self, target: int, message: Proposal | Vote, value: bytes | None) -> None:
+    def _sides(self) -> list[int]:
+        """Before GST, which side of the current partition each node is on (re-drawn every period)."""
+        epoch = int(self.now / self.partition_period) if self.partition_period > 0 else 0
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._side = [self.rng.randint(0, 1) for _ in self.machines]
+        return self._side
+
+    def _send(self, source: int, target: int, message: Proposal | Vote, value: bytes | None) -> None:
         self.messages_sent += 1
         if self.now < self.gst:
-            if self.rng.random() < self.drop_rate:
+            sides = self._sides()
+            cut = sides[source] != sides[target] and source not in self.byzantine and self.partition_period > 0
+            if self.rng.random() < (self.partition_drop if cut else self.drop_rate):
                 if self.lose_forever:
                     return
                 # Partial synchrony: a message sent before GST arrives by GST + Δ.
@@ -157,36 +174,56 @@ class Network:
         self._push(self.now + delay, target, "msg", (message, value))
 
     def _broadcast(self, source: int, message: Proposal | Vote, value: bytes | None) -> None:
+        if isinstance(message, Proposal):
+            self.proposed.setdefault(message.height, []).append(message.value_hash)
         for target in range(len(self.machines)):
             if target != source:
-                self._send(target, message, value)
+                self._send(source, target, message, value)
 
     # ---- Byzantine behaviour ----------------------------------------------------------------------------------
 
-    def _equivocate(self, source: int, message: Proposal | Vote, value: bytes | None) -> None:
-        """Send the honest message to half of the peers and a conflicting signed one to the other half."""
+    def _conflicting(self, source: int, message: Proposal | Vote) -> tuple[Proposal | Vote, bytes | None]:
+        """A signed message for the same slot as `message` but another value: a rival block for a proposal,
+        and for a vote another value proposed at this height (or nil), so it can help a rival quorum form."""
         key = self.keys[source]
-        if isinstance(message, Vote):
-            other_hash = None if message.block_hash is not None else hashlib.sha256(b"evil%d" % self._seq).digest()
-            other: Proposal | Vote = Vote(
-                message.kind, message.chain_id, message.height, message.round, other_hash, message.validator
-            ).signed(key)
-            other_value = None
-        else:
-            other_value = f"block|{message.height}|{message.round}|evil{source}".encode()
-            other_hash = hashlib.sha256(other_value).digest()
-            other = Proposal(message.chain_id, message.height, message.round, -1, other_hash, message.proposer).signed(
-                key
-            )
-        peers = [t for t in range(len(self.machines)) if t != source]
-        self.rng.shuffle(peers)
-        for position, target in enumerate(peers):
-            if position % 2 == 0:
-                self._send(target, message, value)
-            else:
-                self._send(target, other, other_value)
-            if self.rng.random() < 0.3:  # sometimes both, so that honest nodes hold the proof
-                self._send(target, other if position % 2 == 0 else message, other_value if position % 2 == 0 else value)
+        if isinstance(message, Proposal):
+            value = f"block|{message.height}|{message.round}|evil{source}".encode()
+            value_hash = hashlib.sha256(value).digest()
+            self.proposed.setdefault(message.height, []).append(value_hash)
+            rival = Proposal(message.chain_id, message.height, message.round, -1, value_hash, message.proposer)
+            return rival.signed(key), value
+        choices: list[bytes | None] = [h for h in self.proposed.get(message.height, []) if h != message.block_hash]
+        if message.block_hash is not None:
+            choices.append(None)
+        block_hash = self.rng.choice(choices) if choices else hashlib.sha256(b"evil%d" % self._seq).digest()
+        vote = Vote(message.kind, message.chain_id, message.height, message.round, block_hash, message.validator)
+        return vote.signed(key), None
+
+    def _equivocate(self, source: int, message: Proposal | Vote, value: bytes | None) -> None:
+        """Send the honest message to one side of the partition and a conflicting signed one to the other."""
+        if isinstance(message, Proposal):
+            self.proposed.setdefault(message.height, []).append(message.value_hash)
+        other, other_value = self._conflicting(source, message)
+        sides = self._sides() if self.partition_period > 0 else [self.rng.randint(0, 1) for _ in self.machines]
+        for target in range(len(self.machines)):
+            if target == source:
+                continue
+            first, second = ((message, value), (other, other_value))[:: 1 if sides[target] == 0 else -1]
+            self._send(source, target, *first)
+            if self.rng.random() < 0.2:  # sometimes both, so that honest nodes hold the proof
+                self._send(source, target, *second)
+
+    def _echo(self, source: int, proposal: Proposal) -> None:
+        """A Byzantine validator backs every proposal it sees with a prevote and a precommit, whatever it signed
+        before: the most it can add to a rival quorum, which is what the locking rules must withstand."""
+        slot = (proposal.height, proposal.round, proposal.value_hash)
+        if slot in self._echoed:
+            return
+        self._echoed.add(slot)
+        key = self.keys[source]
+        for kind in VoteKind:
+            vote = Vote(kind, CHAIN, proposal.height, proposal.round, proposal.value_hash, key.public_key).signed(key)
+            self._broadcast(source, vote, None)
 
     # ---- handling actions -------------------------------------------------------------------------------------
 
@@ -233,7 +270,7 @@ class Network:
 
     def _gossip(self, node: int) -> None:
         """Re-send what this node holds to peers, and a decided height's commit to peers still at that height."""
-        if self.now >= self.gst:
+        if node not in self.byzantine:
             machine = self.machines[node]
             for target in range(len(self.machines)):
                 if target == node or target in self.crashed:
@@ -242,12 +279,12 @@ class Network:
                 if peer_height == machine.height:
                     held = machine.proposal(machine.round)
                     if held is not None:
-                        self._send(target, held[0], held[1])
+                        self._send(node, target, held[0], held[1])
                     for vote in machine.votes():
-                        self._send(target, vote, None)
+                        self._send(node, target, vote, None)
                 elif (commit := self.logs[node].commits.get(peer_height)) is not None:
                     for vote in commit.precommits:
-                        self._send(target, vote, None)
+                        self._send(node, target, vote, None)
         self._push(self.now + self.gossip_interval, node, "gossip", None)
 
     def _call(self, node: int, step: Callable[[ConsensusMachine], list[Action]]) -> None:
@@ -283,6 +320,8 @@ class Network:
         now = self.now
         if isinstance(payload, tuple):
             message, value = payload
+            if node in self.byzantine and isinstance(message, Proposal):
+                self._echo(node, message)
             if isinstance(message, Proposal):
                 self._call(node, lambda m: m.on_proposal(message, value, now))
             else:
