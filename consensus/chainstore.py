@@ -31,6 +31,8 @@ from consensus.state import StateChanges
 FORMAT_VERSION = b"1"
 _DBS = ("meta", "blocks", "commits", "hashes", "txs", "receipts", "values", "nodes")
 _DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+# The top levels of the state tree are on every write's path: keep them decoded in memory (at most 2^14 nodes).
+TOP_CACHE_LIMIT = 1 << 14
 
 
 def _height_key(height: int) -> bytes:
@@ -51,8 +53,14 @@ class StoreReader:
         return None if raw is None else bytes(raw)
 
     def get_node(self, pos: int) -> smt.Node | None:
+        cache = self._store._top_nodes
+        if pos < TOP_CACHE_LIMIT and pos in cache:
+            return cache[pos]
         raw = self._txn.get(smt.position_key(pos), db=self._nodes)
-        return None if raw is None else smt.decode_node(bytes(raw))
+        node = None if raw is None else smt.decode_node(bytes(raw))
+        if pos < TOP_CACHE_LIMIT:
+            cache[pos] = node
+        return node
 
     def prove(self, key: bytes) -> tuple[bytes | None, smt.Proof]:
         """The value under `key` (None if absent) and its proof against the head's state root."""
@@ -72,6 +80,7 @@ class ChainStore:
             str(self.path), map_size=initial_map_size, max_dbs=len(_DBS), subdir=True, sync=True, metasync=True
         )
         self._db = {name: self._env.open_db(name.encode()) for name in _DBS}
+        self._top_nodes: dict[int, smt.Node | None] = {}  # mirrors committed LMDB content; see StoreReader
         genesis_hash = genesis.hash()
         with self._env.begin() as txn:
             stored = txn.get(b"genesis_hash", db=self._db["meta"])
@@ -158,9 +167,9 @@ class ChainStore:
         raw = self._get("receipts", _height_key(height))
         if raw is None:
             return []
-        values = codec.decode(raw)
-        assert isinstance(values, list)
-        return [Receipt.from_value(v) for v in values]
+        encodings = codec.decode(raw)
+        assert isinstance(encodings, list)
+        return [Receipt.from_value(codec.decode(e)) for e in encodings if isinstance(e, bytes)]
 
     def get_receipt(self, tx_hash: bytes) -> Receipt | None:
         location = self.tx_location(tx_hash)
@@ -184,15 +193,18 @@ class ChainStore:
             raise StoreMismatchError("commit is not for this block")
         if result.changes.root != block.header.state_root:
             raise StoreMismatchError("execution result does not produce the block's state root")
-        self._write(lambda txn: self._put_block(txn, block, commit, result.receipts, result.changes))
+        self._write(lambda txn: self._put_block(txn, block, commit, result.receipt_encodings, result.changes))
         self._head = block.header
+        for pos, node in result.changes.nodes.items():
+            if pos < TOP_CACHE_LIMIT:
+                self._top_nodes[pos] = node
 
     def _put_block(
         self,
         txn: lmdb.Transaction,
         block: Block,
         commit: Commit | None,
-        receipts: tuple[Receipt, ...],
+        receipts: tuple[bytes, ...],
         changes: StateChanges,
     ) -> None:
         db = self._db
@@ -201,7 +213,7 @@ class ChainStore:
         txn.put(key, block.encode(), db=db["blocks"])
         if commit is not None:
             txn.put(key, codec.encode(commit.to_value()), db=db["commits"])
-        txn.put(key, codec.encode([r.to_value() for r in receipts]), db=db["receipts"])
+        txn.put(key, codec.encode(list(receipts)), db=db["receipts"])
         txn.put(block.hash, key, db=db["hashes"])
         for index, tx in enumerate(block.txs):
             txn.put(tx.hash, key + index.to_bytes(4, "big"), db=db["txs"])

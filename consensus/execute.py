@@ -10,6 +10,7 @@ receipts for metering and limits, not charged against a balance.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,9 @@ class Receipt:
     @property
     def ok(self) -> bool:
         return self.status == STATUS_OK
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_value())
 
     def to_value(self) -> codec.Value:
         return {
@@ -96,7 +100,11 @@ def _hex(value: codec.Value) -> object:
 
 
 def receipts_root(receipts: list[Receipt] | tuple[Receipt, ...]) -> bytes:
-    return merkle_root([codec.digest(r.to_value()) for r in receipts])
+    return _root_of_encodings([r.encode() for r in receipts])
+
+
+def _root_of_encodings(encodings: list[bytes]) -> bytes:
+    return merkle_root([hashlib.sha256(e).digest() for e in encodings])
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,7 @@ class BlockResult:
 
     changes: StateChanges
     receipts: tuple[Receipt, ...]
+    receipt_encodings: tuple[bytes, ...]  # encoded once: hashed into the root and stored as they are
     receipts_root: bytes
     validators: ValidatorSet
     next_validators: ValidatorSet
@@ -236,7 +245,8 @@ def build_block(
         receipts.append(receipt)
         total_bytes += tx.size
     changes = state.commit()
-    root = receipts_root(receipts)
+    encodings = tuple(r.encode() for r in receipts)
+    root = _root_of_encodings(list(encodings))
     next_validators = _next_validators(state, height)
     header = Header(
         chain_id=parent.chain_id,
@@ -250,7 +260,8 @@ def build_block(
         validators_hash=validators.hash(),
         next_validators_hash=next_validators.hash(),
     )
-    return Block(header, tuple(included)), BlockResult(changes, tuple(receipts), root, validators, next_validators)
+    result = BlockResult(changes, tuple(receipts), encodings, root, validators, next_validators)
+    return Block(header, tuple(included)), result
 
 
 def apply_block(
@@ -293,10 +304,11 @@ def apply_block(
     changes = state.commit()
     if changes.root != header.state_root:
         raise BlockError("state root after execution differs from the header's state_root")
-    root = receipts_root(receipts)
+    encodings = tuple(r.encode() for r in receipts)
+    root = _root_of_encodings(list(encodings))
     if root != header.receipts_root:
         raise BlockError("receipts differ from the header's receipts_root")
     next_validators = _next_validators(state, header.height)
     if next_validators.hash() != header.next_validators_hash:
         raise BlockError("header next_validators_hash does not match the state after execution")
-    return BlockResult(changes, tuple(receipts), root, validators, next_validators)
+    return BlockResult(changes, tuple(receipts), encodings, root, validators, next_validators)

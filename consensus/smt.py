@@ -30,6 +30,7 @@ KEY_BITS = 256
 Leaf = tuple[bytes, bytes, bytes]
 Node = bytes | Leaf
 _STALE = b""
+_UNREAD: Node = b"<unread>"  # sentinel for "not yet read" (never a valid node: inner nodes are 32 bytes)
 
 
 def leaf_hash(key_hash: bytes, value_hash: bytes) -> bytes:
@@ -81,17 +82,27 @@ def root_of(reader: NodeReader) -> bytes:
 
 
 class _Batch:
-    """Structural edits over a reader, collected in an overlay; nothing in the reader changes."""
+    """Structural edits over a reader, collected in memory; nothing in the reader changes.
+
+    `view` merges what was read from the reader with what this batch wrote (every write walks from the root,
+    so the shared top of the tree is read once per block); `changed` names the positions to persist.
+    """
 
     def __init__(self, reader: NodeReader) -> None:
         self.reader = reader
-        self.overlay: dict[int, Node | None] = {}
+        self.view: dict[int, Node | None] = {}
+        self.changed: set[int] = set()
         self.dirty: set[int] = set()
 
     def get(self, pos: int) -> Node | None:
-        if pos in self.overlay:
-            return self.overlay[pos]
-        return self.reader.get_node(pos)
+        node = self.view.get(pos, _UNREAD)
+        if node is _UNREAD:
+            node = self.view[pos] = self.reader.get_node(pos)
+        return node
+
+    def put(self, pos: int, node: Node | None) -> None:
+        self.view[pos] = node
+        self.changed.add(pos)
 
     def mark_dirty(self, pos: int) -> None:
         # Invariant: if a position is dirty, so are all its ancestors; so the walk can stop at the first one.
@@ -102,42 +113,45 @@ class _Batch:
     def write(self, key_hash: bytes, value_hash: bytes | None) -> None:
         key = int.from_bytes(key_hash, "big")
         pos, depth = 1, 0
-        while True:
-            node = self.get(pos)
-            if node is None:
-                if value_hash is not None:
-                    self.overlay[pos] = make_leaf(key_hash, value_hash)
-                    self.mark_dirty(pos >> 1)
-                return
-            if isinstance(node, bytes):
-                pos = 2 * pos + _bit(key, depth)
+        view, reader = self.view, self.reader
+        while True:  # the hot loop of block execution: kept free of method calls on inner nodes
+            node = view.get(pos, _UNREAD)
+            if node is _UNREAD:
+                node = view[pos] = reader.get_node(pos)
+            if node.__class__ is bytes:
+                pos = 2 * pos + ((key >> (KEY_BITS - 1 - depth)) & 1)
                 depth += 1
                 continue
-            if node[0] == key_hash:
-                if value_hash is None:
-                    self.overlay[pos] = None
-                    self._collapse(pos)
-                elif node[1] != value_hash:
-                    self.overlay[pos] = make_leaf(key_hash, value_hash)
-                    self.mark_dirty(pos >> 1)
-                return
-            if value_hash is None:
-                return  # deleting an absent key
-            self._split(pos, depth, key, make_leaf(key_hash, value_hash), node)
+            break
+        if node is None:
+            if value_hash is not None:
+                self.put(pos, make_leaf(key_hash, value_hash))
+                self.mark_dirty(pos >> 1)
             return
+        assert isinstance(node, tuple)
+        if node[0] == key_hash:
+            if value_hash is None:
+                self.put(pos, None)
+                self._collapse(pos)
+            elif node[1] != value_hash:
+                self.put(pos, make_leaf(key_hash, value_hash))
+                self.mark_dirty(pos >> 1)
+            return
+        if value_hash is not None:  # (deleting an absent key changes nothing)
+            self._split(pos, depth, key, make_leaf(key_hash, value_hash), node)
 
     def _split(self, pos: int, depth: int, key: int, new: Leaf, old: Leaf) -> None:
         """Push the old leaf down until its path and the new key's path diverge."""
         other = int.from_bytes(old[0], "big")
         while _bit(key, depth) == _bit(other, depth):
-            self.overlay[pos] = _STALE
+            self.put(pos, _STALE)
             pos = 2 * pos + _bit(key, depth)
             depth += 1
             if depth >= KEY_BITS:
                 raise ValueError("two distinct keys with the same sha256: impossible in practice")
-        self.overlay[pos] = _STALE
-        self.overlay[2 * pos + _bit(key, depth)] = new
-        self.overlay[2 * pos + _bit(other, depth)] = old
+        self.put(pos, _STALE)
+        self.put(2 * pos + _bit(key, depth), new)
+        self.put(2 * pos + _bit(other, depth), old)
         self.mark_dirty(pos)
 
     def _collapse(self, pos: int) -> None:
@@ -145,29 +159,32 @@ class _Batch:
         while pos > 1:
             parent, sibling = pos >> 1, self.get(pos ^ 1)
             if sibling is None:  # defensive: a subtree left with no leaf at all disappears
-                self.overlay[parent] = None
+                self.put(parent, None)
                 pos = parent
                 continue
             if isinstance(sibling, bytes):
                 self.mark_dirty(parent)
                 return
-            self.overlay[pos ^ 1] = None
+            self.put(pos ^ 1, None)
             pos = parent
-            self.overlay[pos] = sibling
+            self.put(pos, sibling)
             while pos > 1 and self.get(pos ^ 1) is None:
-                self.overlay[pos] = None
+                self.put(pos, None)
                 pos >>= 1
-                self.overlay[pos] = sibling
+                self.put(pos, sibling)
             self.mark_dirty(pos >> 1)
             return
 
     def rehash(self) -> None:
-        get, overlay = self.get, self.overlay
+        get, put = self.get, self.put
         for pos in sorted(self.dirty, key=int.bit_length, reverse=True):
             node = get(pos)
             if not isinstance(node, bytes):
                 continue  # became a leaf or empty during collapse
-            overlay[pos] = inner_hash(_hash_of(get(2 * pos)), _hash_of(get(2 * pos + 1)))
+            put(pos, inner_hash(_hash_of(get(2 * pos)), _hash_of(get(2 * pos + 1))))
+
+    def changes(self) -> dict[int, Node | None]:
+        return {pos: self.view[pos] for pos in self.changed}
 
 
 def update(reader: NodeReader, writes: Mapping[bytes, bytes | None]) -> tuple[bytes, dict[int, Node | None]]:
@@ -180,7 +197,7 @@ def update(reader: NodeReader, writes: Mapping[bytes, bytes | None]) -> tuple[by
     for key_hash in sorted(writes):
         batch.write(key_hash, writes[key_hash])
     batch.rehash()
-    return _hash_of(batch.get(1)), batch.overlay
+    return _hash_of(batch.get(1)), batch.changes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,8 +127,7 @@ class WorkingState:
         tree_writes: dict[bytes, bytes | None] = {}
         values: dict[bytes, bytes | None] = {}
         for key, value in self._writes.items():
-            if value == self.base.get_value(key):
-                continue  # written back to what it was: nothing to store
+            # A value written back to what it was costs one redundant put but no tree change (same leaf).
             values[key] = value
             tree_writes[sha(key).digest()] = None if value is None else sha(value).digest()
         root, nodes = smt.update(self.base, tree_writes)

@@ -27,7 +27,7 @@ def test_snapshot_revert_nests_and_restores_exact_values() -> None:
         state.revert(5)
 
 
-def test_commit_leaves_the_base_untouched_and_skips_no_op_writes() -> None:
+def test_commit_leaves_the_base_untouched_and_no_op_writes_change_no_node() -> None:
     base = MemoryState()
     first = WorkingState(base)
     first.set(b"k", b"v")
@@ -37,7 +37,7 @@ def test_commit_leaves_the_base_untouched_and_skips_no_op_writes() -> None:
     state.set(b"k", b"other")
     state.set(b"k", b"v")  # back to what it was
     changes = state.commit()
-    assert changes.root == root and dict(changes.values) == {} and base.get_value(b"k") == b"v"
+    assert changes.root == root and dict(changes.nodes) == {} and base.get_value(b"k") == b"v"
     speculative = WorkingState(base)
     speculative.set(b"x", b"y")
     assert speculative.commit().root != root
