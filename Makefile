@@ -13,7 +13,7 @@ DATA_DIR ?= $(CURDIR)/.ehrnet-demo
 demo: $(STAMP)
 	$(BIN)/ehrnet demo --data-dir $(DATA_DIR)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
