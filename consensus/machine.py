@@ -80,6 +80,7 @@ class ConsensusMachine:
         self._started = False
         self._out: list[Action] = []
         self._next_height: dict[bytes, tuple[Message, bytes | None]] = {}
+        self._buffered_by: dict[bytes, int] = {}
         self._reset(height, validators)
 
     def _reset(self, height: int, validators: ValidatorSet) -> None:
@@ -118,10 +119,11 @@ class ConsensusMachine:
             raise ValueError(f"cannot move from height {self.height} back to {height}")
         buffered = [entry for entry in self._next_height.values() if entry[0].height == height]
         self._next_height.clear()
+        self._buffered_by.clear()
         self._reset(height, validators)
         for message, value in buffered:
-            try:  # the sender is unknown by now, so a bad buffered message is dropped quietly
-                self._accept(message, value, verified=False)
+            try:  # signatures were checked when buffered; a sender no longer a validator is dropped quietly
+                self._accept(message, value, verified=True)
             except MessageError:
                 continue
         if self._started:
@@ -187,8 +189,8 @@ class ConsensusMachine:
     def _accept(self, message: Message, value: bytes | None, *, verified: bool) -> bool:
         """Store a message if it is new and acceptable; True when the rules need another look."""
         if message.height != self.height:
-            if message.height == self.height + 1 and len(self._next_height) < self.max_buffered:
-                self._next_height.setdefault(message.signature, (message, value))
+            if message.height == self.height + 1:
+                self._buffer(message, value, verified)
             return False
         if message.chain_id != self.chain_id:
             raise MessageError(f"message for chain {message.chain_id!r}, this is {self.chain_id!r}")
@@ -197,6 +199,20 @@ class ConsensusMachine:
         if isinstance(message, Proposal):
             return self._accept_proposal(message, value, verified)
         return self._accept_vote(message, verified)
+
+    def _buffer(self, message: Message, value: bytes | None, verified: bool) -> None:
+        """Keep a next-height message until `start_height`. Only signed messages from current validators are kept,
+        each within an equal share of `max_buffered`, so outsiders cannot crowd out the real ones. (A validator
+        joining at the next height is not buffered; re-gossip brings its messages again.)"""
+        sender = message.proposer if isinstance(message, Proposal) else message.validator
+        if sender not in self.validators or message.signature in self._next_height:
+            return
+        if self._buffered_by.get(sender, 0) >= self.max_buffered // len(self.validators):
+            return
+        if not verified and not message.verify():
+            raise MessageError("next-height message signature does not verify")
+        self._buffered_by[sender] = self._buffered_by.get(sender, 0) + 1
+        self._next_height[message.signature] = (message, value)
 
     def _accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> bool:
         expected = self.validators.proposer(self.height, proposal.round)

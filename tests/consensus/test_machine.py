@@ -345,3 +345,22 @@ def test_validity_is_checked_once_per_value() -> None:
     feed(m, [vote(i, VoteKind.PREVOTE, 0, H0) for i in (0, 1, 2)])
     feed(m, [vote(i, VoteKind.PRECOMMIT, 0, H0) for i in (0, 1, 2)])
     assert m.decision is not None and app.validations == 1
+
+
+def test_next_height_buffer_keeps_only_signed_messages_from_validators_within_a_share() -> None:
+    m = ConsensusMachine(
+        chain_id=CHAIN, app=FakeApp("n3"), height=1, validators=VALIDATORS, key=KEYS[ME], max_buffered=8
+    )
+    m.on_start(0.0)
+    outsider = make_keys(1, salt=98)[0]
+    assert m.on_vote(Vote(VoteKind.PREVOTE, CHAIN, 2, 0, H0, outsider.public_key).signed(outsider), 0.0) == []
+    with pytest.raises(MessageError, match="signature"):
+        m.on_vote(Vote(VoteKind.PREVOTE, CHAIN, 2, 0, H0, KEYS[1].public_key, b"\x02" * 64), 0.0)
+    # Validator 1 floods the next height with votes in many rounds: only its share (8 / 4 = 2) is kept.
+    feed(m, [vote(1, VoteKind.PREVOTE, r, H0, height=2) for r in range(10)])
+    feed(m, [vote(i, VoteKind.PRECOMMIT, 0, H0, height=2) for i in (0, 2)])
+    m.start_height(2, VALIDATORS, 1.0)
+    held = m.votes()
+    assert sum(v.validator == KEYS[1].public_key for v in held) == 2
+    assert {v.validator for v in held if v.kind is VoteKind.PRECOMMIT} == {KEYS[0].public_key, KEYS[2].public_key}
+    assert all(v.validator != outsider.public_key for v in held)
