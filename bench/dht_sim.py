@@ -136,7 +136,7 @@ def percentile(values: list[int], fraction: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--lookups", type=int, default=300)
+    parser.add_argument("--lookups", type=int, default=200)
     parser.add_argument("--churn", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     parser.add_argument("--timeout-rounds", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--seed", type=int, default=1)

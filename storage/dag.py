@@ -25,7 +25,7 @@ def links_of(cid: CID, block: bytes) -> list[CID]:
     return [link.cid for link in PBNode.decode(block).links]
 
 
-def _file_node(block: bytes) -> tuple[PBNode, FileData]:
+def decode_file_node(block: bytes) -> tuple[PBNode, FileData]:
     node = PBNode.decode(block)
     if node.data is None:
         raise MalformedNodeError("dag-pb node without UnixFS data")
@@ -53,7 +53,7 @@ def iter_file(get_block: Callable[[CID], bytes], root: CID) -> Iterator[bytes]:
             continue
         if cid.codec != DAG_PB:
             raise MalformedNodeError(f"{cid} is not a UnixFS file block")
-        node, meta = _file_node(block)
+        node, meta = decode_file_node(block)
         if expected is not None and expected != meta.filesize:
             raise MalformedNodeError(f"node {cid} covers {meta.filesize} bytes, parent says {expected}")
         if meta.inline:

@@ -2,9 +2,11 @@
 
 The caller asks `next_queries(now)` for peers to send FIND_NODE / GET_PROVIDERS to (never more than α in
 flight), feeds back `on_response` / `on_failure`, and calls `expire(now)` to turn overdue queries into failures.
-Termination follows go-libp2p-kad-dht's resiliency rule: the lookup is done when the β closest peers it has
-heard of (failed ones excluded) have all answered, or when nobody is left to ask. A provider lookup also stops
-as soon as it holds `want_providers` distinct providers. Providers are de-duplicated by peer ID (py-libp2p's
+Termination follows go-libp2p-kad-dht's `runLookupWithFollowup`: the search phase ends when the β closest peers
+it has heard of (failed ones excluded) have all answered; a follow-up phase then queries, all at once, any of
+the k closest not yet asked, so `closest()` holds k peers that answered (where ADD_PROVIDER must go). The lookup
+is done when the k closest non-failed peers have all answered, or when nobody is left to ask. A provider lookup
+also stops as soon as it holds `want_providers` distinct providers. Providers are de-duplicated by peer ID (py-libp2p's
 kad-dht was measured returning duplicates).
 """
 
@@ -87,39 +89,48 @@ class Lookup:
     def in_flight(self) -> int:
         return self._in_flight
 
+    def _nearest_live(self, count: int) -> list[_Candidate]:
+        nearest: list[_Candidate] = []
+        for _, peer_id in self._order:
+            candidate = self._candidates[peer_id]
+            if candidate.state is not PeerState.FAILED:
+                nearest.append(candidate)
+                if len(nearest) == count:
+                    break
+        return nearest
+
+    def _all_answered(self, count: int) -> bool:
+        return all(c.state is PeerState.ANSWERED for c in self._nearest_live(count))
+
     @property
     def finished(self) -> bool:
         if self.kind is LookupKind.GET_PROVIDERS and len(self._providers) >= self.want_providers:
             return True
-        closest = 0
-        for _, peer_id in self._order:
-            state = self._candidates[peer_id].state
-            if state is PeerState.FAILED:
-                continue
-            if state is not PeerState.ANSWERED:
-                return False
-            closest += 1
-            if closest == self.beta:
-                return True
-        # Fewer than β peers answered overall: done only once nobody is left to ask or waiting.
-        return self._in_flight == 0
+        if self._in_flight == 0 and not any(c.state is PeerState.HEARD for c in self._nearest_live(self.k)):
+            return True  # nobody left worth asking
+        return self._all_answered(self.k)
 
     def next_queries(self, now: float) -> list[Contact]:
         """Peers to query now, nearest unqueried first; they are marked as waiting."""
         if self.finished:
             return []
-        chosen: list[Contact] = []
-        for _, peer_id in self._order:
-            if self._in_flight >= self.alpha:
-                break
-            candidate = self._candidates[peer_id]
-            if candidate.state is PeerState.HEARD:
-                candidate.state = PeerState.WAITING
-                candidate.sent_at = now
-                self._in_flight += 1
-                self.queries_sent += 1
-                chosen.append(candidate.contact)
-        return chosen
+        if self._all_answered(self.beta):
+            # Follow-up phase: ask every unasked peer among the k closest at once.
+            chosen = [c for c in self._nearest_live(self.k) if c.state is PeerState.HEARD]
+        else:
+            chosen = []
+            for _, peer_id in self._order:
+                if self._in_flight + len(chosen) >= self.alpha:
+                    break
+                candidate = self._candidates[peer_id]
+                if candidate.state is PeerState.HEARD:
+                    chosen.append(candidate)
+        for candidate in chosen:
+            candidate.state = PeerState.WAITING
+            candidate.sent_at = now
+            self._in_flight += 1
+            self.queries_sent += 1
+        return [candidate.contact for candidate in chosen]
 
     def on_response(
         self, peer_id: bytes, closer: Sequence[Contact], providers: Sequence[Contact] = (), now: float = 0.0
