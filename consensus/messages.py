@@ -8,14 +8,18 @@ which the network shell logs and scores against the peer instead of crashing.
 from __future__ import annotations
 
 from consensus import codec
+from consensus.errors import LedgerError
 
 HASH_SIZE = 32
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 
 
-class MessageError(ValueError):
-    """A consensus message is malformed, wrongly signed or not acceptable at this point."""
+class MessageError(LedgerError, ValueError):
+    """A consensus message is malformed, wrongly signed or not acceptable at this point.
+
+    Part of the ledger's exception tree (`consensus.errors.LedgerError`), and a ValueError like the parse errors
+    of `Vote.from_value`, so one `except ValueError` covers every malformed consensus message."""
 
 
 def as_map(value: codec.Value, what: str) -> dict[str, codec.Value]:

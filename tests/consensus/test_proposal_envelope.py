@@ -1,0 +1,72 @@
+"""ConsensusBatch: the gossip payload for proposals and votes round-trips and refuses bad input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consensus import codec
+from consensus.envelope import ConsensusBatch, ProposalMessage
+from consensus.errors import LedgerError
+from consensus.messages import MessageError
+from consensus.proposal import Proposal
+from consensus.votes import Vote, VoteKind
+from tests.consensus.test_machine_harness import CHAIN, make_keys, value_of
+
+KEYS = make_keys(2)
+VALUE, HASH = value_of("block|1|0|n1")
+
+
+def sample() -> ConsensusBatch:
+    proposal = Proposal(CHAIN, 1, 0, -1, HASH, KEYS[0].public_key).signed(KEYS[0])
+    votes = tuple(
+        Vote(kind, CHAIN, 1, 0, block_hash, KEYS[1].public_key).signed(KEYS[1])
+        for kind, block_hash in ((VoteKind.PREVOTE, HASH), (VoteKind.PRECOMMIT, None))
+    )
+    return ConsensusBatch((ProposalMessage(proposal, VALUE), ProposalMessage(proposal, None)), votes)
+
+
+def test_round_trip() -> None:
+    batch = sample()
+    decoded = ConsensusBatch.decode(batch.encode())
+    assert decoded == batch and len(decoded) == 4
+    assert decoded.proposals[0].proposal.verify() and all(v.verify() for v in decoded.votes)
+
+
+def test_limits_are_enforced() -> None:
+    data = sample().encode()
+    with pytest.raises(MessageError, match="exceeds"):
+        ConsensusBatch.decode(data, max_bytes=len(data) - 1)
+    with pytest.raises(MessageError, match="more than 3"):
+        ConsensusBatch.decode(data, max_items=3)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [],
+        {"votes": []},
+        {"proposals": [], "votes": [], "extra": 1},
+        {"proposals": [{"proposal": {}, "value": None}], "votes": []},
+        {"proposals": [], "votes": [{"kind": 3}]},
+        {"proposals": [7], "votes": []},
+    ],
+)
+def test_malformed_batches_raise_message_error(value: codec.Value) -> None:
+    with pytest.raises(MessageError):
+        ConsensusBatch.decode(codec.encode(value))
+
+
+def test_message_error_is_part_of_the_ledger_error_tree() -> None:
+    assert issubclass(MessageError, LedgerError) and issubclass(MessageError, ValueError)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_crash_the_decoder(data: bytes) -> None:
+    try:
+        batch = ConsensusBatch.decode(data)
+    except MessageError:
+        return
+    assert batch.encode() == data  # whatever decodes is canonical: one meaning, one byte string
