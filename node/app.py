@@ -109,7 +109,15 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     http = HttpApiService(spec.host, spec.http_port)
     auth = OperatorAuth.load_or_create(paths.token)
     probe = ProbeService(peering.host)
-    services: list[Service] = [peering, probe, http]
+    services: list[Service] = [peering, probe]
+    if "edge" in spec.roles:
+        # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
+        from node.edge_service import build_edge_service
+
+        edge = build_edge_service(peering.host, key.seed)
+        services.append(edge)
+        http.add_routes(edge.routes())
+    services.append(http)
     node = Node(network, spec, paths, key, peering, http, auth, services)
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))

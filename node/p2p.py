@@ -104,6 +104,9 @@ class GossipMessage:
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]
 
+# How much of an oversized request a responder reads and drops so the requester can read the refusal.
+MAX_DISCARD_BYTES = 64 * 1024 * 1024
+
 
 def peer_id_from_seed(seed: bytes) -> str:
     """The libp2p peer ID (base58 multihash of the Ed25519 public key) that a seed gives."""
@@ -525,12 +528,33 @@ class P2PHost:
         raw = await self._call(open_)
         return P2PStream(self, raw, peer_id)
 
-    def set_request_handler(self, protocol: str, handler: RequestHandler, max_request_bytes: int = 1 << 20) -> None:
-        """Serve a request–response protocol: one length-prefixed request and one answer per stream."""
+    def set_request_handler(
+        self,
+        protocol: str,
+        handler: RequestHandler,
+        max_request_bytes: int = 1 << 20,
+        on_oversize: Callable[[int], bytes] | None = None,
+    ) -> None:
+        """Serve a request–response protocol: one length-prefixed request and one answer per stream.
+
+        A request larger than `max_request_bytes` is never buffered. With `on_oversize`, the peer gets that
+        function's answer (a typed error of the protocol) while the rest of its request is read and discarded,
+        so its write completes and it can read why it was refused; without it, the stream is reset.
+        """
 
         async def serve(stream: P2PStream) -> None:
             try:
-                request = await stream.read_frame(max_request_bytes)
+                length = await stream.read_uvarint()
+                if length > max_request_bytes:
+                    log.info("%s request of %d bytes from %s refused", protocol, length, stream.peer_id)
+                    if on_oversize is None:
+                        await stream.reset()
+                        return
+                    await stream.write_frame(on_oversize(length))
+                    await _discard(stream, min(length, MAX_DISCARD_BYTES))
+                    await stream.close()
+                    return
+                request = await stream.read_exactly(length)
             except P2PError as exc:
                 log.info("bad %s request from %s: %s", protocol, stream.peer_id, exc)
                 await stream.reset()
@@ -644,6 +668,15 @@ class _TrioRuntime:
             await asyncio.wait_for(asyncio.shield(self._done), timeout=10)
         except Exception as exc:
             log.warning("trio runtime shutdown: %s", exc)
+
+
+async def _discard(stream: P2PStream, limit: int) -> None:
+    remaining = limit
+    while remaining > 0:
+        chunk = await stream.read(min(remaining, 256 * 1024))
+        if not chunk:
+            return
+        remaining -= len(chunk)
 
 
 def _raise_library_limits(limits: GossipLimits) -> None:
