@@ -20,41 +20,17 @@ batches or off the event loop). An exact duplicate of a held message is recognis
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from consensus.actions import (
-    Action,
-    BroadcastProposal,
-    BroadcastVote,
-    Commit,
-    RecordEvidence,
-    RequestValue,
-    ScheduleTimeout,
-)
+from consensus.actions import Action, BroadcastProposal, BroadcastVote, Commit, ScheduleTimeout
+from consensus.height_state import Application, HeightState
 from consensus.keys import SigningKey
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Step, Timeout, TimeoutParams
 from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
-from consensus.voteset import AddOutcome, HeightVotes
+
+__all__ = ["Application", "ConsensusMachine"]
 
 Message = Proposal | Vote
-
-
-class Application(Protocol):
-    """What the machine needs from the chain: hashing, proposing and validating opaque values (encoded blocks)."""
-
-    def value_hash(self, value: bytes) -> bytes:
-        """The 32-byte hash that names `value` (a block's hash); votes and proposals sign this."""
-        ...
-
-    def propose(self, height: int, round_: int, now: float) -> bytes:
-        """A new value to propose at (height, round) when this node is the proposer and has no valid value."""
-        ...
-
-    def validate(self, height: int, value: bytes) -> bool:
-        """The paper's valid(v): deterministic, so every honest node agrees. Results are cached per hash."""
-        ...
 
 
 class ConsensusMachine:
@@ -92,12 +68,10 @@ class ConsensusMachine:
         self.locked_round = -1
         self.valid_value: bytes | None = None
         self.valid_round = -1
-        self._votes = HeightVotes(self.chain_id, height, validators)
-        self._proposals: dict[int, Proposal] = {}
-        self._values: dict[bytes, bytes] = {}
-        self._validity: dict[bytes, bool] = {}
-        self._requested: set[bytes] = set()
-        self._evidence_seen: set[bytes] = set()
+        self._held = HeightState(self.chain_id, height, validators, self.app, self._out)
+        self._votes = self._held.votes
+        self._proposals = self._held.proposals
+        self._values = self._held.values
         # Rules that fire "for the first time" per round: lines 34, 36 and 47.
         self._prevote_timeout_rounds: set[int] = set()
         self._valid_rounds_seen: set[int] = set()
@@ -147,12 +121,8 @@ class ConsensusMachine:
 
     def on_value(self, value_hash: bytes, value: bytes, now: float) -> list[Action]:
         """A value fetched by hash after `RequestValue`. Raises `MessageError` when it does not match the hash."""
-        if value_hash in self._values or value_hash not in self._requested:
-            return []
-        if self.app.value_hash(value) != value_hash:
-            raise MessageError("value does not match the requested hash")
-        self._values[value_hash] = value
-        self._progress(now)
+        if self._held.accept_value(value_hash, value):
+            self._progress(now)
         return self._drain()
 
     def on_timeout(self, timeout: Timeout, now: float) -> list[Action]:
@@ -197,8 +167,8 @@ class ConsensusMachine:
         if message.round > self.round + self.max_round_ahead:
             return False
         if isinstance(message, Proposal):
-            return self._accept_proposal(message, value, verified)
-        return self._accept_vote(message, verified)
+            return self._held.accept_proposal(message, value, verified)
+        return self._held.accept_vote(message, verified)
 
     def _buffer(self, message: Message, value: bytes | None, verified: bool) -> None:
         """Keep a next-height message until `start_height`. Only signed messages from current validators are kept,
@@ -213,43 +183,6 @@ class ConsensusMachine:
             raise MessageError("next-height message signature does not verify")
         self._buffered_by[sender] = self._buffered_by.get(sender, 0) + 1
         self._next_height[message.signature] = (message, value)
-
-    def _accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> bool:
-        expected = self.validators.proposer(self.height, proposal.round)
-        if proposal.proposer != expected:
-            raise MessageError(f"proposal for round {proposal.round} is not from that round's proposer")
-        held = self._proposals.get(proposal.round)
-        changed = held is None
-        if held is None:
-            if not verified and not proposal.verify():
-                raise MessageError("proposal signature does not verify")
-            self._proposals[proposal.round] = proposal
-        elif held != proposal:
-            return False  # the proposer equivocated; the first proposal stands and votes decide the rest
-        if proposal.value_hash in self._values:
-            return changed
-        if value is not None and self.app.value_hash(value) == proposal.value_hash:
-            self._values[proposal.value_hash] = value
-            return True
-        # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
-        self._request(proposal.value_hash)
-        return changed
-
-    def _accept_vote(self, vote: Vote, verified: bool) -> bool:
-        if vote.validator not in self.validators:
-            raise MessageError("vote from a key that is not a validator at this height")
-        vote_set = self._votes.get(vote.round, vote.kind)
-        if vote_set.contains(vote):
-            return False
-        if not verified and not vote.verify():
-            raise MessageError("vote signature does not verify")
-        result = vote_set.add(vote)
-        if result.evidence is not None:
-            key = result.evidence.hash()
-            if key not in self._evidence_seen:
-                self._evidence_seen.add(key)
-                self._out.append(RecordEvidence(result.evidence))
-        return result.outcome is not AddOutcome.DUPLICATE and result.outcome is not AddOutcome.IGNORED
 
     # ---- the rules of Algorithm 1 -----------------------------------------------------------------------------
 
@@ -276,8 +209,8 @@ class ConsensusMachine:
                 if value_hash is None:
                     continue
                 if value_hash not in self._values:
-                    self._request(value_hash)
-                elif self._valid(value_hash):
+                    self._held.request(value_hash)
+                elif self._held.valid(value_hash):
                     votes = precommits.votes_for(value_hash)
                     self.decision = Commit(self.height, round_, value_hash, self._values[value_hash], votes)
                     self._out.append(self.decision)
@@ -309,7 +242,7 @@ class ConsensusMachine:
             acceptable = self.locked_round <= vr or self.locked_value == value
         else:
             return False  # wait for the prevotes of round vr, or for the propose timeout
-        self._cast(VoteKind.PREVOTE, value if acceptable and self._valid(value) else None)
+        self._cast(VoteKind.PREVOTE, value if acceptable and self._held.valid(value) else None)
         self.step = Step.PREVOTE
         return True
 
@@ -331,9 +264,9 @@ class ConsensusMachine:
             if value is None:
                 continue
             if value not in self._values:
-                self._request(value)
+                self._held.request(value)
                 continue
-            if not self._valid(value):
+            if not self._held.valid(value):
                 continue
             self._valid_rounds_seen.add(self.round)
             if self.step is Step.PREVOTE:
@@ -399,21 +332,12 @@ class ConsensusMachine:
         vote_set.add(vote)
         self._out.append(BroadcastVote(vote))
 
-    def _valid(self, value_hash: bytes) -> bool:
-        known = self._validity.get(value_hash)
-        if known is None:
-            known = self._validity[value_hash] = self.app.validate(self.height, self._values[value_hash])
-        return known
-
-    def _request(self, value_hash: bytes) -> None:
-        if value_hash not in self._requested:
-            self._requested.add(value_hash)
-            self._out.append(RequestValue(self.height, value_hash))
-
     def _schedule(self, step: Step, now: float) -> None:
         timeout = Timeout(self.height, self.round, step)
         self._out.append(ScheduleTimeout(timeout, now + self.params.duration(step, self.round)))
 
     def _drain(self) -> list[Action]:
-        out, self._out = self._out, []
+        # Cleared in place: the height state appends to this same list.
+        out = list(self._out)
+        self._out.clear()
         return out

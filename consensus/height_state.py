@@ -1,0 +1,105 @@
+"""What one node holds at one height — proposals, values, votes — and the checks a message passes to get in.
+
+Split from the state machine so that `machine.py` reads as the rules of Algorithm 1 and this module as the
+bookkeeping under them. Nothing here decides anything; it only stores what is acceptable and reports what is
+missing (`RequestValue`) or provably faulty (`RecordEvidence`) into the machine's action list.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from consensus.actions import Action, RecordEvidence, RequestValue
+from consensus.messages import MessageError
+from consensus.proposal import Proposal
+from consensus.votes import ValidatorSet, Vote
+from consensus.voteset import AddOutcome, HeightVotes
+
+
+class Application(Protocol):
+    """What the machine needs from the chain: hashing, proposing and validating opaque values (encoded blocks)."""
+
+    def value_hash(self, value: bytes) -> bytes:
+        """The 32-byte hash that names `value` (a block's hash); votes and proposals sign this."""
+        ...
+
+    def propose(self, height: int, round_: int, now: float) -> bytes:
+        """A new value to propose at (height, round) when this node is the proposer and has no valid value."""
+        ...
+
+    def validate(self, height: int, value: bytes) -> bool:
+        """The paper's valid(v): deterministic, so every honest node agrees. Results are cached per hash."""
+        ...
+
+
+class HeightState:
+    """Proposals, values and votes of one height, from the members of that height's validator set."""
+
+    def __init__(self, chain_id: str, height: int, validators: ValidatorSet, app: Application, out: list[Action]):
+        self.chain_id, self.height, self.validators, self.app = chain_id, height, validators, app
+        self.out = out  # the machine's pending actions
+        self.votes = HeightVotes(chain_id, height, validators)
+        self.proposals: dict[int, Proposal] = {}
+        self.values: dict[bytes, bytes] = {}
+        self._validity: dict[bytes, bool] = {}
+        self._requested: set[bytes] = set()
+        self._evidence_seen: set[bytes] = set()
+
+    def accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> bool:
+        """Store the first signed proposal of its round from that round's proposer; True if anything changed."""
+        expected = self.validators.proposer(self.height, proposal.round)
+        if proposal.proposer != expected:
+            raise MessageError(f"proposal for round {proposal.round} is not from that round's proposer")
+        held = self.proposals.get(proposal.round)
+        changed = held is None
+        if held is None:
+            if not verified and not proposal.verify():
+                raise MessageError("proposal signature does not verify")
+            self.proposals[proposal.round] = proposal
+        elif held != proposal:
+            return False  # the proposer equivocated; the first proposal stands and votes decide the rest
+        if proposal.value_hash in self.values:
+            return changed
+        if value is not None and self.app.value_hash(value) == proposal.value_hash:
+            self.values[proposal.value_hash] = value
+            return True
+        # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
+        self.request(proposal.value_hash)
+        return changed
+
+    def accept_vote(self, vote: Vote, verified: bool) -> bool:
+        """Count a member's signed vote, reporting equivocation once; True if the tallies changed."""
+        if vote.validator not in self.validators:
+            raise MessageError("vote from a key that is not a validator at this height")
+        vote_set = self.votes.get(vote.round, vote.kind)
+        if vote_set.contains(vote):
+            return False
+        if not verified and not vote.verify():
+            raise MessageError("vote signature does not verify")
+        result = vote_set.add(vote)
+        if result.evidence is not None:
+            key = result.evidence.hash()
+            if key not in self._evidence_seen:
+                self._evidence_seen.add(key)
+                self.out.append(RecordEvidence(result.evidence))
+        return result.outcome is AddOutcome.ADDED or result.outcome is AddOutcome.CONFLICT
+
+    def accept_value(self, value_hash: bytes, value: bytes) -> bool:
+        """Store a value fetched by hash; only values we asked for are kept, so peers cannot fill our memory."""
+        if value_hash in self.values or value_hash not in self._requested:
+            return False
+        if self.app.value_hash(value) != value_hash:
+            raise MessageError("value does not match the requested hash")
+        self.values[value_hash] = value
+        return True
+
+    def valid(self, value_hash: bytes) -> bool:
+        known = self._validity.get(value_hash)
+        if known is None:
+            known = self._validity[value_hash] = self.app.validate(self.height, self.values[value_hash])
+        return known
+
+    def request(self, value_hash: bytes) -> None:
+        if value_hash not in self._requested:
+            self._requested.add(value_hash)
+            self.out.append(RequestValue(self.height, value_hash))
