@@ -15,18 +15,19 @@ from __future__ import annotations
 import errno
 import resource
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
 
 from consensus import codec, smt
-from consensus.block import Block, Commit, Header, decode_block
+from consensus.block import Block, Commit, Header, decode_block, verify_commit
 from consensus.errors import DiskFullError, StoreError, StoreMismatchError
-from consensus.execute import BlockResult, Receipt
+from consensus.execute import BlockResult, Receipt, Registry, apply_block
 from consensus.genesis import Genesis, build_genesis
-from consensus.state import StateChanges
+from consensus.state import StateChanges, validators_at
+from consensus.votes import ValidatorSet
 
 FORMAT_VERSION = b"1"
 _DBS = ("meta", "blocks", "commits", "hashes", "txs", "receipts", "values", "nodes")
@@ -178,7 +179,32 @@ class ChainStore:
         receipts = self.get_receipts(location[0])
         return receipts[location[1]] if location[1] < len(receipts) else None
 
+    def next_validators(self) -> ValidatorSet:
+        """The validator set that must sign the next height (for consensus, `/status` and sync)."""
+        with self.reader() as r:
+            return validators_at(r.get_value, self.height + 1)
+
     # --- writes ------------------------------------------------------------------------------------------
+
+    def import_block(
+        self, block: Block, commit: Commit, registry: Registry, preverified: Container[bytes] = frozenset()
+    ) -> BlockResult:
+        """Verify and persist a final block received from a peer (catch-up sync): the commit must carry a quorum
+        of the expected set, and re-execution must reproduce every root the header claims. Raises BlockError."""
+        header = block.header
+        verify_commit(
+            commit,
+            chain_id=header.chain_id,
+            height=header.height,
+            block_hash=header.hash,
+            validators=self.next_validators(),
+        )
+        with self.reader() as reader:
+            result = apply_block(
+                reader, block, self._head, params=self.genesis.params, registry=registry, preverified=preverified
+            )
+        self.commit_block(block, commit, result)
+        return result
 
     def commit_block(self, block: Block, commit: Commit, result: BlockResult) -> None:
         """Persist a final block with its commit and execution result, atomically.

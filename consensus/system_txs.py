@@ -116,6 +116,11 @@ def _handle_admins(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
     return Outcome(COSTS["system"] + COSTS["write"], [Event("admin_set_changed", {"admins": list(members)})])
 
 
+def evidence_body(first: Vote, second: Vote) -> dict[str, codec.Value]:
+    """The body of an `evidence` transaction for two conflicting votes (e.g. from evidence.DuplicateVoteEvidence)."""
+    return {"votes": [first.to_value(), second.to_value()]}
+
+
 def equivocation_votes(tx: Tx, chain_id: str) -> tuple[Vote, Vote]:
     """The two conflicting votes an `evidence` transaction carries, checked (TxError if they prove nothing)."""
     _only_fields(tx, {"votes"})

@@ -10,12 +10,21 @@ from pathlib import Path
 import pytest
 
 from consensus import smt
+from consensus.block import Block
 from consensus.chainstore import ChainStore
-from consensus.errors import StoreMismatchError
+from consensus.errors import BlockError, CommitError, StoreMismatchError
 from consensus.execute import apply_block
 from consensus.genesis import build_genesis
 from consensus.state import MemoryState, WorkingState, get_nonce, record_key
-from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, Chain, make_genesis, record
+from tests.consensus.ledger_helpers import (
+    CHAIN_ID,
+    USER_KEYS,
+    VALIDATOR_KEYS,
+    Chain,
+    make_genesis,
+    record,
+    sign_commit,
+)
 from tests.consensus.ledger_store_worker import commit_next
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +152,19 @@ def test_disk_full_is_a_typed_error_and_leaves_the_store_intact(tmp_path: Path) 
     assert store.height == stored_height + 1
     assert store.get_block(stored_height + 1) is not None and store.head.chain_id == CHAIN_ID
     store.close()
+
+
+def test_import_block_verifies_commit_and_execution_before_storing(tmp_path: Path) -> None:
+    chain = Chain()
+    store = ChainStore(tmp_path, chain.genesis)
+    assert store.next_validators() == chain.validators
+    block, _, commit = chain.add_block([record(USER_KEYS[0], 0)])
+    weak = dataclasses.replace(commit, votes=commit.votes[:2])
+    with pytest.raises(CommitError, match="quorum"):
+        store.import_block(block, weak, chain.registry)
+    lying = Block(dataclasses.replace(block.header, state_root=bytes(32)), block.txs)
+    with pytest.raises(BlockError):
+        store.import_block(lying, sign_commit(lying.header, VALIDATOR_KEYS[:3]), chain.registry)
+    assert store.height == 0
+    store.import_block(block, commit, chain.registry)
+    assert store.height == 1 and store.state_root == chain.state.root

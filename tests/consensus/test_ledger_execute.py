@@ -10,7 +10,7 @@ from consensus.errors import BlockError, TxError, TxKindError, TxNonceError
 from consensus.execute import STATUS_FAILED, ExecContext, Outcome, Registry, TxKind, apply_block, execute
 from consensus.genesis import Params
 from consensus.state import WorkingState, get_nonce, record_key, validators_at
-from consensus.system_txs import default_registry
+from consensus.system_txs import default_registry, evidence_body
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, key, record
@@ -128,10 +128,10 @@ def _equivocation(height: int = 1, signer_index: int = 2) -> list[Vote]:
 def test_evidence_is_recorded_once() -> None:
     chain = Chain()
     chain.add_block([])
-    votes = [v.to_value() for v in _equivocation()]
+    a, b = _equivocation()
     reporter = USER_KEYS[0]
-    first = Tx.create(reporter, CHAIN_ID, "evidence", 0, {"votes": votes})
-    again = Tx.create(reporter, CHAIN_ID, "evidence", 1, {"votes": votes[::-1]})
+    first = Tx.create(reporter, CHAIN_ID, "evidence", 0, evidence_body(a, b))
+    again = Tx.create(reporter, CHAIN_ID, "evidence", 1, evidence_body(b, a))
     _, result, _ = chain.add_block([first, again])
     assert result.receipts[0].ok and result.receipts[0].events[0].name == "equivocation"
     assert not result.receipts[1].ok and "already recorded" in result.receipts[1].error
