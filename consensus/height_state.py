@@ -12,7 +12,7 @@ from typing import Protocol
 from consensus.actions import Action, RecordEvidence, RequestValue
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
-from consensus.votes import ValidatorSet, Vote
+from consensus.votes import ValidatorSet, Vote, VoteKind
 from consensus.voteset import AddOutcome, HeightVotes
 
 
@@ -44,6 +44,8 @@ class HeightState:
         self._validity: dict[bytes, bool] = {}
         self._requested: set[bytes] = set()
         self._evidence_seen: set[bytes] = set()
+        # Bumped whenever a precommit or a value arrives: the decide rule (line 49) only needs a fresh look then.
+        self.decide_revision = 0
 
     def accept_proposal(self, proposal: Proposal, value: bytes | None, verified: bool) -> bool:
         """Store the first signed proposal of its round from that round's proposer; True if anything changed."""
@@ -62,6 +64,7 @@ class HeightState:
             return changed
         if value is not None and self.app.value_hash(value) == proposal.value_hash:
             self.values[proposal.value_hash] = value
+            self.decide_revision += 1
             return True
         # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
         self.request(proposal.value_hash)
@@ -82,7 +85,10 @@ class HeightState:
             if key not in self._evidence_seen:
                 self._evidence_seen.add(key)
                 self.out.append(RecordEvidence(result.evidence))
-        return result.outcome is AddOutcome.ADDED or result.outcome is AddOutcome.CONFLICT
+        counted = result.outcome is AddOutcome.ADDED or result.outcome is AddOutcome.CONFLICT
+        if counted and vote.kind is VoteKind.PRECOMMIT:
+            self.decide_revision += 1
+        return counted
 
     def accept_value(self, value_hash: bytes, value: bytes) -> bool:
         """Store a value fetched by hash; only values we asked for are kept, so peers cannot fill our memory."""
@@ -91,6 +97,7 @@ class HeightState:
         if self.app.value_hash(value) != value_hash:
             raise MessageError("value does not match the requested hash")
         self.values[value_hash] = value
+        self.decide_revision += 1
         return True
 
     def valid(self, value_hash: bytes) -> bool:

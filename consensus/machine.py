@@ -75,6 +75,7 @@ class ConsensusMachine:
         # Rules that fire "for the first time" per round: lines 34, 36 and 47.
         self._prevote_timeout_rounds: set[int] = set()
         self._valid_rounds_seen: set[int] = set()
+        self._decide_checked = -1
         self._precommit_timeout_rounds: set[int] = set()
 
     # ---- inputs -----------------------------------------------------------------------------------------------
@@ -203,6 +204,9 @@ class ConsensusMachine:
 
     def _rule_decide(self) -> bool:
         """Lines 49–54, for any round (late precommits of a past round count too)."""
+        if self._decide_checked == self._held.decide_revision:
+            return False
+        self._decide_checked = self._held.decide_revision
         for round_ in self._votes.precommit_rounds():
             precommits = self._votes.precommits(round_)
             for value_hash in precommits.quorum_values():
@@ -315,6 +319,7 @@ class ConsensusMachine:
         proposal = Proposal(self.chain_id, self.height, round_, self.valid_round, value_hash, me).signed(self.key)
         self._proposals[round_] = proposal
         self._values[value_hash] = value
+        self._held.decide_revision += 1
         self._out.append(BroadcastProposal(proposal, value))
 
     def _cast(self, kind: VoteKind, value_hash: bytes | None) -> None:
@@ -330,6 +335,8 @@ class ConsensusMachine:
             return
         vote = Vote(kind, self.chain_id, self.height, self.round, value_hash, me).signed(self.key)
         vote_set.add(vote)
+        if kind is VoteKind.PRECOMMIT:
+            self._held.decide_revision += 1
         self._out.append(BroadcastVote(vote))
 
     def _schedule(self, step: Step, now: float) -> None:
