@@ -104,8 +104,9 @@ class Interpreter:
     def _aug_assign(self, node: ast.AugAssign) -> None:
         target = node.target
         if type(target) is ast.Name:
-            current = self.load_name(target.id)
-            self.locals[target.id] = binary(self.meter, node.op, current, self.eval(node.value))
+            name = target.id
+            current = self.locals[name] if name in self.locals else self.load_name(name)
+            self.locals[name] = binary(self.meter, node.op, current, self.eval(node.value))
             return
         assert type(target) is ast.Subscript
         container = self.eval(target.value)
@@ -124,8 +125,11 @@ class Interpreter:
 
     def _while(self, node: ast.While) -> object | None:
         meter = self.meter
+        turn = meter.schedule.loop_iteration
         while True:
-            meter.charge(meter.schedule.loop_iteration)
+            meter.remaining -= turn
+            if meter.remaining < 0:
+                meter.charge(0)
             if not truth(self.eval(node.test)):
                 return None
             signal = self.block(node.body)
@@ -136,8 +140,11 @@ class Interpreter:
 
     def _for(self, node: ast.For) -> object | None:
         meter = self.meter
+        turn = meter.schedule.loop_iteration
         for item in items_of(meter, self.eval(node.iter), "for"):
-            meter.charge(meter.schedule.loop_iteration)
+            meter.remaining -= turn
+            if meter.remaining < 0:
+                meter.charge(0)
             self.store(node.target, item)
             signal = self.block(node.body)
             if signal is _BREAK:

@@ -33,12 +33,15 @@ def _unsupported(op: ast.AST, left: Any, right: Any) -> ContractError:
 
 def _int_op(meter: Meter, op: ast.operator, a: int, b: int) -> int:
     bits = meter.limits.max_int_bits
-    meter.charge_size(2 * max(a.bit_length(), b.bit_length()) // 64 * 32)
+    width = max(a.bit_length(), b.bit_length())
+    if width > 64:  # machine-word operands are covered by the node's own cost
+        meter.charge_size(width // 2)
     kind = type(op)
-    if kind is ast.Add:
-        return check_int(meter, a + b)
-    if kind is ast.Sub:
-        return check_int(meter, a - b)
+    if kind is ast.Add or kind is ast.Sub:
+        result = a + b if kind is ast.Add else a - b
+        if result.bit_length() > bits:
+            raise LimitExceeded(f"integer wider than {bits} bits")
+        return result
     if kind is ast.Mult:
         return check_int(meter, a * b)
     if kind is ast.FloorDiv or kind is ast.Mod:
@@ -81,6 +84,8 @@ def _repeat(meter: Meter, seq: Any, times: int) -> Any:
 
 def binary(meter: Meter, op: ast.operator, left: Any, right: Any) -> Any:
     ta, tb = type(left), type(right)
+    if ta is int and tb is int:
+        return _int_op(meter, op, left, right)
     if ta in _INTS and tb in _INTS:
         if type(op) in (ast.BitOr, ast.BitXor, ast.BitAnd) and ta is bool and tb is bool:
             return _int_op(meter, op, left, right) == 1  # bool & bool stays a bool, as in Python

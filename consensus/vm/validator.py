@@ -63,23 +63,25 @@ def _is_dunder(name: str) -> bool:
     return "__" in name
 
 
-def _literal(node: ast.expr, limits: Limits) -> Any:
+def _literal(node: ast.expr, limits: Limits, depth: int = 0) -> Any:
     """The value of a module-level constant: literals, tuples, lists and dicts of literals, negative numbers."""
+    if depth > limits.max_nesting:
+        raise ValidationError(node.lineno, f"nesting deeper than {limits.max_nesting} levels")
     if isinstance(node, ast.Constant) and type(node.value) in (int, str, bytes, bool, type(None)):
         if type(node.value) is int and node.value.bit_length() > limits.max_int_bits:
             raise ValidationError(node.lineno, f"integer literal wider than {limits.max_int_bits} bits")
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        inner = _literal(node.operand, limits)
+        inner = _literal(node.operand, limits, depth + 1)
         if type(inner) is int:
             return -inner if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Tuple):
-        return tuple(_literal(item, limits) for item in node.elts)
+        return tuple(_literal(item, limits, depth + 1) for item in node.elts)
     if isinstance(node, ast.List):
-        return [_literal(item, limits) for item in node.elts]
+        return [_literal(item, limits, depth + 1) for item in node.elts]
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
-        keys = [_literal(key, limits) for key in node.keys if key is not None]
-        return dict(zip(keys, (_literal(value, limits) for value in node.values), strict=True))
+        keys = [_literal(key, limits, depth + 1) for key in node.keys if key is not None]
+        return dict(zip(keys, (_literal(value, limits, depth + 1) for value in node.values), strict=True))
     raise ValidationError(node.lineno, "module-level constants must be literals (numbers, strings, bytes, "
                           "bools, None, and tuples, lists or dicts of those)")  # fmt: skip
 
@@ -91,6 +93,7 @@ class _FunctionChecker:
         self.arity = arity
         self.constants = constants
         self.limits = limits
+        self.line = fn.lineno
         self.locals = {arg.arg for arg in fn.args.args}
         for arg in fn.args.args:
             self._check_binding(arg.arg, arg.lineno)
@@ -108,7 +111,8 @@ class _FunctionChecker:
             raise ValidationError(line, f"cannot assign to '{name}': module functions and constants are fixed")
 
     def check(self, node: ast.AST, depth: int) -> None:
-        line = getattr(node, "lineno", 0)
+        # Operators and contexts carry no line of their own: report the enclosing node's.
+        line = self.line = getattr(node, "lineno", self.line)
         if depth > self.limits.max_nesting:
             raise ValidationError(line, f"nesting deeper than {self.limits.max_nesting} levels")
         kind = type(node)

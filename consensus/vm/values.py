@@ -19,6 +19,7 @@ from consensus import codec
 from consensus.vm.errors import ContractError, LimitExceeded
 
 SLOT_BYTES = 8  # memory charged per list/tuple slot (dict entries count two slots)
+MAX_DEPTH = codec.MAX_DEPTH  # deepest nesting of lists, tuples and dicts a deep operation accepts
 
 _NAMES: dict[type, str] = {
     int: "int",
@@ -41,21 +42,28 @@ def type_name(value: Any) -> str:
 
 
 def weigh(value: Any, budget: int) -> int:
-    """Nodes a deep walk of `value` visits (strings count one per 32 characters); over `budget` is an error."""
+    """Nodes a deep walk of `value` visits (strings count one per 32 characters); over `budget` is an error.
+
+    Nesting is capped at `MAX_DEPTH` too: the host's own deep operations (repr, ==, hash) recurse in C, and a
+    value nested deeper than the host allows would fail or not depending on the node's stack — a fork."""
     total = 0
-    stack = [value]
+    stack = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         kind = type(item)
         if kind is list or kind is tuple:
             total += 1 + len(item)
             if total <= budget:
-                stack.extend(item)
+                if depth >= MAX_DEPTH:
+                    raise LimitExceeded(f"value nested deeper than {MAX_DEPTH}")
+                stack.extend((x, depth + 1) for x in item)
         elif kind is dict:
             total += 1 + 2 * len(item)
             if total <= budget:
-                stack.extend(item.keys())
-                stack.extend(item.values())
+                if depth >= MAX_DEPTH:
+                    raise LimitExceeded(f"value nested deeper than {MAX_DEPTH}")
+                stack.extend((x, depth + 1) for x in item)
+                stack.extend((x, depth + 1) for x in item.values())
         elif kind is str or kind is bytes:
             total += 1 + len(item) // 32
         elif kind is int:
@@ -135,7 +143,7 @@ def decode_value(data: bytes, what: str) -> Any:
         value = cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError):
         raise ContractError(f"{what} is not valid CBOR") from None
-    _check_encodable(value, len(data) + 1, what)
+    _check_encodable(value, 4 * len(data) + 8, what)  # decoded values share nothing: weight ≤ 2 per byte
     return value
 
 

@@ -47,9 +47,10 @@ def test_loop_iterations_are_charged_per_turn() -> None:
     body = "def main(n: int):\n    i = 0\n    while i < n:\n        i += 1\n    return i\n"
     ten, twenty = _gas(body, args=[10]), _gas(body, args=[20])
     s = GasSchedule()
-    # One turn: the iteration, `i < n` (Compare + two Names), `i += 1` (AugAssign + Constant + one int word).
+    # One turn: the iteration, `i < n` (Compare + two Names), `i += 1` (AugAssign + Constant; small ints pay no
+    # size surcharge).
     per_turn = s.loop_iteration + s.nodes["Compare"] + 2 * s.nodes["Name"] + s.nodes["AugAssign"]
-    per_turn += s.nodes["Constant"] + s.word
+    per_turn += s.nodes["Constant"]
     assert twenty - ten == 10 * per_turn
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from consensus import codec
@@ -198,7 +200,7 @@ RUNTIME_FAULTS: list[tuple[str, str, str]] = [
     ("return int('1' * 200)", "failed", "longer than"),
     ("x = [0] * 1000\ny = [x] * 1000\nreturn y == [x] * 1000", "failed", "too large"),
     ("x = [0] * 1000\ny = [x] * 1000\nreturn str(y)", "failed", "too large"),
-    ("x = []\nx.append(x)\nreturn str(x)", "failed", "too large"),
+    ("x = []\nx.append(x)\nreturn str(x)", "failed", "nested deeper"),
     ("return _deep(0)", "failed", "call depth"),
 ]
 
@@ -223,3 +225,27 @@ def test_memory_bound_stops_a_call_that_allocates_too_much() -> None:
     receipt = failure(_main(body), gas=100_000_000)
     assert receipt.status == "failed"
     assert receipt.error is not None and "memory limit" in receipt.error
+
+
+def test_deeply_nested_values_fail_the_same_way_everywhere() -> None:
+    # repr/== of a 10 000-deep list would hit the host's C recursion limit at a stack-dependent point.
+    body = "x = []\nfor i in range(10000):\n    x = [x]\nreturn str(x)"
+    receipt = failure(_main(body), gas=100_000_000)
+    assert receipt.error is not None and "nested deeper" in receipt.error
+
+
+def test_worst_case_nesting_and_call_depth_stay_inside_the_host_stack() -> None:
+    # Statement and expression nesting near the validator's limit, recursing until the call-depth bound.
+    ifs = "".join("    " * (level + 1) + "if n >= 0:\n" for level in range(8))
+    expr = "(" * 9 + "1" + " + 1)" * 9
+    source = f"def _f(n):\n{ifs}{'    ' * 9}return _f(n + 1) + {expr}\n\n" + _main("return _f(0)")
+
+    def nest(levels: int) -> None:  # run from a deeper host stack, as a node's event loop would
+        if levels:
+            nest(levels - 1)
+            return
+        receipt = failure(source)
+        assert receipt.status == "failed"
+        assert receipt.error is not None and "call depth" in receipt.error, receipt.error
+
+    nest(min(200, sys.getrecursionlimit() // 4))
