@@ -16,6 +16,9 @@ from consensus.errors import GenesisError
 from consensus.state import MemoryState, StateChanges, WorkingState, set_admins, set_validator_schedule
 from consensus.votes import ValidatorSet
 
+# State keys are LMDB keys (at most 511 bytes); a record key gets a 25-byte "rec/<address>/" prefix.
+MAX_RECORD_KEY_LIMIT = 400
+
 
 @dataclass(frozen=True)
 class Params:
@@ -82,6 +85,8 @@ class Genesis:
         _keys(self.admins, "admins")
         if len(self.validators) > self.params.max_validators:
             raise GenesisError(f"{len(self.validators)} validators exceed max_validators")
+        if self.params.max_record_key_bytes > MAX_RECORD_KEY_LIMIT:
+            raise GenesisError(f"max_record_key_bytes may be at most {MAX_RECORD_KEY_LIMIT} (LMDB key size limit)")
         if self.initial_time_ms < 0:
             raise GenesisError("initial_time_ms must be non-negative")
 

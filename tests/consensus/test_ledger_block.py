@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 
@@ -168,3 +169,28 @@ def test_block_json_has_the_http_fields() -> None:
     doc = block_to_json(block, chain.commits[-1])
     assert {"height", "hash", "parent_hash", "proposer", "txs", "commit"} <= set(doc)
     assert doc["hash"] == block.hash.hex() and len(doc["txs"]) == 2  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_block_bytes_raise_only_block_errors(data: bytes) -> None:
+    with pytest.raises(BlockError):
+        decode_block(data, chain_id=CHAIN_ID, max_block_bytes=1 << 20, max_tx_bytes=4096)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=0), st.integers(min_value=1, max_value=255))
+def test_mutated_blocks_and_commits_fail_cleanly(position: int, xor: int) -> None:
+    _, block = built()
+    for raw, parse in (
+        (block.encode(), lambda b: decode_block(b, chain_id=CHAIN_ID, max_block_bytes=1 << 20, max_tx_bytes=4096)),
+        (
+            codec.encode(sign_commit(block.header, VALIDATOR_KEYS[:3]).to_value()),
+            lambda b: check(Commit.from_value(codec.decode(b)), block.header),
+        ),
+    ):
+        mutated = bytearray(raw)
+        mutated[position % len(raw)] ^= xor
+        # Only typed rejections may escape; a mutation in an unchecked spot (a tx signature) may also parse.
+        with contextlib.suppress(BlockError, codec.CodecError):
+            parse(bytes(mutated))
