@@ -141,6 +141,8 @@ def _int(meter: Meter, args: list[Any]) -> int:
         raise ContractError("int() base must be 2, 8, 10 or 16")
     if len(value) > meter.limits.max_int_str_digits:
         raise LimitExceeded(f"int() of a string longer than {meter.limits.max_int_str_digits}")
+    if not value.isascii():  # the host also accepts other scripts' digits, per its Unicode version
+        raise ContractError("int() of a string that is not a number")
     try:
         return check_int(meter, int(value, base))
     except ValueError:

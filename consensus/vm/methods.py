@@ -159,6 +159,14 @@ def _affix(check: Callable[[Any, Any], bool], name: str) -> Method:
     return run
 
 
+# Case mapping and whitespace are ASCII-only: the host's Unicode tables change between Python versions, and
+# nodes running different versions must still agree.
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+_TO_SPACE = str.maketrans(_ASCII_WHITESPACE, " " * len(_ASCII_WHITESPACE))
+_TO_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_TO_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def _split(meter: Meter, target: str, args: list[Any]) -> list[str]:
     arity("split", args, 0, 2)
     sep = args[0] if args else None
@@ -168,6 +176,10 @@ def _split(meter: Meter, target: str, args: list[Any]) -> list[str]:
     limit = args[1] if len(args) == 2 else -1
     want("split", limit, int)
     meter.charge_size(len(target))
+    if sep is None:
+        if limit != -1:
+            raise ContractError("split(): a limit needs an explicit separator")
+        return new_container(meter, [part for part in target.translate(_TO_SPACE).split(" ") if part])
     return new_container(meter, target.split(sep, limit))
 
 
@@ -180,12 +192,11 @@ def _join(meter: Meter, target: str, args: list[Any]) -> str:
     return target.join(parts)
 
 
-def _case(convert: Callable[[str], str], name: str) -> Method:
+def _case(table: dict[int, int], name: str) -> Method:
     def run(meter: Meter, target: str, args: list[Any]) -> str:
         arity(name, args, 0, 0)
-        result = convert(target)
-        check_text(meter, len(result))
-        return result
+        check_text(meter, len(target))
+        return target.translate(table)
 
     return run
 
@@ -195,7 +206,7 @@ def _strip(meter: Meter, target: str, args: list[Any]) -> str:
     if args:
         want("strip", args[0], str)
     meter.charge_size(len(target))
-    return target.strip(*args)
+    return target.strip(args[0] if args else _ASCII_WHITESPACE)
 
 
 def _replace(meter: Meter, target: str, args: list[Any]) -> str:
@@ -276,8 +287,8 @@ METHODS: dict[tuple[type, str], Method] = {
     (str, "endswith"): _ENDS,
     (str, "split"): _split,
     (str, "join"): _join,
-    (str, "lower"): _case(str.lower, "lower"),
-    (str, "upper"): _case(str.upper, "upper"),
+    (str, "lower"): _case(_TO_LOWER, "lower"),
+    (str, "upper"): _case(_TO_UPPER, "upper"),
     (str, "strip"): _strip,
     (str, "replace"): _replace,
     (str, "find"): _find,

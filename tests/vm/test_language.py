@@ -156,6 +156,11 @@ def test_method(body: str, expected: codec.Value) -> None:
     assert value(_main(body)) == expected
 
 
+def test_text_methods_are_ascii_only_so_every_python_version_agrees() -> None:
+    body = r"return ['Éa'.upper(), 'ÀB'.lower(), '\u2003x\t'.strip(), 'a\u2003b  c\n'.split()]"
+    assert value(_main(body)) == ["ÉA", "Àb", "\u2003x", ["a\u2003b", "c"]]
+
+
 def test_constants_cannot_be_changed_by_a_call() -> None:
     source = "TABLE = {'a': [1]}\n\ndef main():\n    t = TABLE\n    t['a'].append(2)\n    return TABLE\n"
     assert value(source) == {"a": [1]}
@@ -186,6 +191,8 @@ RUNTIME_FAULTS: list[tuple[str, str, str]] = [
     ("return b'\\xff'.decode()", "failed", "UTF-8"),
     ("return (1).append(2)", "failed", "no method"),
     ("return fromhex('zz')", "failed", "not hex"),
+    ("return int('٣')", "failed", "not a number"),
+    ("return 'a b'.split(None, 1)", "failed", "explicit separator"),
     ("return len(5)", "failed", "expects"),
     ("return range(1, 2, 0)", "failed", "step"),
     ("revert('nope')", "reverted", "nope"),
