@@ -93,17 +93,24 @@ def greedy(problem: OffloadProblem) -> BoolArray:
     """Apply C4, then offload free tasks in order of objective gain, keeping each only if it adds no
     overshoot; two passes (a task refused early may fit once later ones made room), then repair."""
     chosen = apply_memory_rule(problem, np.zeros(problem.n, dtype=bool))
-    matrix, limits, scale = problem.constraint_matrix, _limits(problem), _row_scale(problem)
-    lhs = matrix @ chosen
-    current = float((np.maximum(lhs - limits, 0.0) / scale).sum())
     coefficients, movable = problem.coefficients, _movable(problem)
+    # Plain floats: this loop visits every task and three rows, where numpy's per-call overhead would dominate.
+    columns: list[list[float]] = problem.constraint_matrix.T.tolist()
+    limits: list[float] = _limits(problem).tolist()
+    scale: list[float] = _row_scale(problem).tolist()
+    lhs: list[float] = (problem.constraint_matrix @ chosen).tolist()
+
+    def overshoot_of(values: list[float]) -> float:
+        return sum(max(v - limit, 0.0) / s for v, limit, s in zip(values, limits, scale, strict=True))
+
+    current = overshoot_of(lhs)
     order = [int(n) for n in np.argsort(coefficients, kind="stable") if coefficients[n] < 0 and movable[n]]
     for _ in range(2):
         for n in order:
             if chosen[n]:
                 continue
-            trial = lhs + matrix[:, n]
-            trial_overshoot = float((np.maximum(trial - limits, 0.0) / scale).sum())
+            trial = [v + a for v, a in zip(lhs, columns[n], strict=True)]
+            trial_overshoot = overshoot_of(trial)
             if trial_overshoot <= current + _EPS:
                 chosen[n], lhs, current = True, trial, trial_overshoot
     return repair(problem, chosen)
