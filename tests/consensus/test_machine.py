@@ -364,3 +364,39 @@ def test_next_height_buffer_keeps_only_signed_messages_from_validators_within_a_
     assert sum(v.validator == KEYS[1].public_key for v in held) == 2
     assert {v.validator for v in held if v.kind is VoteKind.PRECOMMIT} == {KEYS[0].public_key, KEYS[2].public_key}
     assert all(v.validator != outsider.public_key for v in held)
+
+
+def test_replayed_own_proposal_is_repeated_not_replaced() -> None:
+    m = machine(key_index=1, app=FakeApp("n1"))
+    old, old_hash = value_of("block|1|0|before-restart")
+    earlier = proposal(1, 0, old_hash)
+    m.on_proposal(earlier, old, 0.0)
+    actions = m.on_start(0.0)
+    assert [a for a in actions if isinstance(a, BroadcastProposal)] == [BroadcastProposal(earlier, old)]
+    assert [v.block_hash for v in my_votes(actions)] == [old_hash]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_small_validator_sets_work_with_their_quorums(n: int) -> None:
+    keys = make_keys(n, salt=n)
+    validators = validator_set(keys)
+    machines = [
+        ConsensusMachine(chain_id=CHAIN, app=FakeApp(f"n{i}"), height=1, validators=validators, key=keys[i])
+        for i in range(n)
+    ]
+    pending = [(i, a) for i, m in enumerate(machines) for a in m.on_start(0.0)]
+    decided: dict[int, Commit] = {}
+    while pending:  # deliver every broadcast to every other machine, in order
+        source, action = pending.pop(0)
+        if isinstance(action, Commit):
+            decided[source] = action
+        for target, m in enumerate(machines):
+            if target == source:
+                continue
+            if isinstance(action, BroadcastProposal):
+                pending += [(target, a) for a in m.on_proposal(action.proposal, action.value, 0.0)]
+            elif isinstance(action, BroadcastVote):
+                pending += [(target, a) for a in m.on_vote(action.vote, 0.0)]
+    assert sorted(decided) == list(range(n))
+    assert len({c.value_hash for c in decided.values()}) == 1
+    assert all(len(c.precommits) == n for c in decided.values())  # the quorum of 1, 2 or 3 is everyone
