@@ -3,6 +3,7 @@ exchanging proposals and votes in memory (no network, no timeouts needed on the 
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ class Node:
     machine: ConsensusMachine
 
 
+def committed_nonce(store: ChainStore, address: bytes) -> int:
+    return get_nonce(store.get_value, address)
+
+
 def make_nodes(tmp_path: Path) -> list[Node]:
     genesis = make_genesis()
     nodes = []
@@ -39,7 +44,7 @@ def make_nodes(tmp_path: Path) -> list[Node]:
             chain_id=CHAIN_ID,
             params=genesis.params,
             registry=registry,
-            nonce_of=lambda a, s=store: get_nonce(s.get_value, a),
+            nonce_of=functools.partial(committed_nonce, store),
         )
         clock = iter(range(10_000, 10_000_000, 1000))
         app = LedgerApp(
@@ -47,7 +52,7 @@ def make_nodes(tmp_path: Path) -> list[Node]:
             mempool=mempool,
             registry=registry,
             proposer=key.public_key,
-            wall_clock_ms=lambda c=clock: next(c),
+            wall_clock_ms=functools.partial(next, clock),
         )
         machine = ConsensusMachine(chain_id=CHAIN_ID, app=app, height=1, validators=store.next_validators(), key=key)
         nodes.append(Node(key, store, mempool, app, machine))
