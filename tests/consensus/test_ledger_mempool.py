@@ -127,3 +127,14 @@ def test_random_arrival_order_always_reaps_contiguous_nonces() -> None:
         committed.update(seen)
         mempool.update(batch)
     assert all(committed[k.address] == 6 for k in USER_KEYS[:4])
+
+
+def test_next_nonce_counts_contiguous_pending_transactions() -> None:
+    a = USER_KEYS[0]
+    mempool, _ = pool({a.address: 4})
+    assert mempool.next_nonce(a.address) == 4
+    mempool.add(record(a, 4))
+    mempool.add(record(a, 5))
+    mempool.add(record(a, 7))  # after a gap: not counted
+    assert mempool.next_nonce(a.address) == 6
+    assert mempool.next_nonce(USER_KEYS[1].address) == 0
