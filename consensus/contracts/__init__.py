@@ -6,7 +6,10 @@ package data, read through importlib.resources.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
+
+from consensus.vm import VM, BlockInfo, Receipt, Storage
 
 EHR_CONTRACT_NAME = "ehr"
 
@@ -21,3 +24,11 @@ def source(name: str) -> str:
 
 def ehr_source() -> str:
     return source(EHR_CONTRACT_NAME)
+
+
+def deploy_ehr(
+    vm: VM, state: Storage, deployer_pk: bytes, admins: Sequence[bytes], *, block: BlockInfo, gas_limit: int
+) -> Receipt:
+    """Deploy the EHR contract under its well-known name with `admins` as the genesis admin set (genesis)."""
+    return vm.deploy(state, deployer_pk, ehr_source(), [list(admins)], block=block, gas_limit=gas_limit,
+                     name=EHR_CONTRACT_NAME)  # fmt: skip

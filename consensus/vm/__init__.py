@@ -6,6 +6,7 @@ Entry points for the ledger and node: `VM.deploy`, `VM.call`, `VM.view`, `VM.abi
 
 from consensus.vm.context import BlockInfo
 from consensus.vm.errors import (
+    ArgumentError,
     CallError,
     ContractError,
     ExecutionError,
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_SCHEDULE",
     "VM",
+    "ArgumentError",
     "BlockInfo",
     "CallError",
     "ContractError",

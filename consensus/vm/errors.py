@@ -53,3 +53,7 @@ class WriteInView(ExecutionError):
 
 class CallError(ExecutionError):
     """The call itself is wrong: unknown contract or function, or arguments that do not fit the ABI."""
+
+
+class ArgumentError(VMError, ValueError):
+    """Arguments given as text or JSON (CLI, HTTP) do not fit the function's ABI."""

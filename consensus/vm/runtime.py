@@ -117,7 +117,7 @@ class VM:
         name: str | None = None,
     ) -> Receipt:
         """Store `source` as a new contract and run its `init(*init_args)`; `return_value` is the address."""
-        meter = Meter(gas_limit, self.schedule, self.limits)
+        meter = Meter(max(gas_limit, 0), self.schedule, self.limits)  # a negative limit runs out at once
         events: list[Event] = []
         deployer = address_of(deployer_pk)
         snapshot = state.snapshot()
@@ -196,7 +196,7 @@ class VM:
         gas_limit: int,
         read_only: bool,
     ) -> Receipt:
-        meter = Meter(gas_limit, self.schedule, self.limits)
+        meter = Meter(max(gas_limit, 0), self.schedule, self.limits)  # a negative limit runs out at once
         events: list[Event] = []
         snapshot = state.snapshot()
         address: bytes | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.contracts import ehr_source
-from consensus.vm import select_events
+from consensus.contracts import EHR_CONTRACT_NAME, deploy_ehr, ehr_source
+from consensus.vm import VM, BlockInfo, MemoryStorage, name_key, select_events
 from tests.vm.ehr_world import EhrWorld, enc_key, key
 
 META = b"m" * 32
@@ -259,3 +259,11 @@ def test_every_decision_is_an_event(world: EhrWorld) -> None:
     denied = world.ok("carer", "retrieve_ehrs", world.pks["patient"])
     decisions = [e.data for e in (*granted.events, *denied.events) if e.name == "access"]
     assert [d["granted"] for d in decisions] == [True, False]  # type: ignore[index, call-overload]
+
+
+def test_deploy_ehr_helper_registers_the_well_known_name() -> None:
+    vm, state = VM(), MemoryStorage()
+    receipt = deploy_ehr(vm, state, key("root"), [key("root"), key("ops")], block=BlockInfo(0, 0), gas_limit=10**6)
+    assert receipt.ok and state.get(name_key(EHR_CONTRACT_NAME)) == receipt.address
+    admins = [vm.view(state, "ehr", "get_user", [key(k)], block=BlockInfo(0, 0)).return_value for k in ("root", "ops")]
+    assert [a["role"] for a in admins] == ["admin", "admin"]  # type: ignore[index, call-overload]

@@ -215,3 +215,10 @@ def test_memory_storage_snapshots_nest_and_revert_in_order() -> None:
     state.set(b"k", b"3")
     state.commit(token)
     assert state.items == {b"k": b"3"}
+
+
+def test_zero_or_negative_gas_limit_is_out_of_gas_not_a_crash(world: tuple[VM, MemoryStorage, bytes]) -> None:
+    vm, state, address = world
+    for limit in (0, -5):
+        receipt = vm.call(state, SENDER, address, "read", [], block=BLOCK, gas_limit=limit)
+        assert (receipt.status, receipt.gas_used) == ("out_of_gas", 0)
