@@ -76,19 +76,6 @@ class Mempool:
     def get(self, tx_hash: bytes) -> Tx | None:
         return self._by_hash.get(tx_hash)
 
-    def next_nonce(self, address: bytes) -> int:
-        """The nonce a new transaction from `address` should carry: past the committed nonce and every pending
-        transaction that runs contiguously from it (queued ones after a gap do not count)."""
-        sender = self._senders.get(address)
-        return self._nonce_of(address) if sender is None else sender.ready_upto
-
-    def next_nonce(self, address: bytes) -> int:
-        """The nonce a new transaction from `address` should carry: past its committed and pending ones."""
-        sender = self._senders.get(address)
-        if sender is None:
-            return self._nonce_of(address)
-        return max(sender.ready_upto, max(sender.txs, default=-1) + 1)
-
     def add_raw(self, raw: bytes) -> tuple[Tx, Admission]:
         """Decode, check and admit bytes from a client or peer. Raises a TxError naming the problem."""
         if raw and len(raw) <= self.params.max_tx_bytes:

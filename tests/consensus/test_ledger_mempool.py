@@ -129,12 +129,13 @@ def test_random_arrival_order_always_reaps_contiguous_nonces() -> None:
     assert all(committed[k.address] == 6 for k in USER_KEYS[:4])
 
 
-def test_next_nonce_counts_contiguous_pending_transactions() -> None:
+def test_next_nonce_is_past_every_pending_transaction() -> None:
     a = USER_KEYS[0]
     mempool, _ = pool({a.address: 4})
     assert mempool.next_nonce(a.address) == 4
     mempool.add(record(a, 4))
     mempool.add(record(a, 5))
-    mempool.add(record(a, 7))  # after a gap: not counted
     assert mempool.next_nonce(a.address) == 6
+    mempool.add(record(a, 7))  # after a gap: the next nonce is past it, never one already pending
+    assert mempool.next_nonce(a.address) == 8
     assert mempool.next_nonce(USER_KEYS[1].address) == 0
