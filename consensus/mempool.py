@@ -76,11 +76,18 @@ class Mempool:
     def get(self, tx_hash: bytes) -> Tx | None:
         return self._by_hash.get(tx_hash)
 
+    def next_nonce(self, address: bytes) -> int:
+        """The nonce a new transaction from `address` should carry: past the committed nonce and past every
+        pending transaction of the sender (so it never collides with one already waiting)."""
+        sender = self._senders.get(address)
+        if sender is None:
+            return self._nonce_of(address)
+        return max(sender.ready_upto, max(sender.txs, default=-1) + 1)
+
     def add_raw(self, raw: bytes) -> tuple[Tx, Admission]:
         """Decode, check and admit bytes from a client or peer. Raises a TxError naming the problem."""
         if raw and len(raw) <= self.params.max_tx_bytes:
             # Cheap duplicate check before the signature check: gossip delivers the same tx many times.
-
             known = self._by_hash.get(hashlib.sha256(raw).digest())
             if known is not None:
                 return known, Admission.KNOWN
