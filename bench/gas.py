@@ -37,8 +37,15 @@ class _Scenario:
         self.height = 1
         self.gas: dict[str, int] = {}
         self.pk = {label: _pk(label) for label in ("admin", "manager", "doctor", "carer", "patient", "spare")}
-        deployed = self.vm.deploy(self.state, self.pk["admin"], ehr_source(), [[self.pk["admin"]]],
-                                  block=self.block, gas_limit=GAS_LIMIT, name=EHR_CONTRACT_NAME)  # fmt: skip
+        deployed = self.vm.deploy(
+            self.state,
+            self.pk["admin"],
+            ehr_source(),
+            [[self.pk["admin"]]],
+            block=self.block,
+            gas_limit=GAS_LIMIT,
+            name=EHR_CONTRACT_NAME,
+        )
         self._record("deploy (with init)", deployed)
 
     @property
@@ -53,8 +60,9 @@ class _Scenario:
 
     def run(self, sender: str, func: str, *args: codec.Value, label: str | None = None) -> Receipt:
         self.height += 1
-        receipt = self.vm.call(self.state, self.pk[sender], EHR_CONTRACT_NAME, func, list(args), block=self.block,
-                               gas_limit=GAS_LIMIT)  # fmt: skip
+        receipt = self.vm.call(
+            self.state, self.pk[sender], EHR_CONTRACT_NAME, func, list(args), block=self.block, gas_limit=GAS_LIMIT
+        )
         return self._record(label or func, receipt)
 
     def view(self, func: str, *args: codec.Value) -> Receipt:
@@ -109,8 +117,15 @@ def measure_throughput(calls: int = 2_000) -> dict[str, float]:
     started = time.process_time()
     for i in range(calls):
         block = BlockInfo(10_000 + i, 100_000 + i)
-        receipt = vm.call(state, admin, EHR_CONTRACT_NAME, "set_policy", [patient, grantees[i % 50], "*", 0],
-                          block=block, gas_limit=GAS_LIMIT)  # fmt: skip
+        receipt = vm.call(
+            state,
+            admin,
+            EHR_CONTRACT_NAME,
+            "set_policy",
+            [patient, grantees[i % 50], "*", 0],
+            block=block,
+            gas_limit=GAS_LIMIT,
+        )
         gas += receipt.gas_used
     elapsed = time.process_time() - started
     loop_gas, loop_seconds = _loop_calibration()
@@ -127,8 +142,14 @@ def measure_throughput(calls: int = 2_000) -> dict[str, float]:
 def _loop_calibration() -> tuple[int, float]:
     """A tight `while True` loop run to out-of-gas: pure interpreter time per gas unit."""
     vm, state = VM(), MemoryStorage()
-    deployed = vm.deploy(state, _pk("x"), "def spin():\n    i = 0\n    while True:\n        i += 1\n", [],
-                         block=BlockInfo(1, 1), gas_limit=GAS_LIMIT)  # fmt: skip
+    deployed = vm.deploy(
+        state,
+        _pk("x"),
+        "def spin():\n    i = 0\n    while True:\n        i += 1\n",
+        [],
+        block=BlockInfo(1, 1),
+        gas_limit=GAS_LIMIT,
+    )
     assert deployed.address is not None
     started = time.process_time()
     receipt = vm.call(state, _pk("x"), deployed.address, "spin", [], block=BlockInfo(2, 2), gas_limit=2_000_000)

@@ -30,5 +30,6 @@ def deploy_ehr(
     vm: VM, state: Storage, deployer_pk: bytes, admins: Sequence[bytes], *, block: BlockInfo, gas_limit: int
 ) -> Receipt:
     """Deploy the EHR contract under its well-known name with `admins` as the genesis admin set (genesis)."""
-    return vm.deploy(state, deployer_pk, ehr_source(), [list(admins)], block=block, gas_limit=gas_limit,
-                     name=EHR_CONTRACT_NAME)  # fmt: skip
+    return vm.deploy(
+        state, deployer_pk, ehr_source(), [list(admins)], block=block, gas_limit=gas_limit, name=EHR_CONTRACT_NAME
+    )

@@ -310,19 +310,20 @@ class Interpreter:
 
     def _call(self, node: ast.Call) -> Any:
         func = node.func
-        args = [self.eval(arg) for arg in node.args]
         meter = self.meter
         if type(func) is ast.Attribute:
             owner = func.value
             if type(owner) is ast.Name and owner.id == "ctx":
-                return self.host.method(func.attr, args)
-            target = self.eval(owner)
+                return self.host.method(func.attr, [self.eval(arg) for arg in node.args])
+            target = self.eval(owner)  # the owner before the arguments, as in Python
+            args = [self.eval(arg) for arg in node.args]
             method = METHODS.get((type(target), func.attr))
             if method is None:
                 raise ContractError(f"{type_name(target)} has no method '{func.attr}'")
             meter.charge(meter.schedule.builtins["method"])
             return method(meter, target, args)
         assert type(func) is ast.Name
+        args = [self.eval(arg) for arg in node.args]
         fn = self.program.functions.get(func.id)
         if fn is not None:
             return self.invoke(fn, args)

@@ -32,8 +32,17 @@ DEFAULT_VIEW_GAS = 2_000_000
 
 # Host faults that should be impossible after the VM's own checks; if one slips through it must still end the
 # call the same way on every node instead of crashing it.
-_HOST_FAULTS = (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError,
-                UnicodeError, RecursionError)  # fmt: skip
+_HOST_FAULTS = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ZeroDivisionError,
+    OverflowError,
+    UnicodeError,
+    RecursionError,
+)
 
 
 def contract_address(deployer: bytes, code_hash: bytes, salt: int = 0) -> bytes:

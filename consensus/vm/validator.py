@@ -20,16 +20,71 @@ from consensus.vm.values import ABI_TYPES
 
 _ALLOWED: frozenset[type] = frozenset(
     {
-        ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.If, ast.For, ast.While, ast.Break,
-        ast.Continue, ast.Pass, ast.Assert, ast.Delete,
-        ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Slice, ast.BinOp, ast.UnaryOp, ast.BoolOp,
-        ast.Compare, ast.IfExp, ast.Call, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.GeneratorExp,
-        ast.DictComp, ast.JoinedStr, ast.FormattedValue, ast.comprehension,
-        ast.Load, ast.Store, ast.Del, ast.And, ast.Or, ast.UAdd, ast.USub, ast.Not, ast.Invert,
-        ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr, ast.BitXor,
-        ast.BitAnd, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+        ast.Expr,
+        ast.Assign,
+        ast.AugAssign,
+        ast.AnnAssign,
+        ast.Return,
+        ast.If,
+        ast.For,
+        ast.While,
+        ast.Break,
+        ast.Continue,
+        ast.Pass,
+        ast.Assert,
+        ast.Delete,
+        ast.Constant,
+        ast.Name,
+        ast.Attribute,
+        ast.Subscript,
+        ast.Slice,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.BoolOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.Call,
+        ast.List,
+        ast.Tuple,
+        ast.Dict,
+        ast.ListComp,
+        ast.GeneratorExp,
+        ast.DictComp,
+        ast.JoinedStr,
+        ast.FormattedValue,
+        ast.comprehension,
+        ast.Load,
+        ast.Store,
+        ast.Del,
+        ast.And,
+        ast.Or,
+        ast.UAdd,
+        ast.USub,
+        ast.Not,
+        ast.Invert,
+        ast.Add,
+        ast.Sub,
+        ast.Mult,
+        ast.FloorDiv,
+        ast.Mod,
+        ast.Pow,
+        ast.LShift,
+        ast.RShift,
+        ast.BitOr,
+        ast.BitXor,
+        ast.BitAnd,
+        ast.Eq,
+        ast.NotEq,
+        ast.Lt,
+        ast.LtE,
+        ast.Gt,
+        ast.GtE,
+        ast.Is,
+        ast.IsNot,
+        ast.In,
+        ast.NotIn,
     }
-)  # fmt: skip
+)
 
 _FORBIDDEN: dict[type, str] = {
     ast.Import: "import is not allowed",
@@ -82,8 +137,11 @@ def _literal(node: ast.expr, limits: Limits, depth: int = 0) -> Any:
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
         keys = [_literal(key, limits, depth + 1) for key in node.keys if key is not None]
         return dict(zip(keys, (_literal(value, limits, depth + 1) for value in node.values), strict=True))
-    raise ValidationError(node.lineno, "module-level constants must be literals (numbers, strings, bytes, "
-                          "bools, None, and tuples, lists or dicts of those)")  # fmt: skip
+    raise ValidationError(
+        node.lineno,
+        "module-level constants must be literals (numbers, strings, bytes, "
+        "bools, None, and tuples, lists or dicts of those)",
+    )
 
 
 class _FunctionChecker:
@@ -189,8 +247,9 @@ class _FunctionChecker:
                     raise ValidationError(node.lineno, "init() runs only at deploy")
             elif name not in BUILTIN_NAMES:
                 known = name in self.locals or name in self.constants or name == CTX
-                raise ValidationError(node.lineno, f"'{name}' is not callable" if known else
-                                      f"name '{name}' is not defined")  # fmt: skip
+                raise ValidationError(
+                    node.lineno, f"'{name}' is not callable" if known else f"name '{name}' is not defined"
+                )
         else:
             raise ValidationError(node.lineno, "only named functions and methods can be called")
         self._children(node.args, depth)
@@ -292,8 +351,10 @@ def _signature(fn: ast.FunctionDef) -> Function:
     for arg in args.args:
         kind = _annotation(arg.annotation, allow_none=not public)
         if public and kind is None:
-            raise ValidationError(arg.lineno, f"parameter '{arg.arg}' of public function '{fn.name}' needs a type "
-                                  f"({', '.join(ABI_TYPES)})")  # fmt: skip
+            raise ValidationError(
+                arg.lineno,
+                f"parameter '{arg.arg}' of public function '{fn.name}' needs a type ({', '.join(ABI_TYPES)})",
+            )
         annotations.append(kind)
     _annotation(fn.returns, allow_none=True)
     return Function(fn.name, tuple(a.arg for a in args.args), tuple(annotations), fn)

@@ -48,8 +48,14 @@ class EhrWorld:
             name=EHR_CONTRACT_NAME,
         )
         assert receipt.ok, receipt.error
-        for label, role in [("manager", "ehr_manager"), ("edge", "edge"), ("doctor", "doctor"),
-                            ("carer", "carer"), ("patient", "patient"), ("patient2", "patient")]:  # fmt: skip
+        for label, role in [
+            ("manager", "ehr_manager"),
+            ("edge", "edge"),
+            ("doctor", "doctor"),
+            ("carer", "carer"),
+            ("patient", "patient"),
+            ("patient2", "patient"),
+        ]:
             world.add(label, role)
         world.pks["stranger"] = key("stranger")
         return world
@@ -67,8 +73,9 @@ class EhrWorld:
 
     def call(self, sender: str, func: str, *args: codec.Value) -> Receipt:
         self.height += 1
-        return self.vm.call(self.state, self.pks[sender], EHR_CONTRACT_NAME, func, list(args), block=self.block,
-                            gas_limit=GAS)  # fmt: skip
+        return self.vm.call(
+            self.state, self.pks[sender], EHR_CONTRACT_NAME, func, list(args), block=self.block, gas_limit=GAS
+        )
 
     def ok(self, sender: str, func: str, *args: codec.Value) -> Receipt:
         receipt = self.call(sender, func, *args)

@@ -204,8 +204,12 @@ def test_delete_user_erases_records_and_policies(world: EhrWorld) -> None:
     assert "delete_user" in world.refused("doctor", "delete_user", world.pks["patient"])
     receipt = world.ok("admin", "delete_user", world.pks["patient"])
     erasure = list(select_events(receipt.events, name="erasure"))
-    assert erasure[0].data == {"uid": world.uid("patient"), "pk": world.pks["patient"], "role": "patient",
-                               "cids": ["bafy-a", "bafy-b"]}  # fmt: skip
+    assert erasure[0].data == {
+        "uid": world.uid("patient"),
+        "pk": world.pks["patient"],
+        "role": "patient",
+        "cids": ["bafy-a", "bafy-b"],
+    }
     assert world.view("get_user", world.pks["patient"]) is None
     # The CIDs are free again and the patient is gone for every function.
     assert "no such patient" in world.refused("doctor", "retrieve_ehrs", world.pks["patient"])

@@ -94,8 +94,10 @@ def test_infinite_loop_ends_quickly_in_out_of_gas() -> None:
 
 def test_exception_after_writes_reverts_every_write() -> None:
     vm, state = VM(), MemoryStorage()
-    source = "def main(fail: bool):\n    ctx.set('a', 1)\n    ctx.set('b', [1, 2])\n    ctx.delete('c')\n" \
-             "    if fail:\n        return 1 // 0\n\ndef init():\n    ctx.set('c', 'kept')\n"  # fmt: skip
+    source = (
+        "def main(fail: bool):\n    ctx.set('a', 1)\n    ctx.set('b', [1, 2])\n    ctx.delete('c')\n"
+        "    if fail:\n        return 1 // 0\n\ndef init():\n    ctx.set('c', 'kept')\n"
+    )
     deployed = deploy(vm, state, source)
     assert deployed.ok and deployed.address is not None
     before = dict(state.items)

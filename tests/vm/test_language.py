@@ -256,3 +256,14 @@ def test_worst_case_nesting_and_call_depth_stay_inside_the_host_stack() -> None:
         assert receipt.error is not None and "call depth" in receipt.error, receipt.error
 
     nest(min(200, sys.getrecursionlimit() // 4))
+
+
+def test_evaluation_order_follows_python() -> None:
+    log = "def _log(tag, v):\n    ctx.set('log', ctx.get('log', []) + [tag])\n    return v\n\n"
+    body = (
+        "_log('owner', [1]).append(_log('arg', 2))\n"
+        "d = {_log('k1', 'a'): _log('v1', 1)}\n"
+        "x = _log('left', 1) + _log('right', 2)\n"
+        "return ctx.get('log')"
+    )
+    assert value(log + _main(body)) == ["owner", "arg", "k1", "v1", "left", "right"]

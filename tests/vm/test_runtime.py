@@ -190,8 +190,12 @@ def test_receipt_round_trips_through_the_codec(world: tuple[VM, MemoryStorage, b
 
 
 def test_select_events_filters_by_contract_name_and_field() -> None:
-    events = [Event(b"a", "access", {"patient": b"p1"}), Event(b"a", "access", {"patient": b"p2"}),
-              Event(b"b", "access", {"patient": b"p1"}), Event(b"a", "other", 5)]  # fmt: skip
+    events = [
+        Event(b"a", "access", {"patient": b"p1"}),
+        Event(b"a", "access", {"patient": b"p2"}),
+        Event(b"b", "access", {"patient": b"p1"}),
+        Event(b"a", "other", 5),
+    ]
     assert list(select_events(events, contract=b"a", where={"patient": b"p1"})) == [events[0]]
     assert list(select_events(events, name="other")) == [events[3]]
     assert len(list(select_events(events))) == 4
