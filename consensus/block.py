@@ -242,7 +242,7 @@ def verify_commit(commit: Commit, *, chain_id: str, height: int, block_hash: byt
     if commit.height != height or commit.block_hash != block_hash:
         raise CommitError(f"commit is for height {commit.height}, not for block {block_hash.hex()[:16]} at {height}")
     needed, seen, counted = validators.quorum, set[bytes](), 0
-    templates: dict[int, bytes] = {}
+    templates: dict[int, tuple[bytes, int]] = {}  # round -> (a signed encoding, offset of its signer)
     for vote in commit.votes:
         if vote.kind != VoteKind.PRECOMMIT or vote.chain_id != chain_id or vote.height != height:
             raise CommitError("commit holds a vote that is not a precommit for this chain and height")
@@ -253,13 +253,14 @@ def verify_commit(commit: Commit, *, chain_id: str, height: int, block_hash: byt
         if vote.validator in seen:
             raise CommitError(f"commit holds two votes from {vote.validator.hex()[:16]}")
         seen.add(vote.validator)
-        template = templates.get(vote.round)
-        if template is None:
-            message = templates[vote.round] = vote.sign_bytes()
+        cached = templates.get(vote.round)
+        if cached is None:
+            message = vote.sign_bytes()
+            templates[vote.round] = (message, _validator_offset(message, block_hash))
         else:
             # Precommits in a commit differ only by signer: splice the key into the round's encoding instead
             # of re-encoding each vote (the light client verifies thousands of headers; see bench).
-            offset = _validator_offset(template, block_hash)
+            template, offset = cached
             message = template[:offset] + vote.validator + template[offset + 32 :]
         if not verify(vote.validator, message, vote.signature):
             raise CommitError(f"invalid precommit signature from {vote.validator.hex()[:16]}")
