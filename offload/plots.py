@@ -28,13 +28,23 @@ def _series(rows: Sequence[dict[str, Any]], method: str, column: str) -> tuple[l
     return [int(r["n_tasks"]) for r in mine], [float(r[column]) for r in mine]
 
 
+def _series_flags(rows: Sequence[dict[str, Any]], method: str) -> list[bool]:
+    mine = sorted((r for r in rows if r["method"] == method), key=lambda r: int(r["n_tasks"]))
+    return [r["feasible"] == "true" for r in mine]
+
+
 def plot_metrics(rows: Sequence[dict[str, Any]], methods: Sequence[str], path: Path) -> None:
     """Time, energy, memory and objective against the number of tasks, one line per method."""
     figure = _figure(11, 7.5)
     for axis, (column, label) in zip(figure.subplots(2, 2).flat, METRICS, strict=True):
         for method in methods:
             xs, ys = _series(rows, method, column)
-            axis.plot(xs, ys, marker="o", markersize=3, label=method)
+            (line,) = axis.plot(xs, ys, marker="o", markersize=3, label=method)
+            # Infeasible answers (some constraint broken in some instance) get a cross so they are not mistaken
+            # for competitors.
+            bad = [(x, y) for x, y, ok in zip(xs, ys, _series_flags(rows, method), strict=True) if not ok]
+            if bad:
+                axis.scatter(*zip(*bad, strict=True), marker="x", s=40, color=line.get_color())
         axis.set_xscale("log")
         if column != "objective":
             axis.set_yscale("log")
@@ -42,7 +52,7 @@ def plot_metrics(rows: Sequence[dict[str, Any]], methods: Sequence[str], path: P
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
     figure.axes[0].legend(fontsize=8)
-    figure.suptitle("Offloading decisions on the paper's phone (Snapdragon 845) and edge (Xeon 2.5 GHz)")
+    figure.suptitle("Offloading decisions, paper's phone (Snapdragon 845) and edge (Xeon 2.5 GHz); x = infeasible")
     figure.savefig(path)
 
 
