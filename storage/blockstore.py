@@ -104,8 +104,9 @@ class Blockstore:
                         ) from exc
                     raise
 
-    def put_many(self, blocks: Iterable[Block], trusted: bool = False) -> int:
-        """Store blocks in one transaction; unless `trusted` (we hashed them ourselves) each is verified first.
+    def put_many(self, blocks: Iterable[Block], trusted: bool = False, pin: PinRecord | None = None) -> int:
+        """Store blocks (and optionally a pin, so an add's last commit and its pin are one fsync) in one
+        transaction; unless `trusted` (we hashed them ourselves) each block is verified first.
 
         Returns the number of bytes newly written."""
         batch = list(blocks)
@@ -118,6 +119,8 @@ class Blockstore:
             for block in batch:
                 if txn.put(block.cid.to_bytes(), block.data, db=self._blocks, overwrite=False):
                     written += len(block.data)
+            if pin is not None:
+                txn.put(pin.root.to_bytes(), pin.encode(), db=self._pins)
             return written
 
         return self._write(work)

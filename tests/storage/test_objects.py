@@ -102,3 +102,15 @@ async def test_streaming_add_and_cat_use_constant_memory(tmp_path: Path) -> None
         tracemalloc.stop()
     assert total == size
     assert peak < 6 << 20, f"peak {peak} bytes for a {size}-byte file"
+
+
+async def test_a_failing_source_leaves_no_pin_and_no_protected_session(objects: ObjectStore) -> None:
+    async def source() -> AsyncIterator[bytes]:
+        yield _pattern(3 * CHUNK_SIZE)
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await objects.add_stream(source())
+    assert objects.pins() == []
+    assert objects.gc().removed_blocks > 0  # what the aborted add wrote is reclaimable at once
+    assert objects.blocks.stats() == (0, 0)

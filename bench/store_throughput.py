@@ -1,0 +1,109 @@
+"""Content-store throughput in process: `add` and `cat` MB/s beside the raw ceilings measured in the same run.
+
+- add: `ObjectStore.add_stream` (chunking, sha256 per block, dag-pb nodes, LMDB commits with fsync every
+  4 MiB batch, pin) fed 1 MiB pieces from memory;
+- add ceiling: sha256 of each 256 KiB chunk + write to a plain file + one fsync at the end (the least work any
+  durable content-addressed add must do);
+- cat: `ObjectStore.cat` (DAG walk, every block re-hashed and checked);
+- cat ceiling: read the plain file back in 256 KiB pieces + sha256 of each.
+Each figure is the median of `--repeat` runs, on a fresh store in a temporary directory, timed inside one
+running event loop (loop and thread-pool start-up are not counted).
+
+    .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 3] [--dir /tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from storage.blockstore import Blockstore
+from storage.importer import CHUNK_SIZE
+from storage.objects import BATCH_BYTES, ObjectStore
+
+MB = 1_000_000
+PIECE = 1 << 20
+
+
+def ceiling_add(data: bytes, directory: Path) -> float:
+    path = directory / "raw.bin"
+    started = time.perf_counter()
+    with path.open("wb") as handle:
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_SIZE):
+            chunk = view[start : start + CHUNK_SIZE]
+            hashlib.sha256(chunk).digest()
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return time.perf_counter() - started
+
+
+def ceiling_cat(directory: Path) -> float:
+    started = time.perf_counter()
+    with (directory / "raw.bin").open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            hashlib.sha256(chunk).digest()
+    return time.perf_counter() - started
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), PIECE):
+        yield bytes(view[start : start + PIECE])
+
+
+async def store_add_cat(data: bytes, directory: Path, batch_bytes: int = BATCH_BYTES) -> tuple[float, float]:
+    objects = ObjectStore(Blockstore(directory / "store"), batch_bytes)
+    started = time.perf_counter()
+    root = await objects.add_stream(_pieces(data))
+    added = time.perf_counter() - started
+    started = time.perf_counter()
+    total = sum(len(leaf) for leaf in objects.cat(root))
+    catted = time.perf_counter() - started
+    assert total == len(data)
+    objects.blocks.close()
+    return added, catted
+
+
+async def measure(sizes_mb: list[int], repeat: int, where: Path | None, batch_bytes: int) -> None:
+    await asyncio.to_thread(lambda: None)  # start the worker thread pool outside the timings
+    print("size    add MB/s  ceiling MB/s  add/ceiling |  cat MB/s  ceiling MB/s  cat/ceiling")
+    for size_mb in sizes_mb:
+        data = os.urandom(size_mb * MB)
+        runs: dict[str, list[float]] = {"add": [], "cat": [], "raw_add": [], "raw_cat": []}
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(dir=where) as tmp:
+                directory = Path(tmp)
+                runs["raw_add"].append(ceiling_add(data, directory))
+                runs["raw_cat"].append(ceiling_cat(directory))
+                added, catted = await store_add_cat(data, directory, batch_bytes)
+                runs["add"].append(added)
+                runs["cat"].append(catted)
+        rate = {name: size_mb / statistics.median(times) for name, times in runs.items()}
+        print(
+            f"{size_mb:>4} MB {rate['add']:>9.0f} {rate['raw_add']:>13.0f} {rate['add'] / rate['raw_add']:>12.0%} |"
+            f" {rate['cat']:>9.0f} {rate['raw_cat']:>13.0f} {rate['cat'] / rate['raw_cat']:>12.0%}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch-mb", type=int, default=BATCH_BYTES >> 20, help="store commit batch (MiB)")
+    parser.add_argument("--dir", type=Path, default=None, help="where to put the temporary stores")
+    args = parser.parse_args()
+    asyncio.run(measure(args.sizes_mb, args.repeat, args.dir, args.batch_mb << 20))
+
+
+if __name__ == "__main__":
+    main()
