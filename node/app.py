@@ -9,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from consensus.errors import GenesisError
+from consensus.genesis import Genesis, Params
 from consensus.keys import SigningKey
 from node import __version__
 from node.api import HttpApiService, OperatorAuth, json_error, read_json
 from node.config import ConfigError, NetworkConfig, NodeSpec
+from node.ledger_api import ledger_routes
+from node.ledger_service import LedgerService
 from node.p2p import HostConfig, P2PError
 from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
@@ -66,11 +71,12 @@ class Node:
         self.auth = auth
         self.services = services
         self.stop_event = asyncio.Event()
+        self.status_sections: list[Callable[[], dict[str, object]]] = []
         self.started_at = time.time()
 
     def status(self) -> dict[str, object]:
         host = self.peering.host
-        return {
+        status: dict[str, object] = {
             "name": self.spec.name,
             "version": __version__,
             "network": self.network.name,
@@ -83,12 +89,30 @@ class Node:
             "http_url": self.http.url,
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+        for section in self.status_sections:
+            status.update(section())
+        return status
 
     async def run(self) -> None:
         await run_services(self.services, self.stop_event)
 
     def request_stop(self) -> None:
         self.stop_event.set()
+
+
+def genesis_of(network: NetworkConfig) -> Genesis:
+    """The ledger's genesis from a resolved network config."""
+    g = network.genesis
+    try:
+        return Genesis(
+            chain_id=g.chain_id,
+            validators=tuple(g.validator_keys()),
+            admins=tuple(g.admin_keys()),
+            initial_time_ms=g.genesis_time_ms,
+            params=Params(**g.params),
+        )
+    except (GenesisError, TypeError) as exc:
+        raise ConfigError(f"{network.source}: genesis: {exc}") from exc
 
 
 def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
@@ -109,7 +133,14 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     http = HttpApiService(spec.host, spec.http_port)
     auth = OperatorAuth.load_or_create(paths.token)
     probe = ProbeService(peering.host)
-    services: list[Service] = [peering, probe]
+    ledger = LedgerService(
+        peering.host,
+        genesis_of(network),
+        paths.root,
+        key,
+        block_interval_s=network.block_interval_ms / 1000,
+    )
+    services: list[Service] = [peering, probe, ledger]
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
         from node.edge_service import build_edge_service
@@ -119,6 +150,8 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         http.add_routes(edge.routes())
     services.append(http)
     node = Node(network, spec, paths, key, peering, http, auth, services)
+    node.status_sections.append(ledger.status)
+    http.add_routes(ledger_routes(ledger))
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
     return node

@@ -75,6 +75,12 @@ def _cmd_keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register_ledger(sub: SubParsers) -> None:
+    from node import ledger_cli
+
+    ledger_cli.register(sub)
+
+
 def _register_demo(sub: SubParsers) -> None:
     from node import demo
 
@@ -88,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ehrnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    registrars: list[Callable[[SubParsers], None]] = [_register_node, _register_cluster, _register_keys, _register_demo]
+    registrars: list[Callable[[SubParsers], None]] = [
+        _register_node,
+        _register_cluster,
+        _register_keys,
+        _register_ledger,
+        _register_demo,
+    ]
     for register in registrars:
         register(sub)
     return parser

@@ -11,6 +11,7 @@ Every error names the file and the field (`local4.toml: nodes[2].roles[0]: unkno
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from consensus.genesis import Params
 
 ROLES = ("validator", "edge", "storage", "manager")
 KEY_PREFIX = "ed25519:"
@@ -75,6 +78,7 @@ class NetworkConfig:
     nodes: tuple[NodeSpec, ...]
     genesis: GenesisSpec
     source: str = "<memory>"
+    block_interval_ms: int = 250  # pause after each final block before the next height starts
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -144,6 +148,9 @@ def parse_network(text: str, source: str = "<memory>") -> NetworkConfig:
     if not _NAME.match(name):
         raise r.fail("network.name", f"{name!r} must be lowercase letters, digits, '-' or '_' (≤ 32)")
 
+    interval = network.get("block_interval_ms", 250)
+    if not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 60_000:
+        raise r.fail("network.block_interval_ms", f"must be an integer 0–60000 (ms), not {interval!r}")
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         raise r.fail("nodes", "need at least one [[nodes]] entry")
@@ -185,7 +192,8 @@ def parse_network(text: str, source: str = "<memory>") -> NetworkConfig:
         for j, peer in enumerate(spec.bootstrap or ()):
             if peer not in names:
                 raise r.fail(f"nodes[{i}].bootstrap[{j}]", f"no node named {peer!r}")
-    return NetworkConfig(name=name, nodes=tuple(nodes), genesis=_parse_genesis(r, doc, names, nodes), source=source)
+    genesis = _parse_genesis(r, doc, names, nodes)
+    return NetworkConfig(name, tuple(nodes), genesis, source=source, block_interval_ms=interval)
 
 
 def _parse_genesis(r: _Reader, doc: dict[str, Any], names: list[str], nodes: list[NodeSpec]) -> GenesisSpec:
@@ -217,9 +225,12 @@ def _parse_genesis(r: _Reader, doc: dict[str, Any], names: list[str], nodes: lis
     params = genesis.get("params", {})
     if not isinstance(params, dict):
         raise r.fail("genesis.params", "must be a table")
+    known = {f.name for f in dataclasses.fields(Params)}
     for key, value in params.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise r.fail(f"genesis.params.{key}", f"must be a non-negative integer, not {value!r}")
+        if key not in known:
+            raise r.fail(f"genesis.params.{key}", f"unknown parameter (known: {', '.join(sorted(known))})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise r.fail(f"genesis.params.{key}", f"must be a positive integer, not {value!r}")
     return GenesisSpec(chain_id, tuple(validators), tuple(admins), time_ms, dict(params))
 
 
@@ -261,7 +272,8 @@ def dump_network(config: NetworkConfig) -> str:
         "genesis_time_ms": g.genesis_time_ms,
         "params": dict(g.params),
     }
-    return tomli_w.dumps({"network": {"name": config.name}, "genesis": genesis, "nodes": nodes})
+    network = {"name": config.name, "block_interval_ms": config.block_interval_ms}
+    return tomli_w.dumps({"network": network, "genesis": genesis, "nodes": nodes})
 
 
 def generate_network(n: int, name: str | None = None) -> NetworkConfig:

@@ -1,0 +1,121 @@
+"""HTTP routes of the ledger (docs/API.md, "Ledger"): submit transactions, follow them, read blocks."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consensus.block import block_to_json
+from consensus.errors import TxError
+from node.api import json_error, read_json
+from node.ledger_service import LedgerService
+
+MAX_BATCH = 5000
+
+
+def _hex32(text: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise web.HTTPBadRequest(reason=f"{what}: 64 hex characters")
+    return raw
+
+
+def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
+    async def submit(request: web.Request) -> web.Response:
+        body = await read_json(request, max_bytes=64 * 1024 * 1024)
+        if isinstance(body, dict) and "tx" in body:
+            items, single = [body["tx"]], True
+        elif isinstance(body, dict) and isinstance(body.get("txs"), list):
+            items, single = body["txs"], False
+        else:
+            return json_error(400, 'body: {"tx": "<hex>"} or {"txs": ["<hex>", ...]}')
+        if len(items) > MAX_BATCH:
+            return json_error(413, f"txs: at most {MAX_BATCH} transactions per request")
+        hashes: list[str] = []
+        errors: list[dict[str, object]] = []
+        for index, item in enumerate(items):
+            where = "tx" if single else f"txs[{index}]"
+            try:
+                raw = bytes.fromhex(item) if isinstance(item, str) else None
+            except ValueError:
+                raw = None
+            if raw is None:
+                errors.append({"index": index, "error": f"{where}: not a hex string"})
+                continue
+            try:
+                tx = ledger.submit_tx(raw)
+            except TxError as exc:
+                errors.append({"index": index, "error": f"{where}: {exc}"})
+                continue
+            hashes.append(tx.hash.hex())
+        if errors and single:
+            return json_error(400, str(errors[0]["error"]))
+        if errors:
+            # Accepted transactions stay accepted; the answer says which were not and why.
+            return web.json_response(
+                {"error": f"{len(errors)} of {len(items)} transactions rejected", "rejected": errors, "hashes": hashes},
+                status=400,
+            )
+        return web.json_response({"hashes": hashes} if not single else {"hash": hashes[0], "hashes": hashes})
+
+    async def tx_status(request: web.Request) -> web.Response:
+        tx_hash = _hex32(request.match_info["hash"], "hash")
+        store, mempool = ledger.store, ledger.mempool
+        assert store is not None and mempool is not None
+        location = store.tx_location(tx_hash)
+        if location is not None:
+            height, index = location
+            receipt = store.get_receipt(tx_hash)
+            return web.json_response(
+                {
+                    "hash": tx_hash.hex(),
+                    "status": "final",
+                    "height": height,
+                    "index": index,
+                    "receipt": receipt.to_json() if receipt is not None else None,
+                }
+            )
+        if tx_hash in mempool:
+            return web.json_response({"hash": tx_hash.hex(), "status": "pending"})
+        return json_error(404, f"transaction {tx_hash.hex()} is neither pending nor final here")
+
+    async def block(request: web.Request) -> web.Response:
+        store = ledger.store
+        assert store is not None
+        text = request.match_info["height"]
+        if text == "latest":
+            height = store.height
+        elif text.isdigit():
+            height = int(text)
+        else:
+            return json_error(400, "height: a non-negative integer or 'latest'")
+        found = store.get_block(height)
+        if found is None:
+            return json_error(404, f"no final block at height {height} (head is {store.height})")
+        return web.json_response(block_to_json(found, store.get_commit(height)))
+
+    async def account(request: web.Request) -> web.Response:
+        text = request.match_info["address"]
+        try:
+            address = bytes.fromhex(text)
+        except ValueError:
+            address = b""
+        if len(address) != 20:
+            return json_error(400, "address: 40 hex characters")
+        assert ledger.mempool is not None
+        return web.json_response(
+            {
+                "address": address.hex(),
+                "nonce": ledger.nonce_of(address),
+                "next_nonce": ledger.next_nonce(address),
+            }
+        )
+
+    return [
+        web.post("/tx", submit),
+        web.get("/tx/{hash}", tx_status),
+        web.get("/blocks/{height}", block),
+        web.get("/accounts/{address}", account),
+    ]

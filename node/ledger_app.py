@@ -1,0 +1,131 @@
+"""The chain as the consensus machine sees it: values are encoded blocks (consensus.height_state.Application).
+
+Proposing builds a block from the mempool on the last final state; validating decodes and re-executes a proposed
+block on that state. Both cache the execution result by block hash, so the block that becomes final is not
+executed a second time when it is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from consensus.block import Block, decode_block, validate_time
+from consensus.chainstore import ChainStore
+from consensus.errors import LedgerError
+from consensus.execute import BlockResult, Registry, apply_block, build_block
+from consensus.mempool import Mempool
+
+log = logging.getLogger(__name__)
+
+MAX_CLOCK_DRIFT_MS = 10_000
+CACHE_SIZE = 64
+
+
+class ChainApp:
+    def __init__(
+        self,
+        store: ChainStore,
+        mempool: Mempool,
+        registry: Registry,
+        proposer: bytes,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.store = store
+        self.mempool = mempool
+        self.registry = registry
+        self.proposer = proposer
+        self.clock_ms = clock_ms
+        self.params = store.genesis.params
+        self._decoded: OrderedDict[bytes, Block] = OrderedDict()  # keyed by the value's own bytes hash
+        self._results: OrderedDict[bytes, tuple[Block, BlockResult]] = OrderedDict()  # keyed by block hash
+
+    def _decode(self, value: bytes) -> Block:
+        key = _fingerprint(value)
+        block = self._decoded.get(key)
+        if block is None:
+            block = decode_block(
+                value,
+                chain_id=self.store.genesis.chain_id,
+                max_block_bytes=self.params.max_block_bytes,
+                max_tx_bytes=self.params.max_tx_bytes,
+            )
+            self._decoded[key] = block
+            if len(self._decoded) > CACHE_SIZE:
+                self._decoded.popitem(last=False)
+        return block
+
+    def _remember(self, block: Block, result: BlockResult) -> None:
+        self._results[block.hash] = (block, result)
+        if len(self._results) > CACHE_SIZE:
+            self._results.popitem(last=False)
+
+    # ---- Application ------------------------------------------------------------------------------------
+
+    def value_hash(self, value: bytes) -> bytes:
+        return self._decode(value).hash
+
+    def propose(self, height: int, round_: int, now: float) -> bytes:
+        parent = self.store.head
+        if parent.height + 1 != height:
+            raise LedgerError(f"asked to propose height {height} on head {parent.height}")
+        candidates = self.mempool.reap(max_bytes=self.params.max_block_bytes, max_count=self.params.max_block_txs)
+        time_ms = max(self.clock_ms(), parent.time_ms + 1)
+        with self.store.reader() as reader:
+            block, result = build_block(
+                reader,
+                parent,
+                candidates,
+                proposer=self.proposer,
+                time_ms=time_ms,
+                params=self.params,
+                registry=self.registry,
+            )
+        self._remember(block, result)
+        encoded = block.encode()
+        self._decoded[_fingerprint(encoded)] = block
+        log.debug("proposing height %d round %d with %d txs", height, round_, len(block.txs))
+        return encoded
+
+    def validate(self, height: int, value: bytes) -> bool:
+        try:
+            block = self._decode(value)
+        except LedgerError as exc:
+            log.info("invalid proposal at height %d: %s", height, exc)
+            return False
+        if block.hash in self._results:
+            return True
+        parent = self.store.head
+        if block.height != height or parent.height + 1 != height:
+            return False
+        try:
+            validate_time(block.header, self.clock_ms(), MAX_CLOCK_DRIFT_MS)
+            with self.store.reader() as reader:
+                result = apply_block(
+                    reader, block, parent, params=self.params, registry=self.registry, preverified=self.mempool
+                )
+        except LedgerError as exc:
+            log.info("invalid block %s at height %d: %s", block.hash.hex()[:16], height, exc)
+            return False
+        self._remember(block, result)
+        return True
+
+    # ---- after a decision -------------------------------------------------------------------------------
+
+    def executed(self, value: bytes) -> tuple[Block, BlockResult]:
+        """The block and execution result of a decided value (re-executed only if it fell out of the cache)."""
+        block = self._decode(value)
+        cached = self._results.get(block.hash)
+        if cached is not None:
+            return cached
+        if not self.validate(block.height, value):
+            raise LedgerError(f"decided block {block.hash.hex()[:16]} does not execute on our state")
+        return self._results[block.hash]
+
+
+def _fingerprint(value: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(value).digest()

@@ -1,0 +1,533 @@
+"""The ledger service: the async shell around the pure consensus machine, mempool and chain store.
+
+One task owns the machine. Everything that reaches it — gossip, timeouts, repaired values, synced blocks — is an
+input on one queue, so the machine is never entered twice at once and its actions are handled in order
+(consensus/actions.py). Gossip is best-effort (docs/PROTOCOL.md §2): consensus messages and transactions travel
+in batches, and a repair loop asks peers directly for what gossip lost — their round state, missing block values,
+and final blocks when this node fell behind (restart, wipe, partition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from consensus import actions, codec
+from consensus.block import Block, Commit, decode_block
+from consensus.chainstore import ChainStore
+from consensus.errors import LedgerError, TxError
+from consensus.execute import BlockResult, Registry
+from consensus.genesis import Genesis
+from consensus.keys import SigningKey
+from consensus.machine import ConsensusMachine
+from consensus.mempool import Admission, Mempool
+from consensus.messages import MessageError
+from consensus.proposal import Proposal
+from consensus.state import get_nonce
+from consensus.system_txs import default_registry, evidence_body
+from consensus.timeouts import TimeoutParams
+from consensus.tx import Tx
+from consensus.votes import ValidatorSet, Vote
+from node import ledger_wire as wire
+from node.ledger_app import ChainApp
+from node.p2p import P2PError, P2PHost
+from node.service import Service
+
+log = logging.getLogger(__name__)
+
+Input = Callable[[float], list[actions.Action]]
+
+
+class SignGuard:
+    """Never sign two different votes for one (height, round, kind), even across a crash: what we signed is
+    written and fsynced before it is broadcast, and a conflicting vote after a restart is withheld."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._signed: dict[str, str] = {}
+        if path.exists():
+            try:
+                self._signed = json.loads(path.read_text())
+            except ValueError:
+                log.warning("%s is unreadable; starting a new signing record", path)
+
+    def allow(self, vote: Vote) -> bool:
+        slot = f"{vote.height}/{vote.round}/{int(vote.kind)}"
+        value = vote.block_hash.hex() if vote.block_hash else "nil"
+        held = self._signed.get(slot)
+        if held is not None:
+            return held == value
+        # Keep only the current height's slots: older heights are final and cannot be re-voted.
+        self._signed = {k: v for k, v in self._signed.items() if int(k.split("/")[0]) >= vote.height}
+        self._signed[slot] = value
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self._signed, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._path)
+        return True
+
+
+class LedgerService(Service):
+    name = "ledger"
+    repair_interval_s = 0.5
+    # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
+    # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
+    tx_flush_s = 0.1
+
+    def __init__(
+        self,
+        host: P2PHost,
+        genesis: Genesis,
+        data_dir: Path,
+        key: SigningKey,
+        *,
+        block_interval_s: float = 0.25,
+        timeouts: TimeoutParams | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.host = host
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.data_dir = data_dir
+        self.key = key
+        self.block_interval_s = block_interval_s
+        self.timeouts = timeouts or TimeoutParams(propose=1.0, propose_delta=0.5, prevote=0.5, precommit=0.5)
+        self.registry = registry or default_registry()
+        self.store: ChainStore | None = None
+        self.mempool: Mempool | None = None
+        self.app: ChainApp | None = None
+        self.machine: ConsensusMachine | None = None
+        self._inbox: asyncio.Queue[Input] = asyncio.Queue()
+        self._out_votes: list[Vote] = []
+        self._out_proposals: list[tuple[Proposal, bytes | None]] = []
+        self._out_txs: list[bytes] = []
+        self._flush = asyncio.Event()
+        self._guard = SignGuard(data_dir / "signed_votes.json")
+        self._verified_peers: set[str] = set()
+        self._rejected_peers: set[str] = set()
+        self._syncing = False
+        self._last_progress = time.monotonic()
+        self.last_block_time_ms = 0
+        self.malformed_messages = 0
+        self.committed_at: dict[bytes, float] = {}  # tx hash → monotonic time it became final (bounded)
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        store = ChainStore(self.data_dir / "chain", self.genesis)
+        self.store = store
+        params = self.genesis.params
+        self.mempool = Mempool(
+            chain_id=self.chain_id, params=params, registry=self.registry, nonce_of=self._nonce_of_state
+        )
+        self.app = ChainApp(store, self.mempool, self.registry, self.key.public_key)
+        self.last_block_time_ms = store.head.time_ms
+        self.machine = ConsensusMachine(
+            chain_id=self.chain_id,
+            app=self.app,
+            height=store.height + 1,
+            validators=store.next_validators(),
+            key=self.key,  # the machine votes only while this key is in the height's validator set
+            params=self.timeouts,
+        )
+        self.host.set_request_handler(wire.LEDGER_PROTOCOL, self._serve, max_request_bytes=4096)
+        self._consensus_sub = await self.host.subscribe(wire.consensus_topic(self.chain_id))
+        self._txs_sub = await self.host.subscribe(wire.txs_topic(self.chain_id))
+        log.info("ledger at height %d (chain %s)", store.height, self.chain_id)
+
+    async def run(self) -> None:
+        machine = self.machine
+        assert machine is not None
+        self._submit(machine.on_start)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._drive(), name="ledger-drive")
+            group.create_task(self._read_consensus(), name="ledger-consensus-gossip")
+            group.create_task(self._read_txs(), name="ledger-tx-gossip")
+            group.create_task(self._publish_loop(), name="ledger-publish")
+            group.create_task(self._repair_loop(), name="ledger-repair")
+
+    async def stop(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # ---- the machine's single driver ---------------------------------------------------------------------
+
+    def _submit(self, step: Input) -> None:
+        self._inbox.put_nowait(step)
+
+    async def _drive(self) -> None:
+        while True:
+            step = await self._inbox.get()
+            try:
+                todo = step(time.monotonic())
+            except (MessageError, ValueError) as exc:  # a peer's bad message: counted, never fatal
+                self.malformed_messages += 1
+                log.debug("rejected consensus input: %s", exc)
+                continue
+            for action in todo:
+                self._handle(action)
+            if self._inbox.empty() and (self._out_votes or self._out_proposals):
+                self._flush.set()
+
+    def _handle(self, action: actions.Action) -> None:
+        if isinstance(action, actions.BroadcastProposal):
+            self._out_proposals.append((action.proposal, action.value))
+        elif isinstance(action, actions.BroadcastVote):
+            if self._guard.allow(action.vote):
+                self._out_votes.append(action.vote)
+            else:
+                log.warning("withholding a vote that conflicts with one signed before a restart: %s", action.vote)
+        elif isinstance(action, actions.ScheduleTimeout):
+            timeout = action.timeout
+            machine = self.machine
+            assert machine is not None
+            asyncio.get_running_loop().call_at(action.at, self._submit, lambda now: machine.on_timeout(timeout, now))
+        elif isinstance(action, actions.Commit):
+            self._commit(action)
+        elif isinstance(action, actions.RecordEvidence):
+            self._submit_evidence(action)
+        elif isinstance(action, actions.RequestValue):
+            asyncio.get_running_loop().create_task(self._fetch_value(action.height, action.value_hash))
+
+    def _commit(self, decision: actions.Commit) -> None:
+        store, app, mempool, machine = self.store, self.app, self.mempool, self.machine
+        assert store is not None and app is not None and mempool is not None and machine is not None
+        if decision.height != store.height + 1:
+            return  # already imported through block sync
+        block, result = app.executed(decision.value)
+        commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
+        self._persist(block, commit, result)
+        next_height, validators = store.height + 1, store.next_validators()
+        asyncio.get_running_loop().call_later(
+            self.block_interval_s, self._submit, lambda now: self._start_height(next_height, validators, now)
+        )
+
+    def _persist(self, block: Block, commit: Commit, result: BlockResult) -> None:
+        store, mempool = self.store, self.mempool
+        assert store is not None and mempool is not None
+        store.commit_block(block, commit, result)
+        mempool.update(block.txs)
+        now = time.monotonic()
+        for tx in block.txs:
+            self.committed_at[tx.hash] = now
+        if len(self.committed_at) > 200_000:
+            for tx_hash in list(self.committed_at)[:100_000]:
+                del self.committed_at[tx_hash]
+        self.last_block_time_ms = block.header.time_ms
+        self._last_progress = now
+        log.debug("height %d final (%d txs)", block.height, len(block.txs))
+
+    def _start_height(self, height: int, validators: ValidatorSet, now: float) -> list[actions.Action]:
+        machine, store = self.machine, self.store
+        assert machine is not None and store is not None
+        if height != store.height + 1 or height <= machine.height:
+            return []
+        return machine.start_height(height, validators, now)
+
+    def _submit_evidence(self, action: actions.RecordEvidence) -> None:
+        mempool, store = self.mempool, self.store
+        assert mempool is not None and store is not None
+        evidence = action.evidence
+        nonce = self.next_nonce(self.key.address)
+        tx = Tx.create(self.key, self.chain_id, "evidence", nonce, evidence_body(evidence.vote_a, evidence.vote_b))
+        try:
+            self.submit_tx(tx.raw)
+            log.warning("equivocation by %s recorded as evidence", evidence.validator.hex()[:16])
+        except TxError as exc:
+            log.warning("could not submit evidence: %s", exc)
+
+    # ---- transactions -----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        store = self.store
+        if store is None:
+            return {}
+        return {
+            "height": store.height,
+            "head_hash": store.head.hash.hex(),
+            "state_root": store.state_root.hex(),
+            "validators": [v.hex() for v in store.next_validators().members],
+            "last_block_time": self.last_block_time_ms,
+            "mempool": len(self.mempool) if self.mempool is not None else 0,
+            "consensus": {"height": self.machine.height, "round": self.machine.round} if self.machine else None,
+        }
+
+    def nonce_of(self, address: bytes) -> int:
+        return self._nonce_of_state(address)
+
+    def _nonce_of_state(self, address: bytes) -> int:
+        assert self.store is not None
+        return get_nonce(self.store.get_value, address)
+
+    def next_nonce(self, address: bytes) -> int:
+        """The nonce a new transaction of `address` should carry, counting its pending transactions."""
+        assert self.mempool is not None
+        return self.mempool.next_nonce(address)
+
+    def submit_tx(self, raw: bytes) -> Tx:
+        """Admit a client's transaction and gossip it. Raises TxError naming the problem."""
+        mempool = self.mempool
+        assert mempool is not None
+        tx, admission = mempool.add_raw(raw)
+        if admission is not Admission.KNOWN:
+            self._out_txs.append(raw)
+        return tx
+
+    # ---- gossip in and out ------------------------------------------------------------------------------
+
+    async def _read_consensus(self) -> None:
+        async for message in self._consensus_sub:
+            if message.origin in self._rejected_peers:
+                continue
+            try:
+                batch = wire.ConsensusBatch.decode(message.data)
+            except wire.WireError as exc:
+                self.malformed_messages += 1
+                log.info("malformed consensus gossip from %s: %s", message.origin, exc)
+                continue
+            self._feed(batch)
+
+    def _feed(self, batch: wire.ConsensusBatch) -> None:
+        machine = self.machine
+        assert machine is not None
+        store = self.store
+        assert store is not None
+        for proposal, value in batch.proposals:
+            if proposal.height > store.height + 1:
+                self._want_sync()
+            self._submit(self._proposal_input(proposal, value))
+        for vote in batch.votes:
+            if vote.height > store.height + 1:
+                self._want_sync()
+            self._submit(self._vote_input(vote))
+
+    def _proposal_input(self, proposal: Proposal, value: bytes | None) -> Input:
+        machine = self.machine
+        assert machine is not None
+        return lambda now: machine.on_proposal(proposal, value, now)
+
+    def _vote_input(self, vote: Vote) -> Input:
+        machine = self.machine
+        assert machine is not None
+        return lambda now: machine.on_vote(vote, now)
+
+    async def _read_txs(self) -> None:
+        mempool = self.mempool
+        assert mempool is not None
+        async for message in self._txs_sub:
+            try:
+                raws = wire.decode_txs(message.data)
+            except wire.WireError as exc:
+                self.malformed_messages += 1
+                log.info("malformed tx gossip from %s: %s", message.origin, exc)
+                continue
+            for raw in raws:
+                try:
+                    mempool.add_raw(raw)
+                except TxError:
+                    continue  # committed meanwhile, or invalid: the sender's node told its client
+
+    async def _publish_loop(self) -> None:
+        consensus_topic, txs_topic = wire.consensus_topic(self.chain_id), wire.txs_topic(self.chain_id)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush.wait(), timeout=self.tx_flush_s)
+            self._flush.clear()
+            try:
+                if self._out_proposals or self._out_votes:
+                    batch = wire.ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
+                    self._out_proposals, self._out_votes = [], []
+                    await self.host.publish(consensus_topic, batch.encode())
+                while self._out_txs:
+                    chunk, self._out_txs = self._out_txs[:2000], self._out_txs[2000:]
+                    await self.host.publish(txs_topic, wire.encode_txs(chunk))
+            except P2PError as exc:
+                log.info("gossip publish failed (repair will cover it): %s", exc)
+
+    # ---- repair and sync --------------------------------------------------------------------------------
+
+    def _want_sync(self) -> None:
+        if not self._syncing:
+            self._syncing = True
+            asyncio.get_running_loop().create_task(self._sync_once())
+
+    async def _repair_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.repair_interval_s)
+            await self._check_new_peers()
+            if time.monotonic() - self._last_progress > self.repair_interval_s:
+                await self._sync_once()
+                await self._pull_round_state()
+
+    async def _check_new_peers(self) -> None:
+        """Handshake: a peer on another chain ID or genesis is disconnected and ignored."""
+        for peer in self.host.connected_peers():
+            if peer in self._verified_peers or peer in self._rejected_peers:
+                continue
+            try:
+                status = wire.PeerStatus.decode(
+                    await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request())
+                )
+            except (P2PError, wire.WireError):
+                continue  # not ready yet, or a light client; try again next round
+            if status.chain_id != self.chain_id or status.genesis_hash != self.genesis.hash():
+                log.warning("peer %s is on chain %s with another genesis: disconnecting", peer, status.chain_id)
+                self._rejected_peers.add(peer)
+                await self.host.disconnect(peer)
+            else:
+                self._verified_peers.add(peer)
+
+    def _good_peers(self) -> list[str]:
+        peers = [p for p in self.host.connected_peers() if p in self._verified_peers]
+        random.shuffle(peers)
+        return peers
+
+    async def _sync_once(self) -> None:
+        """Fetch and import final blocks from any peer that is ahead of us."""
+        try:
+            for peer in self._good_peers():
+                try:
+                    raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
+                    status = wire.PeerStatus.decode(raw)
+                except (P2PError, wire.WireError):
+                    continue
+                while self.store is not None and status.height > self.store.height:
+                    start = self.store.height + 1
+                    request = wire.blocks_request(start, status.height)
+                    try:
+                        raw = await self.host.request(
+                            peer,
+                            wire.LEDGER_PROTOCOL,
+                            request,
+                            timeout_s=20,
+                            max_response_bytes=wire.MAX_SYNC_RESPONSE_BYTES,
+                        )
+                        entries = wire.decode_blocks(raw)
+                    except (P2PError, wire.WireError) as exc:
+                        log.info("block sync from %s failed: %s", peer, exc)
+                        break
+                    if not entries or not self._import(entries):
+                        break
+        finally:
+            self._syncing = False
+
+    def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
+        store, mempool = self.store, self.mempool
+        assert store is not None and mempool is not None
+        imported = 0
+        for block_bytes, commit_value in entries:
+            try:
+                block = decode_block(
+                    block_bytes,
+                    chain_id=self.chain_id,
+                    max_block_bytes=self.genesis.params.max_block_bytes,
+                    max_tx_bytes=self.genesis.params.max_tx_bytes,
+                )
+                if block.height != store.height + 1:
+                    break
+                commit = Commit.from_value(commit_value)
+                result = store.import_block(block, commit, self.registry, preverified=mempool)
+            except LedgerError as exc:
+                log.warning("a synced block failed verification: %s", exc)
+                return False
+            mempool.update(block.txs)
+            now = time.monotonic()
+            for tx in block.txs:
+                self.committed_at[tx.hash] = now
+            self.last_block_time_ms = block.header.time_ms
+            self._last_progress = now
+            imported += 1
+            del result
+        if imported:
+            log.info("synced to height %d", store.height)
+            height, validators = store.height + 1, store.next_validators()
+            self._submit(lambda now: self._start_height(height, validators, now))
+        return imported > 0
+
+    async def _pull_round_state(self) -> None:
+        """Ask a peer for the proposals and votes it holds at our height (gossip may have lost some)."""
+        store = self.store
+        if store is None:
+            return
+        for peer in self._good_peers()[:2]:
+            try:
+                raw = await self.host.request(
+                    peer,
+                    wire.LEDGER_PROTOCOL,
+                    wire.round_state_request(store.height + 1),
+                    timeout_s=3,
+                    max_response_bytes=wire.MAX_GOSSIP_BYTES,
+                )
+                self._feed(wire.ConsensusBatch.decode(raw))
+            except (P2PError, wire.WireError):
+                continue
+
+    async def _fetch_value(self, height: int, value_hash: bytes) -> None:
+        machine = self.machine
+        assert machine is not None
+        for peer in self._good_peers():
+            try:
+                raw = await self.host.request(
+                    peer,
+                    wire.LEDGER_PROTOCOL,
+                    wire.value_request(value_hash),
+                    timeout_s=5,
+                    max_response_bytes=wire.MAX_GOSSIP_BYTES,
+                )
+                value = wire.decode_value(raw)
+            except (P2PError, wire.WireError):
+                continue
+            if value is not None:
+                self._submit(functools.partial(_deliver_value, machine, value_hash, value))
+                return
+
+    async def _serve(self, peer: str, request: bytes) -> bytes:
+        store, machine = self.store, self.machine
+        if store is None or machine is None:
+            raise P2PError("ledger not running")
+        try:
+            req = wire.decode_request(request)
+        except wire.WireError as exc:
+            self.malformed_messages += 1
+            log.info("malformed ledger request from %s: %s", peer, exc)
+            return wire.encode_value(None)
+        if req.type == "status":
+            return wire.PeerStatus(self.chain_id, self.genesis.hash(), store.height).encode()
+        if req.type == "blocks":
+            entries: list[tuple[bytes, codec.Value]] = []
+            size = 0
+            for height in range(req.start, min(req.end, store.height) + 1):
+                block_bytes, commit = store.get_block_bytes(height), store.get_commit(height)
+                if block_bytes is None or commit is None:
+                    break
+                size += len(block_bytes)
+                if entries and size > wire.MAX_SYNC_RESPONSE_BYTES // 2:
+                    break
+                entries.append((block_bytes, commit.to_value()))
+            return wire.encode_blocks(entries)
+        if req.type == "value":
+            return wire.encode_value(machine.value(req.value_hash))
+        # round_state: what we hold at that height (only useful if it is our height)
+        if req.height != machine.height:
+            return wire.ConsensusBatch().encode()
+        proposals = []
+        for round_ in range(machine.round + 1):
+            held = machine.proposal(round_)
+            if held is not None:
+                proposals.append(held)
+        return wire.ConsensusBatch(tuple(proposals), tuple(machine.votes())).encode()
+
+
+def _deliver_value(machine: ConsensusMachine, value_hash: bytes, value: bytes, now: float) -> list[actions.Action]:
+    return machine.on_value(value_hash, value, now)

@@ -1,0 +1,192 @@
+"""Ledger messages on the wire (docs/PROTOCOL.md §5): gossip batches and the `/ehrnet/ledger/1.0.0` requests.
+
+All are canonical DAG-CBOR maps. Decoding is strict and bounded; a malformed message raises `WireError`, which
+the ledger service counts and logs against the sending peer (never an unhandled exception).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus import codec
+from consensus.proposal import Proposal
+from consensus.votes import Vote
+
+LEDGER_PROTOCOL = "/ehrnet/ledger/1.0.0"
+MAX_GOSSIP_BYTES = 4 * 1024 * 1024
+MAX_SYNC_BLOCKS = 64
+MAX_SYNC_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+def consensus_topic(chain_id: str) -> str:
+    return f"/ehrnet/{chain_id}/consensus/1"
+
+
+def txs_topic(chain_id: str) -> str:
+    return f"/ehrnet/{chain_id}/txs/1"
+
+
+class WireError(ValueError):
+    """A peer's ledger message is malformed."""
+
+
+def _decode_map(data: bytes, what: str) -> dict[str, codec.Value]:
+    try:
+        value = codec.decode(data)
+    except codec.CodecError as exc:
+        raise WireError(f"{what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise WireError(f"{what}: expected a map")
+    return value
+
+
+def _list(value: dict[str, codec.Value], key: str, what: str) -> list[codec.Value]:
+    item = value.get(key, [])
+    if not isinstance(item, list):
+        raise WireError(f"{what}.{key}: expected a list")
+    return item
+
+
+@dataclass(frozen=True)
+class ConsensusBatch:
+    """Proposals (each with its block, or none when only the hash travels) and votes, gossiped together."""
+
+    proposals: tuple[tuple[Proposal, bytes | None], ...] = ()
+    votes: tuple[Vote, ...] = ()
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            {
+                "proposals": [{"proposal": p.to_value(), "value": v} for p, v in self.proposals],
+                "votes": [v.to_value() for v in self.votes],
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> ConsensusBatch:
+        value = _decode_map(data, "consensus batch")
+        proposals = []
+        for entry in _list(value, "proposals", "consensus batch"):
+            if not isinstance(entry, dict):
+                raise WireError("consensus batch proposal: expected a map")
+            block = entry.get("value")
+            if block is not None and not isinstance(block, bytes):
+                raise WireError("consensus batch proposal value: expected bytes or null")
+            try:
+                proposals.append((Proposal.from_value(entry.get("proposal")), block))
+            except ValueError as exc:
+                raise WireError(f"consensus batch proposal: {exc}") from exc
+        try:
+            votes = tuple(Vote.from_value(v) for v in _list(value, "votes", "consensus batch"))
+        except ValueError as exc:
+            raise WireError(f"consensus batch vote: {exc}") from exc
+        return cls(tuple(proposals), votes)
+
+
+def encode_txs(raw_txs: list[bytes]) -> bytes:
+    return codec.encode({"txs": list(raw_txs)})
+
+
+def decode_txs(data: bytes) -> list[bytes]:
+    value = _decode_map(data, "tx batch")
+    txs = _list(value, "txs", "tx batch")
+    if not all(isinstance(t, bytes) for t in txs):
+        raise WireError("tx batch: every tx is a byte string")
+    return [t for t in txs if isinstance(t, bytes)]
+
+
+# ---- request–response ---------------------------------------------------------------------------------------
+
+
+def status_request() -> bytes:
+    return codec.encode({"type": "status"})
+
+
+def blocks_request(start: int, end: int) -> bytes:
+    return codec.encode({"type": "blocks", "from": start, "to": end})
+
+
+def value_request(value_hash: bytes) -> bytes:
+    return codec.encode({"type": "value", "hash": value_hash})
+
+
+def round_state_request(height: int) -> bytes:
+    return codec.encode({"type": "round_state", "height": height})
+
+
+@dataclass(frozen=True)
+class LedgerRequest:
+    type: str
+    start: int = 0
+    end: int = 0
+    value_hash: bytes = b""
+    height: int = 0
+
+
+def decode_request(data: bytes) -> LedgerRequest:
+    value = _decode_map(data, "ledger request")
+    kind = value.get("type")
+    if kind == "status":
+        return LedgerRequest("status")
+    if kind == "blocks":
+        start, end = value.get("from"), value.get("to")
+        if not isinstance(start, int) or not isinstance(end, int) or not 1 <= start <= end:
+            raise WireError("blocks request: need 1 ≤ from ≤ to")
+        return LedgerRequest("blocks", start=start, end=min(end, start + MAX_SYNC_BLOCKS - 1))
+    if kind == "value":
+        value_hash = value.get("hash")
+        if not isinstance(value_hash, bytes) or len(value_hash) != 32:
+            raise WireError("value request: hash must be 32 bytes")
+        return LedgerRequest("value", value_hash=value_hash)
+    if kind == "round_state":
+        height = value.get("height")
+        if not isinstance(height, int) or height < 1:
+            raise WireError("round_state request: height must be a positive integer")
+        return LedgerRequest("round_state", height=height)
+    raise WireError(f"unknown ledger request type {kind!r}")
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    chain_id: str
+    genesis_hash: bytes
+    height: int
+
+    def encode(self) -> bytes:
+        return codec.encode({"chain_id": self.chain_id, "genesis_hash": self.genesis_hash, "height": self.height})
+
+    @classmethod
+    def decode(cls, data: bytes) -> PeerStatus:
+        value = _decode_map(data, "status")
+        chain_id, genesis_hash, height = value.get("chain_id"), value.get("genesis_hash"), value.get("height")
+        if not isinstance(chain_id, str) or not isinstance(genesis_hash, bytes) or not isinstance(height, int):
+            raise WireError("status: need chain_id, genesis_hash and height")
+        return cls(chain_id, genesis_hash, height)
+
+
+def encode_blocks(entries: list[tuple[bytes, codec.Value]]) -> bytes:
+    """Final blocks with their commits: [(block bytes, commit value)]."""
+    return codec.encode({"blocks": [{"block": b, "commit": c} for b, c in entries]})
+
+
+def decode_blocks(data: bytes) -> list[tuple[bytes, codec.Value]]:
+    value = _decode_map(data, "blocks response")
+    out: list[tuple[bytes, codec.Value]] = []
+    for entry in _list(value, "blocks", "blocks response"):
+        if not isinstance(entry, dict) or not isinstance(entry.get("block"), bytes):
+            raise WireError("blocks response: each entry has block bytes and a commit")
+        block = entry["block"]
+        assert isinstance(block, bytes)
+        out.append((block, entry.get("commit")))
+    return out
+
+
+def encode_value(value: bytes | None) -> bytes:
+    return codec.encode({"value": value})
+
+
+def decode_value(data: bytes) -> bytes | None:
+    value = _decode_map(data, "value response").get("value")
+    if value is not None and not isinstance(value, bytes):
+        raise WireError("value response: expected bytes or null")
+    return value
