@@ -217,6 +217,19 @@ def test_delete_user_erases_records_and_policies(world: EhrWorld) -> None:
     assert "no such user" in world.refused("admin", "delete_user", world.pks["patient"])
 
 
+def test_deleting_a_grantee_drops_their_grants_for_good(world: EhrWorld) -> None:
+    _register(world, "bafy-a")
+    world.ok("patient", "set_policy", world.pks["patient"], world.pks["carer"], "*", 0)
+    world.ok("patient2", "set_policy", world.pks["patient2"], world.pks["carer"], "*", 0)
+    world.ok("patient", "set_policy", world.pks["patient"], world.pks["doctor"], "*", 0)
+    world.ok("admin", "delete_user", world.pks["carer"])
+    assert [p["grantee_pk"] for p in world.view("policy_list", world.pks["patient"])] == [world.pks["doctor"]]
+    assert world.view("policy_list", world.pks["patient2"]) == []
+    world.add("carer", "carer")  # the same key registered again starts with no access
+    denied = world.ok("carer", "retrieve_ehrs", world.pks["patient"]).return_value
+    assert denied["granted"] is False  # type: ignore[index, call-overload]
+
+
 def test_break_glass_grants_flags_and_is_reviewed(world: EhrWorld) -> None:
     _register(world, "bafy-a")
     for sender in ("carer", "admin", "patient", "manager"):
