@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.ledger_core [--json] [--headers 10000] [--block-txs 2000] [--blocks 5]
 
-Prints rates for transaction sign/verify/decode, mempool admission, block building and re-execution of
+Prints rates (per CPU second of this process) for transaction sign/verify/decode, mempool admission, block building and re-execution of
 `record` transactions (in memory and into LMDB), state-tree batch updates and proofs, and light-client header
 verification. The node must sustain >= 2,000 committed tx/s on 2 cores (issue 3), so the per-transaction pure
 cost must stay well under 0.25 ms.
@@ -35,9 +35,11 @@ CHAIN_ID = "bench-chain"
 
 
 def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+    """CPU seconds this process spent in `fn`: on a machine shared with other work, wall time mostly measures
+    the neighbours. (Persistence is timed on the wall clock instead: its cost is waiting for fsync.)"""
+    start = time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def bench_txs(results: dict[str, float], users: list[SigningKey], count: int) -> list[Tx]:
@@ -96,7 +98,7 @@ def bench_blocks(results: dict[str, float], users: list[SigningKey], block_txs: 
                     )
                     for i in range(min(block_txs, len(users)))
                 ]
-                start = time.perf_counter()
+                start = time.process_time()
                 block, built = build_block(
                     reader,
                     store.head,
@@ -106,15 +108,15 @@ def bench_blocks(results: dict[str, float], users: list[SigningKey], block_txs: 
                     params=params,
                     registry=registry,
                 )
-                build_s += time.perf_counter() - start
-                start = time.perf_counter()
+                build_s += time.process_time() - start
+                start = time.process_time()
                 applied = apply_block(
                     reader, block, store.head, params=params, registry=registry, preverified={tx.hash for tx in txs}
                 )
-                apply_s += time.perf_counter() - start
-                start = time.perf_counter()
+                apply_s += time.process_time() - start
+                start = time.process_time()
                 apply_block(reader, block, store.head, params=params, registry=registry)
-                apply_verify_s += time.perf_counter() - start
+                apply_verify_s += time.process_time() - start
             votes = tuple(
                 Vote(VoteKind.PRECOMMIT, CHAIN_ID, block.height, 0, block.hash, v.public_key).signed(v)
                 for v in validators[:3]
@@ -183,12 +185,12 @@ def bench_headers(results: dict[str, float], count: int) -> None:
     # Fresh header objects so cached block hashes from construction do not flatter the measurement.
     fresh = [(Header.from_value(h.to_value()), c, n) for h, c, n in chain]
     client = LightClient(genesis, vset)
-    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
     elapsed = timed(lambda: client.verify_chain(fresh))
-    results["headers_verify_cpu_s"] = time.process_time() - cpu_start  # excludes time other processes took
+    results["headers_verify_wall_s"] = time.perf_counter() - wall_start
     assert client.height == count
     results["headers_verified"] = count
-    results["headers_verify_s"] = elapsed
+    results["headers_verify_cpu_s"] = elapsed
     results["header_verify_us"] = 1e6 * elapsed / count
     # Calibration: the raw Ed25519 check on this machine right now (a header needs 3 of them with 4 validators).
     vote = chain[0][1].votes[0]
