@@ -81,6 +81,18 @@ def _register_ledger(sub: SubParsers) -> None:
     ledger_cli.register(sub)
 
 
+def _register_offload(sub: SubParsers) -> None:
+    from offload import cli as offload_cli
+
+    offload_cli.register(sub)
+
+
+def _register_storage(sub: SubParsers) -> None:
+    from storage import cli as storage_cli
+
+    storage_cli.register(sub)
+
+
 def _register_demo(sub: SubParsers) -> None:
     from node import demo
 
@@ -99,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         _register_cluster,
         _register_keys,
         _register_ledger,
+        _register_offload,
+        _register_storage,
         _register_demo,
     ]
     for register in registrars:

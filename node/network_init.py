@@ -14,7 +14,7 @@ from pathlib import Path
 
 from consensus.keys import SigningKey
 from node.config import KEY_PREFIX, ConfigError, NetworkConfig, dump_network, load_network
-from node.p2p import peer_id_from_seed
+from node.identity import peer_id_from_seed
 
 RESOLVED_NAME = "network.toml"
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from consensus.keys import SigningKey
+from node import identity
 from node.p2p import HostConfig, P2PHost, P2PStream, RequestError, peer_id_from_seed
 from tests.harness import await_until
 
@@ -29,6 +31,10 @@ async def pair() -> AsyncIterator[tuple[P2PHost, P2PHost]]:
 def test_peer_id_is_a_function_of_the_seed() -> None:
     seed = bytes(range(32))
     assert peer_id_from_seed(seed) == peer_id_from_seed(seed)
+    # The libp2p-free computation the CLI uses agrees with libp2p's own.
+    for _ in range(20):
+        other = SigningKey.generate().seed
+        assert identity.peer_id_from_seed(other) == peer_id_from_seed(other)
     assert peer_id_from_seed(seed).startswith("12D3KooW")  # an Ed25519 identity multihash
     assert peer_id_from_seed(seed) != peer_id_from_seed(bytes(32))
 
