@@ -15,6 +15,8 @@ from offload.tasks import decode_signal, fixed
 
 # heartpy needs a few beats to reject outliers; shorter windows make its measures meaningless.
 MIN_SECONDS = 5.0
+# heartpy's time grows faster than linearly (~0.3 s for 68k samples here); 120k samples is 20 min at 100 Hz.
+MAX_FRAMES = 120_000
 
 
 class HeartRateTask:
@@ -28,7 +30,7 @@ class HeartRateTask:
         import heartpy
         from heartpy.exceptions import BadSignalWarning
 
-        signal = decode_signal(payload, channels=1, min_seconds=MIN_SECONDS)
+        signal = decode_signal(payload, channels=1, min_seconds=MIN_SECONDS, max_frames=MAX_FRAMES)
         try:
             with warnings.catch_warnings():
                 # Numpy warns on empty slices for windows with few accepted beats; the NaN is handled below.

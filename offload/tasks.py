@@ -59,8 +59,10 @@ def encode_signal(samples: npt.ArrayLike, sample_rate_hz: float) -> bytes:
     return codec.encode({"fs_mhz": fs_mhz, "channels": int(array.shape[1]), "samples": raw})
 
 
-def decode_signal(payload: bytes, *, channels: int, min_seconds: float) -> Signal:
-    """Validate and decode input bytes; anything unexpected raises `TaskInputError`."""
+def decode_signal(payload: bytes, *, channels: int, min_seconds: float, max_frames: int) -> Signal:
+    """Validate and decode input bytes; anything unexpected raises `TaskInputError`.
+
+    `max_frames` bounds the work a peer can ask for: the edge runs whatever arrives within the size limit."""
     try:
         value = codec.decode(payload)
     except codec.CodecError as exc:
@@ -78,6 +80,8 @@ def decode_signal(payload: bytes, *, channels: int, min_seconds: float) -> Signa
         raise TaskInputError(f"this task takes {channels} channel(s), got {got_channels!r}")
     if not isinstance(raw, bytes) or len(raw) % (SAMPLE_DTYPE.itemsize * channels) != 0:
         raise TaskInputError("samples must be whole frames of little-endian float32")
+    if len(raw) // (SAMPLE_DTYPE.itemsize * channels) > max_frames:
+        raise TaskInputError(f"this task accepts at most {max_frames} frames")
     samples = np.frombuffer(raw, dtype=SAMPLE_DTYPE).astype(np.float64).reshape(-1, channels)
     if not np.all(np.isfinite(samples)):
         raise TaskInputError("signal contains NaN or infinite samples")

@@ -17,6 +17,7 @@ from offload.tasks import decode_signal
 
 BAND_HZ = (3.0, 12.0)
 MIN_SECONDS = 4.0
+MAX_FRAMES = 360_000  # one hour at 100 Hz; the filter and spectrum are linear in the length
 MIN_RATE_HZ = 30.0  # the band's upper edge must sit well below Nyquist
 NO_TREMOR_CM = 0.15
 SCORE_THRESHOLDS_CM = (1.0, 3.0, 10.0)  # upper bounds of scores 1, 2, 3
@@ -38,7 +39,7 @@ class TremorTask:
     def run(self, payload: bytes) -> codec.Value:
         from scipy import signal as sps
 
-        window = decode_signal(payload, channels=6, min_seconds=MIN_SECONDS)
+        window = decode_signal(payload, channels=6, min_seconds=MIN_SECONDS, max_frames=MAX_FRAMES)
         fs = window.sample_rate_hz
         if fs < MIN_RATE_HZ:
             raise TaskInputError(f"tremor analysis needs at least {MIN_RATE_HZ} Hz, got {fs} Hz")

@@ -16,7 +16,7 @@ def test_signal_round_trip_and_size_grows_with_window() -> None:
     short = encode_signal(np.ones((100, 6)), 100.0)
     long = encode_signal(np.ones((1000, 6)), 100.0)
     assert len(long) - len(short) == 900 * 6 * 4
-    signal = decode_signal(long, channels=6, min_seconds=1)
+    signal = decode_signal(long, channels=6, min_seconds=1, max_frames=1000)
     assert signal.samples.shape == (1000, 6) and signal.sample_rate_hz == 100.0
 
 
@@ -30,11 +30,12 @@ def test_signal_round_trip_and_size_grows_with_window() -> None:
         codec.encode({"fs_mhz": 100_000, "channels": 1, "samples": b"\x00\x00\xc0\x7f" * 1000}),  # NaN
         codec.encode({"fs_mhz": 100_000, "channels": 1, "samples": b"\x00" * 8}),  # too short
         codec.encode({"fs_mhz": 100_000, "channels": 2, "samples": b"\x00" * 8000}),
+        codec.encode({"fs_mhz": 100_000, "channels": 1, "samples": b"\x00" * 8000}),  # 2000 frames > 1500
     ],
 )
 def test_bad_inputs_raise_task_input_error(payload: bytes) -> None:
     with pytest.raises(TaskInputError):
-        decode_signal(payload, channels=1, min_seconds=1)
+        decode_signal(payload, channels=1, min_seconds=1, max_frames=1500)
 
 
 def test_unknown_task() -> None:
