@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consensus import smt
 from consensus.state import LayeredState, MemoryState, WorkingState
@@ -57,3 +59,44 @@ def test_layered_state_executes_on_top_of_unpersisted_changes() -> None:
     base.apply(changes)
     base.apply(after)
     assert base.root == after.root and base.get_value(b"b") == b"2"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("set"), st.sampled_from([b"a", b"b", b"c"]), st.binary(max_size=3)),
+            st.tuples(st.just("delete"), st.sampled_from([b"a", b"b", b"c"]), st.just(b"")),
+            st.tuples(st.just("snapshot"), st.just(b""), st.just(b"")),
+            st.tuples(st.just("revert"), st.just(b""), st.just(b"")),
+        ),
+        max_size=40,
+    )
+)
+def test_snapshot_revert_matches_a_copying_model(ops: list[tuple[str, bytes, bytes]]) -> None:
+    base = MemoryState()
+    seed = WorkingState(base)
+    seed.set(b"a", b"base-a")
+    base.apply(seed.commit())
+    state = WorkingState(base)
+    model: dict[bytes, bytes | None] = {b"a": b"base-a", b"b": None, b"c": None}
+    stack: list[tuple[int, dict[bytes, bytes | None]]] = []
+    for op, k, v in ops:
+        if op == "set":
+            state.set(k, v)
+            model[k] = v
+        elif op == "delete":
+            state.delete(k)
+            model[k] = None
+        elif op == "snapshot":
+            stack.append((state.snapshot(), dict(model)))
+        elif stack:
+            token, saved = stack.pop()
+            state.revert(token)
+            model = saved
+        assert {key: state.get(key) for key in model} == model
+    reference = WorkingState(MemoryState())
+    for key, value in model.items():
+        if value is not None:
+            reference.set(key, value)
+    assert state.commit().root == reference.commit().root
