@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offload.costmodel import OffloadProblem, evaluate, local_costs, offload_costs
 from offload.device import DeviceProfile
 from offload.errors import ProblemError
 from offload.profiler import TaskProfile
+from offload.synthetic import random_problem
 
 # Two tasks. Columns: time s, energy mAh, memory MB.
 LOCAL = np.array([[2.0, 4.0, 10.0], [1.0, 2.0, 30.0]])
@@ -107,3 +110,25 @@ def test_malformed_problems_are_refused(local: np.ndarray, offload: np.ndarray, 
 def test_decision_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(ProblemError):
         evaluate(problem(), [1, 0, 1], "x")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=12), st.integers(min_value=0, max_value=2**32 - 1))
+def test_linear_form_matches_direct_totals(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = random_problem(n, rng, t_max_fraction=float(rng.uniform(0.7, 1.1)), memory_available_mb=30.0)
+    x = rng.random(n) < 0.5
+    chosen = np.where(x[:, None], p.offload, p.local)
+    totals = chosen.sum(axis=0)
+    assert np.allclose(p.totals(x), totals)
+    assert float(p.objective(x)) == pytest.approx(float(np.mean(totals / p.all_local)))
+    expected = []
+    if totals[0] > p.all_local[0] + p.tolerance[0]:
+        expected.append("C1")
+    if totals[1] > p.all_local[1] + p.tolerance[1]:
+        expected.append("C2")
+    if totals[0] > p.t_max_s + p.tolerance[2]:
+        expected.append("C3")
+    if chosen[:, 2].max() > p.memory_available_mb + p.tolerance[3]:
+        expected.append("C4")
+    assert p.violated(x) == tuple(expected)

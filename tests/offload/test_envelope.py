@@ -175,3 +175,11 @@ def test_any_single_bit_flip_is_rejected(position: int, bit: int) -> None:
     response = executor().handle(bytes(wire))
     with pytest.raises((RemoteError, MalformedError)):
         open_response(response, pending, DEVICE)
+
+
+@pytest.mark.parametrize("device_key", [bytes(32), b"\x01" + bytes(31), b"\xff" * 32])
+@pytest.mark.parametrize("box", [b"", b"abc", b"x" * 40])
+def test_degenerate_keys_and_boxes_fail_authentication(device_key: bytes, box: bytes) -> None:
+    wire = codec.encode({"v": 1, "kind": "request", "device": device_key, "nonce": b"n" * 24, "box": box})
+    response = codec.decode(executor().handle(wire))
+    assert isinstance(response, dict) and response["code"] == "decrypt-failed"
