@@ -60,7 +60,7 @@ class VM:
     (keyed by code hash), so two instances given the same inputs produce the same receipts and state."""
 
     def __init__(
-        self, schedule: GasSchedule = DEFAULT_SCHEDULE, limits: Limits = DEFAULT_LIMITS, cache_size: int = 64
+        self, schedule: GasSchedule = DEFAULT_SCHEDULE, limits: Limits = DEFAULT_LIMITS, cache_size: int = 256
     ) -> None:
         self.schedule = schedule
         self.limits = limits
