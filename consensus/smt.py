@@ -176,12 +176,17 @@ class _Batch:
             return
 
     def rehash(self) -> None:
-        get, put = self.get, self.put
+        """Recompute every touched inner node once, deepest first (children before parents)."""
+        get, view, changed, sha = self.get, self.view, self.changed, hashlib.sha256
         for pos in sorted(self.dirty, key=int.bit_length, reverse=True):
-            node = get(pos)
-            if not isinstance(node, bytes):
+            if get(pos).__class__ is not bytes:
                 continue  # became a leaf or empty during collapse
-            put(pos, inner_hash(_hash_of(get(2 * pos)), _hash_of(get(2 * pos + 1))))
+            left, right = get(2 * pos), get(2 * pos + 1)
+            # Inlined _hash_of: this loop runs a few times per write in every block.
+            left_hash = ZERO if left is None else left if isinstance(left, bytes) else left[2]
+            right_hash = ZERO if right is None else right if isinstance(right, bytes) else right[2]
+            view[pos] = sha(b"\x01" + left_hash + right_hash).digest()
+            changed.add(pos)
 
     def changes(self) -> dict[int, Node | None]:
         return {pos: self.view[pos] for pos in self.changed}
