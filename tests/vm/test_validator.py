@@ -78,6 +78,22 @@ FORBIDDEN = [
     ("def main():\n    match 1:\n        case 1:\n            pass\n", 2, "match"),
     ("def main(:\n", 1, "syntax"),
     ("def f():\n    pass\n\ndef f():\n    pass\n", 4, "twice"),
+    ("X = " + "[" * 30 + "]" * 30 + "\n", 1, "nesting"),
+    ("X = 1" + "0" * 100 + "\n", 1, "wider"),
+    ("def main():\n    return ...\n", 2, "literal Ellipsis"),
+    ("def main():\n    return __name__\n", 2, "dunder"),
+    ("def main():\n    f = getattr\n", 2, "not available"),
+    ("def main():\n    x = [0]\n    return [1 for x[0] in range(2)]\n", 3, "comprehension targets"),
+    ("def main(xs: list):\n    return [x async for x in xs]\n", 2, "async"),
+    ("def main():\n    while False:\n        pass\n    else:\n        pass\n", 2, "while/else"),
+    ("def main():\n    x = [1]\n    x.y = 2\n", 3, "can only assign"),
+    ("def main():\n    x = [1]\n    x.y += 2\n", 3, "augmented"),
+    ("def main():\n    x: int\n", 2, "annotated assignment"),
+    ("def __init__():\n    pass\n", 1, "dunder"),
+    ("def len():\n    pass\n", 1, "reserved"),
+    ("X, Y = 1, 2\n", 1, "bind one name"),
+    ("ctx = 1\n", 1, "reserved"),
+    ("X = 1\nX = 2\n", 2, "twice"),
 ]
 
 
@@ -146,3 +162,8 @@ def test_valid_program_exposes_abi_of_public_functions_only() -> None:
     assert abi["init"] == {"name": "init", "params": [{"name": "admins", "type": "list"}]}
     assert program.constants["LIMIT"] == 3
     assert program.mutable_constants == frozenset({"TABLE"})
+
+
+def test_unparseable_bytes_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        compile_contract("def main():\n    return 1\n\x00")
