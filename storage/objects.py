@@ -1,11 +1,12 @@
 """Files in the block store: streaming add and cat, recursive pins with a replication factor, and GC.
 
 This is the thin async shell over the pure importer/walker and the synchronous `Blockstore`. Backpressure:
-`add_stream` pulls the next chunk from its source only after the previous batch is committed, and `cat_stream`
-reads the next leaf only when its consumer asks for it. Commits run in a worker thread, so an fsync does not
-stall the node's event loop, and one commit may run while the next batch is being chunked and hashed (sha256
-releases the GIL): memory stays at two batches (default 4 MiB each) whatever the file size, and add runs at
-about the speed of the slower of hashing and writing instead of their sum.
+`add_stream` pulls the next chunk from its source only while at most one batch is being committed, and
+`cat_stream` reads the next leaf only when its consumer asks for it. Commits run in a worker thread, so an fsync
+does not stall the node's event loop, and one commit may run while the next batch is chunked and hashed (sha256
+releases the GIL). Memory stays at two batches whatever the file size. Batches are 16 MiB by default: every
+LMDB commit costs two syncs (data, then meta page), and fewer, larger commits measured clearly faster
+(bench/store_throughput.py --batch-mb).
 
 GC is mark-and-sweep: everything reachable from a pin, plus every block an unfinished add has written, is live;
 the rest is deleted. It runs synchronously on the caller's thread so no add can slip a block in between mark
@@ -25,7 +26,7 @@ from storage.dag import iter_file, links_of
 from storage.errors import BlockNotFoundError
 from storage.importer import Block, Importer
 
-BATCH_BYTES = 4 << 20
+BATCH_BYTES = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
