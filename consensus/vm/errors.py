@@ -57,3 +57,7 @@ class CallError(ExecutionError):
 
 class ArgumentError(VMError, ValueError):
     """Arguments given as text or JSON (CLI, HTTP) do not fit the function's ABI."""
+
+
+class ReceiptFormatError(VMError, ValueError):
+    """A receipt or event received from a peer does not have the canonical shape."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from consensus import codec
+from consensus.vm.errors import ReceiptFormatError
 
 OK = "ok"
 
@@ -24,10 +25,10 @@ class Event:
     @classmethod
     def from_value(cls, value: codec.Value) -> Event:
         if not isinstance(value, dict):
-            raise ValueError("an event is a map")
+            raise ReceiptFormatError("an event is a map")
         contract, name = value.get("contract"), value.get("name")
         if not isinstance(contract, bytes) or not isinstance(name, str):
-            raise ValueError("an event needs bytes 'contract' and str 'name'")
+            raise ReceiptFormatError("an event needs bytes 'contract' and str 'name'")
         return cls(contract, name, value.get("data"))
 
 
@@ -61,13 +62,13 @@ class Receipt:
     @classmethod
     def from_value(cls, value: codec.Value) -> Receipt:
         if not isinstance(value, dict):
-            raise ValueError("a receipt is a map")
+            raise ReceiptFormatError("a receipt is a map")
         status, gas, error, events = value.get("status"), value.get("gas_used"), value.get("error"), value.get("events")
         address = value.get("address")
         if not isinstance(status, str) or not isinstance(gas, int) or not isinstance(events, list):
-            raise ValueError("a receipt needs str 'status', int 'gas_used' and a list of 'events'")
+            raise ReceiptFormatError("a receipt needs str 'status', int 'gas_used' and a list of 'events'")
         if not isinstance(error, str | None) or not isinstance(address, bytes | None):
-            raise ValueError("receipt 'error' must be str or null and 'address' bytes or null")
+            raise ReceiptFormatError("receipt 'error' must be str or null and 'address' bytes or null")
         return cls(status, gas, error, value.get("return"), tuple(Event.from_value(e) for e in events), address)
 
 

@@ -14,6 +14,7 @@ from consensus.vm import (
     Event,
     MemoryStorage,
     Receipt,
+    ReceiptFormatError,
     code_key,
     contract_address,
     meta_key,
@@ -185,8 +186,10 @@ def test_receipt_round_trips_through_the_codec(world: tuple[VM, MemoryStorage, b
     receipt = vm.call(state, SENDER, "counter", "bump", [2], block=BLOCK, gas_limit=GAS)
     decoded = Receipt.from_value(codec.decode(codec.encode(receipt.to_value())))
     assert decoded == receipt
-    with pytest.raises(ValueError):
-        Receipt.from_value({"status": 1})
+    bad_receipts: list[codec.Value] = [{"status": 1}, [], {"status": "ok", "gas_used": 1, "events": [5]}]
+    for bad in bad_receipts:
+        with pytest.raises(ReceiptFormatError):
+            Receipt.from_value(bad)
 
 
 def test_select_events_filters_by_contract_name_and_field() -> None:
