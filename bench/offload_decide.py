@@ -6,7 +6,8 @@ Three instance families: "workload" (tasks profiled on this machine and mapped t
 as in the experiment, T_max = all-local time), "workload+deadline" (the same with a binding deadline, slack
 0.5), and "synthetic" (offload/synthetic.py, T_max = 95% of the all-local time: knapsacks on which greedy is
 visibly suboptimal). Times are medians over instances (wall and CPU: the machine may be shared); gaps are
-(decider - optimum) / optimum over instances the MILP found feasible.
+(decider - optimum) / optimum over instances the MILP found feasible. The workload families are re-profiled on
+every run, so their instances (and the MILP's effort on them) change with the machine's timing noise.
 """
 
 from __future__ import annotations

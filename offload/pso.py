@@ -12,7 +12,8 @@ each switchable for comparison:
 If even the repaired answer breaks a constraint, the decision reports it (`Decision.violated`); PSO cannot
 prove infeasibility, the MILP can.
 
-pyswarms draws from numpy's global RNG; the decider seeds it from the caller's RNG and restores it afterwards.
+pyswarms draws from numpy's global RNG; the decider seeds it from the caller's RNG and restores it afterwards
+(so two PSO decisions must not run at once in threads of one process).
 pyswarms also configures the root logger with a `report.log` file in the working directory whenever it is
 imported or an optimiser is built; `_import_binary_pso` prevents both.
 """
