@@ -19,6 +19,7 @@ from consensus.vm.errors import (
     WriteInView,
 )
 from consensus.vm.gas import DEFAULT_LIMITS, DEFAULT_SCHEDULE, GasSchedule, Limits
+from consensus.vm.overlay import OverlayStorage
 from consensus.vm.program import Program
 from consensus.vm.receipts import Event, Receipt, select_events
 from consensus.vm.runtime import VM, contract_address
@@ -40,6 +41,7 @@ __all__ = [
     "Limits",
     "MemoryStorage",
     "OutOfGas",
+    "OverlayStorage",
     "Program",
     "Receipt",
     "ReceiptFormatError",
