@@ -31,7 +31,7 @@ class OverlayStorage:
 
     def _record(self, key: bytes) -> None:
         if self._open:
-            self._journal.append((key, self._writes[key] if key in self._writes else _ABSENT))
+            self._journal.append((key, self._writes.get(key, _ABSENT)))
 
     def set(self, key: bytes, value: bytes) -> None:
         self._record(key)

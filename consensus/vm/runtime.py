@@ -135,6 +135,8 @@ class VM:
             raw = source.encode("utf-8", "surrogatepass")
             meter.charge(self.schedule.deploy_base + self.schedule.deploy_byte * len(raw))
             program = self.compile(source)
+            if not 0 <= salt < 2**64:
+                raise CallError("the salt must fit in 64 unsigned bits")
             address = contract_address(deployer, program.code_hash, salt)
             if state.get(code_key(address)) is not None:
                 raise CallError(f"a contract already exists at {address.hex()}; use another salt")

@@ -308,7 +308,10 @@ def _signature(fn: ast.FunctionDef) -> Function:
 
 def compile_contract(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
     """Check `source` and return its `Program`, or raise `ValidationError` naming the line and the reason."""
-    raw = source.encode("utf-8", "surrogatepass")
+    try:
+        raw = source.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(0, "source is not valid Unicode text") from None
     if len(raw) > limits.max_source_bytes:
         raise ValidationError(0, f"source is {len(raw)} bytes, above the {limits.max_source_bytes}-byte limit")
     try:

@@ -71,6 +71,11 @@ def test_same_code_same_deployer_needs_a_new_salt(world: tuple[VM, MemoryStorage
     assert again.status == "failed" and again.error is not None and "salt" in again.error
     other = deploy(vm, state, COUNTER, [1], salt=1)
     assert other.ok and other.address not in (None, address)
+    for salt in (-1, 2**64):
+        bad_salt = deploy(vm, state, COUNTER, [1], salt=salt)
+        assert bad_salt.status == "failed" and bad_salt.error is not None and "64" in bad_salt.error
+    surrogate = deploy(vm, state, "X = '\ud800'\n")
+    assert surrogate.status == "invalid" and surrogate.error is not None and "Unicode" in surrogate.error
     taken = deploy(vm, state, COUNTER, [1], salt=2, name="counter")
     assert taken.status == "failed" and taken.error is not None and "taken" in taken.error
 
