@@ -24,6 +24,16 @@ log = logging.getLogger(__name__)
 OFFLOAD_PROTOCOL = "/ehrnet/offload/1.0.0"
 # Analyses are CPU-bound and the machine small: one at a time keeps the node responsive to its peers.
 MAX_CONCURRENT_TASKS = 1
+# HTTP status for each typed offload error (docs/OFFLOAD.md, "Messages").
+ERROR_STATUS = {
+    "too-large": 413,
+    "malformed": 400,
+    "unsupported-version": 400,
+    "decrypt-failed": 400,
+    "unknown-task": 404,
+    "bad-input": 422,
+    "task-failed": 422,
+}
 
 
 class EdgeService(Service):
@@ -85,6 +95,14 @@ class EdgeService(Service):
                 self.refused += 1
                 return json_error(413, f"request of {len(wire)} bytes exceeds the limit of {self.max_request_bytes}")
             answer = await self.run_request(wire)
+            outer = envelope.decode_response(answer, max_bytes=len(answer))
+            if outer.get("kind") == "error":
+                # The envelope is the authority (the device may check its id); the status mirrors its code.
+                code = str(outer.get("code"))
+                return web.json_response(
+                    {"error": str(outer.get("message")), "code": code, "response": answer.hex()},
+                    status=ERROR_STATUS.get(code, 400),
+                )
             return web.json_response({"response": answer.hex()})
 
         return [web.get("/offload/info", info), web.post("/offload", offload)]

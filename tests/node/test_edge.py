@@ -82,6 +82,16 @@ def test_device_without_libp2p_offloads_over_http(tmp_path: Path) -> None:
         answer = http_json("POST", url + "/offload", {"request": pending.wire.hex()}, timeout=60)
         assert open_response(bytes.fromhex(answer["response"]), pending, device_key) == run_local(TREMOR, payload)
 
+        # A tampered envelope over HTTP: the status mirrors the typed error, and the envelope comes along.
+        tampered = bytearray(pending.wire)
+        tampered[-20] ^= 0x01
+        data = json.dumps({"request": bytes(tampered).hex()}).encode()
+        request = urllib.request.Request(url + "/offload", data=data, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(request, timeout=30)
+        assert bad.value.code == 400
+        assert json.loads(bad.value.read())["code"] == "decrypt-failed"
+
         for body, code, words in (
             ({"request": "zz"}, 400, "not a hex string"),
             ({"nope": 1}, 400, "request:"),
