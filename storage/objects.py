@@ -45,7 +45,9 @@ class ObjectStore:
         self._sessions: dict[int, set[CID]] = {}
         self._session_ids = itertools.count()
 
-    async def add_stream(self, chunks: AsyncIterable[bytes], pin: bool = True, replication: int = 1) -> CID:
+    async def add_stream(
+        self, chunks: AsyncIterable[bytes | bytearray | memoryview], pin: bool = True, replication: int = 1
+    ) -> CID:
         """Import a byte stream; returns the root CID once every block is committed (and pinned if asked)."""
         if replication < 1:
             raise ValueError("replication factor must be at least 1")
