@@ -43,7 +43,7 @@ def dict_comprehension(interp: Interpreter, node: ast.DictComp) -> dict[Any, Any
 
 def _comprehend(interp: Interpreter, generators: list[ast.comprehension], emit: Callable[[], None]) -> None:
     # Comprehension variables do not leak into the function, as in Python 3.
-    names = {n.id for g in generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+    names = {name for g in generators for name in _target_names(g.target)}
     saved = {name: interp.locals.get(name, _MISSING) for name in names}
     try:
         _generate(interp, generators, 0, emit)
@@ -53,6 +53,14 @@ def _comprehend(interp: Interpreter, generators: list[ast.comprehension], emit: 
                 interp.locals.pop(name, None)
             else:
                 interp.locals[name] = value
+
+
+def _target_names(target: ast.expr) -> list[str]:
+    # The validator allows a name or a tuple of names here.
+    if isinstance(target, ast.Name):
+        return [target.id]
+    assert isinstance(target, ast.Tuple)
+    return [item.id for item in target.elts if isinstance(item, ast.Name)]
 
 
 def _generate(interp: Interpreter, generators: list[ast.comprehension], level: int, emit: Callable[[], None]) -> None:

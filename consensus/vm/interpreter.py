@@ -9,7 +9,6 @@ could grow is bounded in builtins.py / operators.py.
 from __future__ import annotations
 
 import ast
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -34,6 +33,18 @@ class Host(Protocol):
     def field(self, name: str) -> Any: ...
 
     def method(self, name: str, args: list[Any]) -> Any: ...
+
+
+def _copy_literal(value: Any) -> Any:
+    """A fresh copy of a constant's lists and dicts (constants are literals: no cycles, no sharing)."""
+    kind = type(value)
+    if kind is list:
+        return [_copy_literal(item) for item in value]
+    if kind is tuple:
+        return tuple(_copy_literal(item) for item in value)
+    if kind is dict:
+        return {key: _copy_literal(item) for key, item in value.items()}
+    return value
 
 
 def node_costs(schedule: GasSchedule) -> dict[type, int]:
@@ -251,7 +262,7 @@ class Interpreter:
                 # Constants are shared by every call: hand out a copy so a call cannot change them.
                 weight = weigh(value, self.meter.limits.max_weight)
                 self.meter.alloc(SLOT_BYTES * weight)
-                return copy.deepcopy(value)
+                return _copy_literal(value)
             return value
         raise ContractError(f"name '{name}' is not defined")
 

@@ -1,9 +1,11 @@
 """Contract values to and from JSON (for HTTP bodies and the CLI), following the DAG-JSON convention for bytes.
 
 DAG-JSON (IPLD) writes bytes as {"/": {"bytes": "<base64, no padding>"}}, so a receipt or call argument
-round-trips through JSON losslessly and the same mapping works for any IPLD tool. CLI arguments are parsed
-against the function's ABI type: ints in decimal, bytes in hex (with or without 0x), bools as true/false,
-lists and dicts as JSON.
+round-trips through JSON losslessly and the same mapping works for any IPLD tool. (The one value that cannot
+round-trip is a map that is itself exactly {"/": {"bytes": ...}}: it reads back as bytes, as in DAG-JSON.)
+
+CLI arguments are parsed against the function's ABI type: ints in decimal, bytes in hex (with or without 0x),
+bools as true/false, lists and dicts as JSON.
 """
 
 from __future__ import annotations
@@ -40,10 +42,8 @@ def from_json(obj: Any, depth: int = 0) -> codec.Value:
     if isinstance(obj, list):
         return [from_json(item, depth + 1) for item in obj]
     if isinstance(obj, dict):
-        if "/" in obj:
-            inner = obj["/"]
-            if len(obj) != 1 or not isinstance(inner, dict) or set(inner) != {"bytes"}:
-                raise ArgumentError('"/" is reserved for DAG-JSON bytes: {"/": {"bytes": "<base64>"}}')
+        inner = obj.get("/")
+        if len(obj) == 1 and isinstance(inner, dict) and set(inner) == {"bytes"}:
             text = inner["bytes"]
             if not isinstance(text, str):
                 raise ArgumentError("DAG-JSON bytes must be a base64 string")

@@ -51,8 +51,9 @@ def contract_address(deployer: bytes, code_hash: bytes, salt: int = 0) -> bytes:
 
 
 def _message(exc: ExecutionError | ValidationError) -> str:
-    line = getattr(exc, "line", None)
-    return f"line {line}: {exc}" if isinstance(exc, ExecutionError) and line else str(exc)
+    if isinstance(exc, ExecutionError) and exc.line:
+        return f"line {exc.line}: {exc}"
+    return str(exc)
 
 
 class VM:

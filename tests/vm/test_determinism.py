@@ -3,6 +3,8 @@ only ever produce contract values; random escape attempts never get past the val
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import Any
 
 from hypothesis import given, settings
@@ -112,12 +114,30 @@ def programs(draw: st.DrawFn) -> str:
     return head + "\n".join(body) + "\n    return [a, b, c, n, ctx.get('k0')]\n"
 
 
+# Host functions a contract must never reach, even indirectly through the VM's own code while it runs.
+HOST_ESCAPES = frozenset(
+    {"eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+     "breakpoint", "input", "system", "popen", "dir", "__build_class__"}
+)  # fmt: skip
+
+
 def _execute(source: str, args: list[Any], gas: int) -> tuple[Any, dict[bytes, bytes]]:
     vm, state = VM(), MemoryStorage()
     deployed = deploy(vm, state, source)
     assert deployed.ok, deployed.error
     assert deployed.address is not None
-    receipt = vm.call(state, SENDER, deployed.address, "main", args, block=BLOCK, gas_limit=gas)
+    called: set[str] = set()
+
+    def watch(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_call":
+            called.add(getattr(arg, "__name__", ""))
+
+    sys.setprofile(watch)
+    try:
+        receipt = vm.call(state, SENDER, deployed.address, "main", args, block=BLOCK, gas_limit=gas)
+    finally:
+        sys.setprofile(None)
+    assert not called & HOST_ESCAPES, called & HOST_ESCAPES
     return receipt, state.items
 
 

@@ -30,10 +30,11 @@ def test_json_round_trip_is_lossless(value: codec.Value) -> None:
 def test_bytes_use_the_dag_json_form() -> None:
     assert to_json(b"\x00\xff") == {"/": {"bytes": "AP8"}}
     assert from_json({"/": {"bytes": "AP8"}}) == b"\x00\xff"
+    assert from_json({"/": None, "x": {"/": "y"}}) == {"/": None, "x": {"/": "y"}}  # other "/" maps are maps
 
 
 @pytest.mark.parametrize(
-    "bad", [1.5, {"/": "x"}, {"/": {"bytes": "!!"}}, {"/": {"bytes": "AA"}, "x": 1}, {"/": {"bytes": 3}}]
+    "bad", [1.5, [2.5], {"/": {"bytes": "!!"}}, {"/": {"bytes": 3}}, {"k": {"/": {"bytes": "A"}}}, {1, 2}]
 )
 def test_bad_json_values_are_argument_errors(bad: Any) -> None:
     with pytest.raises(ArgumentError):
