@@ -1,0 +1,189 @@
+"""Following the chain from untrusted full nodes, and reading state only through verified proofs.
+
+The follower asks one full node at a time and believes nothing it says until it is verified (issue 7):
+- each header must link to the last verified one and carry a quorum (⌊2n/3⌋ + 1) of valid precommits from the
+  validator set the previous header named; a hand-over to a new set is accepted only with a set whose hash the
+  verified header names (consensus/lightclient.py, Tendermint's sequential verification);
+- each state answer must carry a Merkle proof that checks against the state root of a verified header.
+A node that serves something that fails these checks (a forged header, commit, set or proof, or a head it
+cannot back with headers) is dropped for good and the next node is tried; a node that is merely unreachable,
+behind or refuses is skipped for this operation only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from consensus.block import Header
+from consensus.errors import LedgerError
+from consensus.lightclient import LightClient
+from node.light import wire
+from node.light.errors import BadPeerError, NoSourceError, RemoteError, SourceError, WireError
+from node.light.sources import Source
+from node.light.trust import TrustStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class SyncFigures:
+    """What following cost: how much was verified, and where the time went."""
+
+    start_height: int = 0
+    headers_verified: int = 0
+    signatures_verified: int = 0
+    set_changes: int = 0
+    proofs_verified: int = 0
+    verify_seconds: float = 0.0
+    total_seconds: float = 0.0
+    dropped: dict[str, str] = field(default_factory=dict)  # node -> why it was dropped
+
+
+@dataclass(frozen=True)
+class VerifiedState:
+    """A state value the client has checked against the state root of a header it verified."""
+
+    key: bytes
+    value: bytes | None
+    height: int
+    source: str
+
+
+class Follower:
+    def __init__(
+        self,
+        client: LightClient,
+        sources: list[Source],
+        trust: TrustStore | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not sources:
+            raise NoSourceError("no full node to follow: give at least one")
+        self.client = client
+        self.sources = list(sources)
+        self.trust = trust
+        self.clock = clock
+        self.figures = SyncFigures(start_height=client.height)
+
+    @property
+    def height(self) -> int:
+        return self.client.height
+
+    @property
+    def header(self) -> Header:
+        return self.client.header
+
+    def _drop(self, source: Source, reason: str) -> None:
+        log.warning("dropping %s: %s", source.name, reason)
+        self.figures.dropped[source.name] = reason
+        self.sources = [s for s in self.sources if s is not source]
+
+    async def _each_source(self, what: str, attempt: Callable[[Source], Awaitable[T]]) -> T:
+        """Run `attempt` against each source in turn until one succeeds; drop those that lie."""
+        failures: list[str] = []
+        for source in list(self.sources):
+            try:
+                return await attempt(source)
+            except BadPeerError as exc:
+                self._drop(source, str(exc))
+                failures.append(f"{source.name}: dropped ({exc})")
+            except WireError as exc:  # a malformed answer is a protocol violation, as bad as a forgery
+                self._drop(source, f"malformed answer: {exc}")
+                failures.append(f"{source.name}: dropped (malformed answer: {exc})")
+            except (SourceError, RemoteError) as exc:
+                log.info("%s: %s; trying the next node", source.name, exc)
+                failures.append(f"{source.name}: {exc}")
+        detail = "; ".join(failures) or "every node was dropped earlier"
+        raise NoSourceError(f"{what}: no full node gave a verifiable answer ({detail})")
+
+    # ---- headers ---------------------------------------------------------------------------------------
+
+    async def sync(self, target: int | None = None) -> int:
+        """Follow to the head of the first node that can back its head with verifiable headers (or to
+        `target`); returns the verified height."""
+        started = self.clock()
+        try:
+            await self._each_source("sync", lambda source: self._sync_from(source, target))
+        finally:
+            self.figures.total_seconds += self.clock() - started
+            self._save()
+        return self.height
+
+    async def _sync_from(self, source: Source, target: int | None) -> None:
+        head = await source.head()
+        goal = head.header.height if target is None else target
+        if head.header.height < self.height:
+            raise SourceError(f"{source.name} is at height {head.header.height}, behind our {self.height}")
+        if goal > head.header.height:
+            raise SourceError(f"{source.name} is at height {head.header.height}, behind {goal}")
+        while self.height < goal:
+            try:
+                batch = await source.headers(self.height + 1, goal)
+            except RemoteError as exc:
+                if exc.code != "not_found":
+                    raise
+                batch = []  # a node that has no header below the head it claimed misled us
+            if not batch:
+                raise BadPeerError(f"claimed height {head.header.height} but served no header after {self.height}")
+            for entry in batch:
+                await self._verify(source, entry)
+                if self.height >= goal:
+                    break
+            self._save()
+        if target is None and self.height == head.header.height and self.header.hash != head.header.hash:
+            raise BadPeerError(f"its head {head.header.height} is not the header its chain of commits leads to")
+
+    async def _verify(self, source: Source, entry: wire.SignedHeader) -> None:
+        header, commit = entry.header, entry.commit
+        if commit is None:
+            raise BadPeerError(f"header {header.height} came without a commit")
+        following = entry.next_validators
+        if following is None and header.next_validators_hash != header.validators_hash:
+            following = await source.validators(header.height + 1)
+        client = self.client
+        handing_over = header.next_validators_hash != client.validators.hash()
+        signatures = client.validators.quorum  # verify_commit stops once a quorum of signatures checks out
+        started = self.clock()
+        try:
+            client.verify(header, commit, following)
+        except LedgerError as exc:
+            raise BadPeerError(str(exc)) from exc
+        finally:
+            self.figures.verify_seconds += self.clock() - started
+        self.figures.headers_verified += 1
+        self.figures.signatures_verified += signatures
+        self.figures.set_changes += int(handing_over)
+
+    def _save(self) -> None:
+        if self.trust is not None and self.height > self.figures.start_height:
+            self.trust.save(self.client.header, self.client.validators)
+
+    # ---- state -----------------------------------------------------------------------------------------
+
+    async def get_state(self, key: bytes) -> VerifiedState:
+        """A state value checked against a verified header (syncing as far as the answering node's height)."""
+        wire.proof_request(key)  # a bad key is the caller's error, not any node's
+        return await self._each_source("get-state", lambda source: self._state_from(source, key))
+
+    async def _state_from(self, source: Source, key: bytes) -> VerifiedState:
+        answer = await source.state(key)
+        if answer.key != key:
+            raise BadPeerError(f"answered for key {answer.key.hex()[:32]}, not the one asked")
+        if answer.height > self.height:
+            await self._sync_from(source, answer.height)
+        started = self.clock()
+        try:
+            ok = self.client.verify_state(answer.height, key, answer.value, answer.proof)
+        except LedgerError as exc:  # that height is older than the roots this client remembers
+            raise SourceError(f"{source.name}: proof at height {answer.height} cannot be checked ({exc})") from exc
+        finally:
+            self.figures.verify_seconds += self.clock() - started
+        if not ok:
+            raise BadPeerError(f"its proof for key {key.hex()[:32]} does not match the state root at {answer.height}")
+        self.figures.proofs_verified += 1
+        return VerifiedState(key, answer.value, answer.height, source.name)

@@ -1,0 +1,219 @@
+"""The light client follows only what verifies, and moves to another node when one lies (issue 7)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from consensus import smt
+from consensus.chainstore import ChainStore
+from consensus.state import record_key
+from consensus.votes import ValidatorSet
+from node.light import wire
+from node.light.errors import NoSourceError, TrustStoreError, WireError
+from node.light.follower import Follower
+from node.light.sources import Source
+from node.light.trust import TRUST_FILE, TrustStore
+from node.light_server import LightServer
+from tests.consensus.ledger_helpers import USER_KEYS, VALIDATOR_KEYS, key, make_genesis, sign_commit
+from tests.light.helpers import (
+    NEW_SET,
+    RECORD_KEY,
+    DeadSource,
+    LocalSource,
+    TamperingSource,
+    build_chain,
+    replace_header,
+    store_of,
+)
+
+OUTSIDERS = [key(70), key(71), key(72), key(73)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ChainStore]:
+    s = store_of(build_chain(blocks=6, set_change_at=2), tmp_path / "chain")
+    yield s
+    s.close()
+
+
+def follower(store: ChainStore, sources: list[Source], data_dir: Path | None = None) -> Follower:
+    trust = TrustStore(data_dir, store.genesis) if data_dir is not None else None
+    client = trust.open_client() if trust is not None else TrustStore(Path("/nonexistent"), store.genesis).open_client()
+    return Follower(client, sources, trust)
+
+
+async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store: ChainStore) -> None:
+    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    assert await f.sync() == 6
+    assert f.header == store.head
+    assert f.client.validators == NEW_SET
+    figures = f.figures
+    assert figures.headers_verified == 6 and figures.set_changes == 1 and not figures.dropped
+    # The change in block 2 takes effect at height 4 (2 heights later): a quorum of 3 of 4 signatures is checked
+    # for heights 1–3, then 4 of 5 for heights 4–6; verification stops once a quorum checks out.
+    assert figures.signatures_verified == 3 * 3 + 3 * 4
+
+
+async def test_state_reads_are_verified_and_absence_is_proven(store: ChainStore) -> None:
+    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    got = await f.get_state(RECORD_KEY)  # syncs as far as the answering node's height first
+    assert (got.value, got.height, f.height) == (b"v6", 6, 6)
+    missing = await f.get_state(record_key(USER_KEYS[5].address, b"k"))
+    assert missing.value is None and f.figures.proofs_verified == 2
+
+
+class OutsiderCommits(TamperingSource):
+    """Re-signs header 3 with keys outside the validator set (after altering its state root)."""
+
+    def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
+        if entry.header.height != 3:
+            return entry
+        forged = replace_header(entry, state_root=bytes(32))
+        return dataclasses.replace(forged, commit=sign_commit(forged.header, OUTSIDERS[:3]))
+
+
+class TooFewSigners(TamperingSource):
+    """Header 3 altered and re-signed by only 2 of the 4 real validators (a quorum is 3)."""
+
+    def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
+        if entry.header.height != 3:
+            return entry
+        forged = replace_header(entry, state_root=bytes(32))
+        return dataclasses.replace(forged, commit=sign_commit(forged.header, VALIDATOR_KEYS[:2]))
+
+
+class WrongValidatorSet(TamperingSource):
+    """Header 3 claims to be signed by an attacker's set (its validators_hash) and is signed by that set."""
+
+    def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
+        if entry.header.height != 3:
+            return entry
+        attacker = ValidatorSet(tuple(k.public_key for k in OUTSIDERS)).hash()
+        forged = replace_header(entry, validators_hash=attacker, next_validators_hash=attacker)
+        return dataclasses.replace(forged, commit=sign_commit(forged.header, OUTSIDERS))
+
+
+class WrongHandOverSet(TamperingSource):
+    """At the hand-over (header 3 names the new set), supplies an attacker's set instead of the real one."""
+
+    def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
+        if entry.next_validators is None:
+            return entry
+        return dataclasses.replace(entry, next_validators=ValidatorSet(tuple(k.public_key for k in OUTSIDERS)))
+
+
+@pytest.mark.parametrize(
+    ("forger", "why"),
+    [
+        (OutsiderCommits, "not a validator"),
+        (TooFewSigners, "quorum"),
+        (WrongValidatorSet, "validator set is not the one its parent named"),
+        (WrongHandOverSet, "does not match header"),
+    ],
+)
+async def test_a_forged_header_is_rejected_and_the_next_node_is_used(
+    store: ChainStore, forger: type[TamperingSource], why: str
+) -> None:
+    server = LightServer(None, lambda: store)
+    honest = LocalSource(server)
+    f = follower(store, [forger(server), honest])
+    assert await f.sync() == 6
+    assert f.header == store.head  # the honest chain, not the forgery
+    assert list(f.figures.dropped) == ["forger"] and why in f.figures.dropped["forger"]
+    assert [s.name for s in f.sources] == ["honest"]
+
+
+async def test_with_only_a_forger_nothing_is_trusted_beyond_the_last_good_header(store: ChainStore) -> None:
+    f = follower(store, [TooFewSigners(LightServer(None, lambda: store))])
+    with pytest.raises(NoSourceError, match="quorum"):
+        await f.sync()
+    assert f.height == 2  # headers 1–2 verified; the forged 3 was not accepted
+    with pytest.raises(NoSourceError, match="every node was dropped"):
+        await f.sync()
+
+
+class ForgedValue(TamperingSource):
+    def tamper_state(self, answer: wire.StateAnswer) -> wire.StateAnswer:
+        return dataclasses.replace(answer, value=b"forged")
+
+
+class ForgedAbsence(TamperingSource):
+    """Claims the key is absent, with a proof that has no leaf."""
+
+    def tamper_state(self, answer: wire.StateAnswer) -> wire.StateAnswer:
+        return dataclasses.replace(answer, value=None, proof=smt.Proof(answer.proof.siblings, None))
+
+
+class ForgedSibling(TamperingSource):
+    def tamper_state(self, answer: wire.StateAnswer) -> wire.StateAnswer:
+        siblings = (bytes(31) + b"\x01", *answer.proof.siblings[1:])
+        return dataclasses.replace(answer, proof=smt.Proof(siblings, answer.proof.leaf))
+
+
+@pytest.mark.parametrize("forger", [ForgedValue, ForgedAbsence, ForgedSibling])
+async def test_a_forged_proof_is_rejected_and_the_next_node_answers(
+    store: ChainStore, forger: type[TamperingSource]
+) -> None:
+    server = LightServer(None, lambda: store)
+    f = follower(store, [forger(server), LocalSource(server)])
+    got = await f.get_state(RECORD_KEY)
+    assert got.value == b"v6" and got.source == "honest"
+    assert "does not match the state root" in f.figures.dropped["forger"]
+
+
+class LyingHead(TamperingSource):
+    """Claims a head far ahead of what it can back with headers."""
+
+    async def head(self) -> wire.SignedHeader:
+        entry = await super().head()
+        return replace_header(entry, height=1000)
+
+
+async def test_a_head_that_cannot_be_backed_by_headers_drops_the_node(store: ChainStore) -> None:
+    server = LightServer(None, lambda: store)
+    f = follower(store, [LyingHead(server), LocalSource(server)])
+    assert await f.sync() == 6
+    assert "served no header" in f.figures.dropped["forger"]
+
+
+async def test_an_unreachable_node_is_skipped_but_kept(store: ChainStore) -> None:
+    dead = DeadSource()
+    f = follower(store, [dead, LocalSource(LightServer(None, lambda: store))])
+    assert await f.sync() == 6
+    assert dead in f.sources and not f.figures.dropped
+
+
+async def test_a_bad_key_is_the_callers_error_not_a_nodes(store: ChainStore) -> None:
+    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    with pytest.raises(WireError):
+        await f.get_state(b"")
+    assert len(f.sources) == 1
+
+
+async def test_the_trusted_head_persists_and_the_client_resumes(store: ChainStore, tmp_path: Path) -> None:
+    data_dir = tmp_path / "light"
+    source = LocalSource(LightServer(None, lambda: store))
+    first = follower(store, [source], data_dir)
+    await first.sync(target=4)
+    resumed = follower(store, [source], data_dir)
+    assert resumed.height == 4 and resumed.client.validators == NEW_SET
+    requests_before = source.requests
+    await resumed.sync()
+    assert resumed.height == 6 and resumed.figures.headers_verified == 2
+    assert source.requests - requests_before == 2  # head, then headers 5–6: nothing re-verified from genesis
+
+
+async def test_a_trust_file_of_another_network_or_corrupt_is_refused(store: ChainStore, tmp_path: Path) -> None:
+    data_dir = tmp_path / "light"
+    f = follower(store, [LocalSource(LightServer(None, lambda: store))], data_dir)
+    await f.sync()
+    other = make_genesis(validators=OUTSIDERS)
+    with pytest.raises(TrustStoreError, match="another network"):
+        TrustStore(data_dir, other).open_client()
+    (data_dir / TRUST_FILE).write_bytes(b"\xa1junk")
+    with pytest.raises(TrustStoreError, match="corrupt"):
+        TrustStore(data_dir, store.genesis).open_client()
