@@ -6,8 +6,9 @@
   durable content-addressed add must do);
 - cat: `ObjectStore.cat` (DAG walk, every block re-hashed and checked);
 - cat ceiling: read the plain file back in 256 KiB pieces + sha256 of each.
-Each figure is the best of `--repeat` runs (the least disturbed: the machine is shared), each on a fresh store
-in a temporary directory, timed inside one running event loop (loop and thread-pool start-up not counted).
+Each figure is the best of `--repeat` runs (the least disturbed: the machine is shared); the runs add new random
+bytes to one store per size in a temporary directory, timed inside one running event loop (loop and
+thread-pool start-up not counted).
 
     .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 3] [--dir /tmp]
 """
@@ -60,8 +61,7 @@ async def _pieces(data: bytes) -> AsyncIterator[memoryview]:
         yield view[start : start + PIECE]
 
 
-async def store_add_cat(data: bytes, directory: Path, batch_bytes: int = BATCH_BYTES) -> tuple[float, float]:
-    objects = ObjectStore(Blockstore(directory / "store"), batch_bytes)
+async def store_add_cat(data: bytes, objects: ObjectStore) -> tuple[float, float]:
     started = time.perf_counter()
     root = await objects.add_stream(_pieces(data))
     added = time.perf_counter() - started
@@ -69,24 +69,28 @@ async def store_add_cat(data: bytes, directory: Path, batch_bytes: int = BATCH_B
     total = sum(len(leaf) for leaf in objects.cat(root))
     catted = time.perf_counter() - started
     assert total == len(data)
-    objects.blocks.close()
     return added, catted
 
 
-async def measure(sizes_mb: list[int], repeat: int, where: Path | None, batch_bytes: int) -> None:
+async def measure(sizes_mb: list[int], repeat_count: int, where: Path | None, batch_bytes: int) -> None:
     await asyncio.to_thread(lambda: None)  # start the worker thread pool outside the timings
     print("size    add MB/s  ceiling MB/s  add/ceiling |  cat MB/s  ceiling MB/s  cat/ceiling")
     for size_mb in sizes_mb:
-        data = os.urandom(size_mb * MB)
         runs: dict[str, list[float]] = {"add": [], "cat": [], "raw_add": [], "raw_cat": []}
-        for _ in range(repeat):
-            with tempfile.TemporaryDirectory(dir=where) as tmp:
-                directory = Path(tmp)
-                runs["raw_add"].append(ceiling_add(data, directory))
-                runs["raw_cat"].append(ceiling_cat(directory))
-                added, catted = await store_add_cat(data, directory, batch_bytes)
+        with tempfile.TemporaryDirectory(dir=where) as tmp:
+            # One store per size, as on a node: each repeat adds new random bytes to it (no deduplication).
+            objects = ObjectStore(Blockstore(Path(tmp) / "store"), batch_bytes)
+            for repeat in range(repeat_count):
+                data = os.urandom(size_mb * MB)
+                raw_dir = Path(tmp) / f"raw{repeat}"
+                raw_dir.mkdir()
+                runs["raw_add"].append(ceiling_add(data, raw_dir))
+                runs["raw_cat"].append(ceiling_cat(raw_dir))
+                added, catted = await store_add_cat(data, objects)
                 runs["add"].append(added)
                 runs["cat"].append(catted)
+                (raw_dir / "raw.bin").unlink()
+            objects.blocks.close()
         rate = {name: size_mb / min(times) for name, times in runs.items()}
         print(
             f"{size_mb:>4} MB {rate['add']:>9.0f} {rate['raw_add']:>13.0f} {rate['add'] / rate['raw_add']:>12.0%} |"
