@@ -7,6 +7,7 @@ executed a second time when it is committed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 MAX_CLOCK_DRIFT_MS = 10_000
 CACHE_SIZE = 64
+# Transactions per proposed block, below the genesis limit: every validator re-executes a proposal before the
+# propose timeout (~0.06 ms a tx), so an unbounded backlog must not become one block too slow to check in time.
+MAX_PROPOSAL_TXS = 4000
 
 
 class ChainApp:
@@ -41,6 +45,16 @@ class ChainApp:
         self.params = store.genesis.params
         self._decoded: OrderedDict[bytes, Block] = OrderedDict()  # keyed by the value's own bytes hash
         self._results: OrderedDict[bytes, tuple[Block, BlockResult]] = OrderedDict()  # keyed by block hash
+
+    def block_of(self, value: bytes) -> Block:
+        """The decoded block of a value (cached; raises LedgerError for a malformed one)."""
+        return self._decode(value)
+
+    def remember_encoding(self, value: bytes, block: Block) -> None:
+        """`value` is the encoding of `block` (rebuilt from a compact block): skip decoding it again."""
+        self._decoded[_fingerprint(value)] = block
+        if len(self._decoded) > CACHE_SIZE:
+            self._decoded.popitem(last=False)
 
     def _decode(self, value: bytes) -> Block:
         key = _fingerprint(value)
@@ -71,7 +85,9 @@ class ChainApp:
         parent = self.store.head
         if parent.height + 1 != height:
             raise LedgerError(f"asked to propose height {height} on head {parent.height}")
-        candidates = self.mempool.reap(max_bytes=self.params.max_block_bytes, max_count=self.params.max_block_txs)
+        candidates = self.mempool.reap(
+            max_bytes=self.params.max_block_bytes, max_count=min(self.params.max_block_txs, MAX_PROPOSAL_TXS)
+        )
         time_ms = max(self.clock_ms(), parent.time_ms + 1)
         with self.store.reader() as reader:
             block, result = build_block(
@@ -85,7 +101,7 @@ class ChainApp:
             )
         self._remember(block, result)
         encoded = block.encode()
-        self._decoded[_fingerprint(encoded)] = block
+        self.remember_encoding(encoded, block)
         log.debug("proposing height %d round %d with %d txs", height, round_, len(block.txs))
         return encoded
 
@@ -126,6 +142,4 @@ class ChainApp:
 
 
 def _fingerprint(value: bytes) -> bytes:
-    import hashlib
-
     return hashlib.sha256(value).digest()

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from pathlib import Path
 from consensus import actions, codec
 from consensus.block import Block, Commit, decode_block
 from consensus.chainstore import ChainStore
+from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
@@ -38,6 +37,7 @@ from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote
 from node import ledger_wire as wire
 from node.ledger_app import ChainApp
+from node.ledger_guard import SignGuard
 from node.p2p import P2PError, P2PHost
 from node.service import Service
 
@@ -46,40 +46,16 @@ log = logging.getLogger(__name__)
 Input = Callable[[float], list[actions.Action]]
 
 
-class SignGuard:
-    """Never sign two different votes for one (height, round, kind), even across a crash: what we signed is
-    written and fsynced before it is broadcast, and a conflicting vote after a restart is withheld."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._signed: dict[str, str] = {}
-        if path.exists():
-            try:
-                self._signed = json.loads(path.read_text())
-            except ValueError:
-                log.warning("%s is unreadable; starting a new signing record", path)
-
-    def allow(self, vote: Vote) -> bool:
-        slot = f"{vote.height}/{vote.round}/{int(vote.kind)}"
-        value = vote.block_hash.hex() if vote.block_hash else "nil"
-        held = self._signed.get(slot)
-        if held is not None:
-            return held == value
-        # Keep only the current height's slots: older heights are final and cannot be re-voted.
-        self._signed = {k: v for k, v in self._signed.items() if int(k.split("/")[0]) >= vote.height}
-        self._signed[slot] = value
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self._signed, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
-        return True
-
-
 class LedgerService(Service):
     name = "ledger"
     repair_interval_s = 0.5
+    # Consensus gossip is best-effort: while a height makes no progress, our own votes and proposal are sent
+    # again about once a second (docs/CONSENSUS.md §6), and after longer a peer is asked for its round state.
+    regossip_after_s = 1.0
+    pull_after_s = 2.5
+    # How long a compact proposal waits for missing transactions to arrive by tx gossip before the block is
+    # fetched from a peer by hash.
+    compact_wait_s = 0.4
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
     tx_flush_s = 0.1
@@ -109,7 +85,8 @@ class LedgerService(Service):
         self.machine: ConsensusMachine | None = None
         self._inbox: asyncio.Queue[Input] = asyncio.Queue()
         self._out_votes: list[Vote] = []
-        self._out_proposals: list[tuple[Proposal, bytes | None]] = []
+        self._out_proposals: list[ProposalMessage] = []
+        self._compact: dict[bytes, wire.CompactBlock] = {}  # proposed blocks waiting for transactions, by hash
         self._out_txs: list[bytes] = []
         self._flush = asyncio.Event()
         self._guard = SignGuard(data_dir / "signed_votes.json")
@@ -117,6 +94,8 @@ class LedgerService(Service):
         self._rejected_peers: set[str] = set()
         self._syncing = False
         self._last_progress = time.monotonic()
+        self._last_regossip = 0.0
+        self._last_pull = 0.0
         self.last_block_time_ms = 0
         self.malformed_messages = 0
         self.committed_at: dict[bytes, float] = {}  # tx hash → monotonic time it became final (bounded)
@@ -148,6 +127,9 @@ class LedgerService(Service):
     async def run(self) -> None:
         machine = self.machine
         assert machine is not None
+        for vote in self._guard.votes_at(machine.height):
+            # Signed before a restart: the machine repeats these instead of signing anything new in their slots.
+            self._submit(functools.partial(_replay_vote, machine, vote))
         self._submit(machine.on_start)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._drive(), name="ledger-drive")
@@ -182,9 +164,12 @@ class LedgerService(Service):
 
     def _handle(self, action: actions.Action) -> None:
         if isinstance(action, actions.BroadcastProposal):
-            self._out_proposals.append((action.proposal, action.value))
+            if self._guard.allow_proposal(action.proposal):
+                self._out_proposals.append(self._compact_message(action.proposal, action.value))
+            else:
+                log.warning("withholding a proposal that conflicts with one signed before a restart")
         elif isinstance(action, actions.BroadcastVote):
-            if self._guard.allow(action.vote):
+            if self._guard.allow_vote(action.vote):
                 self._out_votes.append(action.vote)
             else:
                 log.warning("withholding a vote that conflicts with one signed before a restart: %s", action.vote)
@@ -192,7 +177,13 @@ class LedgerService(Service):
             timeout = action.timeout
             machine = self.machine
             assert machine is not None
-            asyncio.get_running_loop().call_at(action.at, self._submit, lambda now: machine.on_timeout(timeout, now))
+
+            def fire(now: float) -> list[actions.Action]:
+                if timeout.height == machine.height and timeout.round == machine.round and machine.decision is None:
+                    log.info("height %d round %d: %s timeout", timeout.height, timeout.round, timeout.step.name.lower())
+                return machine.on_timeout(timeout, now)
+
+            asyncio.get_running_loop().call_at(action.at, self._submit, fire)
         elif isinstance(action, actions.Commit):
             self._commit(action)
         elif isinstance(action, actions.RecordEvidence):
@@ -233,6 +224,7 @@ class LedgerService(Service):
         assert machine is not None and store is not None
         if height != store.height + 1 or height <= machine.height:
             return []
+        self._compact = {h: c for h, c in self._compact.items() if c.header.height >= height}
         return machine.start_height(height, validators, now)
 
     def _submit_evidence(self, action: actions.RecordEvidence) -> None:
@@ -291,21 +283,21 @@ class LedgerService(Service):
             if message.origin in self._rejected_peers:
                 continue
             try:
-                batch = wire.ConsensusBatch.decode(message.data)
-            except wire.WireError as exc:
+                batch = ConsensusBatch.decode(message.data)
+            except MessageError as exc:
                 self.malformed_messages += 1
                 log.info("malformed consensus gossip from %s: %s", message.origin, exc)
                 continue
             self._feed(batch)
 
-    def _feed(self, batch: wire.ConsensusBatch) -> None:
-        machine = self.machine
-        assert machine is not None
+    def _feed(self, batch: ConsensusBatch) -> None:
         store = self.store
         assert store is not None
-        for proposal, value in batch.proposals:
+        for item in batch.proposals:
+            proposal = item.proposal
             if proposal.height > store.height + 1:
                 self._want_sync()
+            value = self._expand(proposal, item.value) if item.value is not None else None
             self._submit(self._proposal_input(proposal, value))
         for vote in batch.votes:
             if vote.height > store.height + 1:
@@ -321,6 +313,38 @@ class LedgerService(Service):
         machine = self.machine
         assert machine is not None
         return lambda now: machine.on_vote(vote, now)
+
+    def _compact_message(self, proposal: Proposal, value: bytes | None) -> ProposalMessage:
+        """Our proposal as it is gossiped: with its block in compact form (header and tx hashes)."""
+        app = self.app
+        assert app is not None
+        if value is None:
+            return ProposalMessage(proposal, None)
+        return ProposalMessage(proposal, wire.CompactBlock.of(app.block_of(value)).encode())
+
+    def _expand(self, proposal: Proposal, data: bytes) -> bytes | None:
+        """Rebuild a gossiped compact block from the mempool; None (the machine then asks for the value by hash,
+        see `_fetch_value`) when it is malformed, does not match the proposal, or transactions are missing."""
+        machine, app, mempool = self.machine, self.app, self.mempool
+        assert machine is not None and app is not None and mempool is not None
+        if machine.value(proposal.value_hash) is not None or proposal.value_hash in self._compact:
+            return None
+        try:
+            compact = wire.CompactBlock.decode(data, max_txs=self.genesis.params.max_block_txs)
+        except wire.WireError as exc:
+            self.malformed_messages += 1
+            log.info("malformed compact block in a proposal: %s", exc)
+            return None
+        if compact.header.hash != proposal.value_hash:
+            self.malformed_messages += 1
+            return None
+        block = compact.expand(mempool.get)
+        if block is None:
+            self._compact[proposal.value_hash] = compact
+            return None
+        value = block.encode()
+        app.remember_encoding(value, block)
+        return value
 
     async def _read_txs(self) -> None:
         mempool = self.mempool
@@ -345,15 +369,28 @@ class LedgerService(Service):
                 await asyncio.wait_for(self._flush.wait(), timeout=self.tx_flush_s)
             self._flush.clear()
             try:
-                if self._out_proposals or self._out_votes:
-                    batch = wire.ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
-                    self._out_proposals, self._out_votes = [], []
-                    await self.host.publish(consensus_topic, batch.encode())
+                # Transactions first: a compact proposal names transactions that peers must already hold.
                 while self._out_txs:
                     chunk, self._out_txs = self._out_txs[:2000], self._out_txs[2000:]
                     await self.host.publish(txs_topic, wire.encode_txs(chunk))
+                if self._out_proposals or self._out_votes:
+                    batch = ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
+                    self._out_proposals, self._out_votes = [], []
+                    await self.host.publish(consensus_topic, batch.encode())
             except P2PError as exc:
                 log.info("gossip publish failed (repair will cover it): %s", exc)
+
+    def _regossip(self) -> None:
+        """Send our own votes and proposal at the current height again (gossip may have lost them)."""
+        machine = self.machine
+        assert machine is not None
+        me = self.key.public_key
+        self._out_votes.extend(v for v in machine.votes() if v.validator == me)
+        for round_ in range(machine.round + 1):
+            held = machine.proposal(round_)
+            if held is not None and held[0].proposer == me:
+                self._out_proposals.append(self._compact_message(*held))
+        self._flush.set()
 
     # ---- repair and sync --------------------------------------------------------------------------------
 
@@ -366,8 +403,15 @@ class LedgerService(Service):
         while True:
             await asyncio.sleep(self.repair_interval_s)
             await self._check_new_peers()
-            if time.monotonic() - self._last_progress > self.repair_interval_s:
+            now = time.monotonic()
+            stalled = now - self._last_progress
+            if stalled > self.regossip_after_s and now - self._last_regossip > self.regossip_after_s:
+                self._last_regossip = now
+                self._regossip()
+            if stalled > self.repair_interval_s:
                 await self._sync_once()
+            if stalled > self.pull_after_s and now - self._last_pull > self.pull_after_s:
+                self._last_pull = now
                 await self._pull_round_state()
 
     async def _check_new_peers(self) -> None:
@@ -460,7 +504,7 @@ class LedgerService(Service):
         store = self.store
         if store is None:
             return
-        for peer in self._good_peers()[:2]:
+        for peer in self._good_peers()[:1]:
             try:
                 raw = await self.host.request(
                     peer,
@@ -469,14 +513,27 @@ class LedgerService(Service):
                     timeout_s=3,
                     max_response_bytes=wire.MAX_GOSSIP_BYTES,
                 )
-                self._feed(wire.ConsensusBatch.decode(raw))
-            except (P2PError, wire.WireError):
-                continue
+                self._feed(ConsensusBatch.decode(raw))
+            except (P2PError, MessageError) as exc:
+                log.debug("round state from %s: %s", peer, exc)
 
     async def _fetch_value(self, height: int, value_hash: bytes) -> None:
-        machine = self.machine
-        assert machine is not None
+        """Find the block behind `value_hash`: from a compact proposal once tx gossip has brought its
+        transactions, else from a peer that holds it."""
+        machine, app, mempool = self.machine, self.app, self.mempool
+        assert machine is not None and app is not None and mempool is not None
+        deadline = time.monotonic() + self.compact_wait_s
+        while value_hash in self._compact and time.monotonic() < deadline:
+            block = self._compact[value_hash].expand(mempool.get)
+            if block is not None:
+                rebuilt = block.encode()
+                app.remember_encoding(rebuilt, block)
+                self._submit(functools.partial(_deliver_value, machine, value_hash, rebuilt))
+                return
+            await asyncio.sleep(0.05)
         for peer in self._good_peers():
+            if machine.height != height or machine.value(value_hash) is not None:
+                return
             try:
                 raw = await self.host.request(
                     peer,
@@ -520,14 +577,18 @@ class LedgerService(Service):
             return wire.encode_value(machine.value(req.value_hash))
         # round_state: what we hold at that height (only useful if it is our height)
         if req.height != machine.height:
-            return wire.ConsensusBatch().encode()
+            return ConsensusBatch().encode()
         proposals = []
         for round_ in range(machine.round + 1):
             held = machine.proposal(round_)
             if held is not None:
-                proposals.append(held)
-        return wire.ConsensusBatch(tuple(proposals), tuple(machine.votes())).encode()
+                proposals.append(self._compact_message(*held))
+        return ConsensusBatch(tuple(proposals), tuple(machine.votes())).encode()
 
 
 def _deliver_value(machine: ConsensusMachine, value_hash: bytes, value: bytes, now: float) -> list[actions.Action]:
     return machine.on_value(value_hash, value, now)
+
+
+def _replay_vote(machine: ConsensusMachine, vote: Vote, now: float) -> list[actions.Action]:
+    return machine.on_vote(vote, now, verified=True)

@@ -1,4 +1,5 @@
-"""Ledger messages on the wire (docs/PROTOCOL.md §5): gossip batches and the `/ehrnet/ledger/1.0.0` requests.
+"""Ledger messages on the wire (docs/PROTOCOL.md, "Ledger"): compact blocks, tx batches and the
+`/ehrnet/ledger/1.0.0` requests. Proposals and votes travel in `consensus.envelope.ConsensusBatch`.
 
 All are canonical DAG-CBOR maps. Decoding is strict and bounded; a malformed message raises `WireError`, which
 the ledger service counts and logs against the sending peer (never an unhandled exception).
@@ -6,11 +7,13 @@ the ledger service counts and logs against the sending peer (never an unhandled 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consensus import codec
-from consensus.proposal import Proposal
-from consensus.votes import Vote
+from consensus.block import Block, Header
+from consensus.errors import LedgerError
+from consensus.tx import Tx
 
 LEDGER_PROTOCOL = "/ehrnet/ledger/1.0.0"
 MAX_GOSSIP_BYTES = 4 * 1024 * 1024
@@ -48,39 +51,50 @@ def _list(value: dict[str, codec.Value], key: str, what: str) -> list[codec.Valu
 
 
 @dataclass(frozen=True)
-class ConsensusBatch:
-    """Proposals (each with its block, or none when only the hash travels) and votes, gossiped together."""
+class CompactBlock:
+    """A proposed block as it travels in consensus gossip: the header and its transactions' hashes.
 
-    proposals: tuple[tuple[Proposal, bytes | None], ...] = ()
-    votes: tuple[Vote, ...] = ()
+    Every validator already holds nearly all of a block's transactions (they were gossiped on the txs topic
+    before the proposal), so the proposal names them by hash instead of carrying them — about 6× fewer bytes,
+    which matters because py-libp2p relays large gossip messages slowly. The receiver rebuilds the exact block
+    bytes from its mempool (`expand`) and fetches the full block by hash only when some are missing.
+    """
 
-    def encode(self) -> bytes:
-        return codec.encode(
-            {
-                "proposals": [{"proposal": p.to_value(), "value": v} for p, v in self.proposals],
-                "votes": [v.to_value() for v in self.votes],
-            }
-        )
+    header: Header
+    tx_hashes: tuple[bytes, ...]
 
     @classmethod
-    def decode(cls, data: bytes) -> ConsensusBatch:
-        value = _decode_map(data, "consensus batch")
-        proposals = []
-        for entry in _list(value, "proposals", "consensus batch"):
-            if not isinstance(entry, dict):
-                raise WireError("consensus batch proposal: expected a map")
-            block = entry.get("value")
-            if block is not None and not isinstance(block, bytes):
-                raise WireError("consensus batch proposal value: expected bytes or null")
-            try:
-                proposals.append((Proposal.from_value(entry.get("proposal")), block))
-            except ValueError as exc:
-                raise WireError(f"consensus batch proposal: {exc}") from exc
+    def of(cls, block: Block) -> CompactBlock:
+        return cls(block.header, tuple(tx.hash for tx in block.txs))
+
+    def encode(self) -> bytes:
+        return codec.encode({"header": self.header.to_value(), "tx_hashes": list(self.tx_hashes)})
+
+    @classmethod
+    def decode(cls, data: bytes, *, max_txs: int) -> CompactBlock:
+        value = _decode_map(data, "compact block")
+        hashes = _list(value, "tx_hashes", "compact block")
+        if set(value) != {"header", "tx_hashes"}:
+            raise WireError("compact block: a map of exactly header and tx_hashes")
+        if len(hashes) > max_txs:
+            raise WireError(f"compact block: {len(hashes)} transactions exceed the limit of {max_txs}")
+        if not all(isinstance(h, bytes) and len(h) == 32 for h in hashes):
+            raise WireError("compact block: every tx hash is 32 bytes")
         try:
-            votes = tuple(Vote.from_value(v) for v in _list(value, "votes", "consensus batch"))
-        except ValueError as exc:
-            raise WireError(f"consensus batch vote: {exc}") from exc
-        return cls(tuple(proposals), votes)
+            header = Header.from_value(value["header"])
+        except LedgerError as exc:
+            raise WireError(f"compact block header: {exc}") from exc
+        return cls(header, tuple(h for h in hashes if isinstance(h, bytes)))
+
+    def expand(self, lookup: Callable[[bytes], Tx | None]) -> Block | None:
+        """The full block if `lookup` knows every transaction, else None."""
+        txs = []
+        for tx_hash in self.tx_hashes:
+            tx = lookup(tx_hash)
+            if tx is None:
+                return None
+            txs.append(tx)
+        return Block(self.header, tuple(txs))
 
 
 def encode_txs(raw_txs: list[bytes]) -> bytes:
