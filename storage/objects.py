@@ -34,6 +34,7 @@ class GcReport:
     removed_blocks: int
     freed_bytes: int
     live_blocks: int
+    compacted_bytes: int = 0  # pack-file space returned to the disk
 
 
 class ObjectStore:
@@ -135,7 +136,7 @@ class ObjectStore:
             live.update(cid for cid, _ in self._walk(pin.root))
         dead = [cid for cid in self.blocks.iter_cids() if cid not in live]
         freed = self.blocks.delete_many(dead)
-        return GcReport(len(dead), freed, len(live))
+        return GcReport(len(dead), freed, len(live), self.blocks.compact())
 
     def _walk(self, root: CID) -> Iterator[tuple[CID, bytes | None]]:
         """Every block reachable from `root` (None for blocks not stored here), each visited once."""

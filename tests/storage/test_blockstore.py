@@ -56,7 +56,8 @@ def test_map_ceiling_is_a_typed_error_and_keeps_earlier_data(tmp_path: Path) -> 
     assert store.get(kept.cid) == b"kept"
 
 
-def test_disk_full_is_a_typed_error_and_leaves_the_store_readable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pack_min_batch", [0, 1 << 30], ids=["packs", "lmdb"])
+def test_disk_full_is_a_typed_error_and_leaves_the_store_readable(tmp_path: Path, pack_min_batch: int) -> None:
     # A child process gets a 3 MB file-size limit (the kernel answers writes past it like a full disk).
     script = textwrap.dedent(
         f"""
@@ -68,7 +69,7 @@ def test_disk_full_is_a_typed_error_and_leaves_the_store_readable(tmp_path: Path
         from storage.errors import StoreFullError
         from storage.importer import Block
         from storage.address import CID, RAW
-        store = Blockstore(Path({str(tmp_path)!r}))
+        store = Blockstore(Path({str(tmp_path)!r}), pack_min_batch={pack_min_batch})
         n = 0
         try:
             while n < 1000:
@@ -85,10 +86,13 @@ def test_disk_full_is_a_typed_error_and_leaves_the_store_readable(tmp_path: Path
     assert result.returncode == 0, result.stderr
     committed = int(result.stdout)
     assert 5 < committed < 1000
-    store = Blockstore(tmp_path)
+    store = Blockstore(tmp_path, pack_min_batch=pack_min_batch)
     for n in range(committed):
         data = n.to_bytes(4, "big") * 25_000
         assert store.get(CID.of(RAW, data)) == data
+    extra = _block(b"after the disk was freed" * 5000)
+    store.put(extra)  # the store still takes writes, and the failed batch left no garbage in the way
+    assert store.get(extra.cid) == extra.data
 
 
 def test_pins_roundtrip(tmp_path: Path) -> None:
