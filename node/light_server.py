@@ -27,6 +27,7 @@ from consensus.state import validators_at
 from consensus.votes import ValidatorSet
 from node.light import wire
 from node.light.errors import WireError
+from node.service import Service
 
 if TYPE_CHECKING:
     from node.p2p import P2PHost
@@ -132,10 +133,13 @@ class LightQueries:
         return result
 
 
-class LightServer:
+class LightServer(Service):
     """Serves the light protocol over libp2p (`start`) and HTTP (`routes`) from the node's chain store.
 
-    `store_getter` returns the store while the ledger has it open (None before start or after stop)."""
+    `store_getter` returns the store while the ledger has it open (None before start or after stop). As a
+    service it goes after the peering service (whose start starts the host) in the node's list."""
+
+    name = "light"
 
     def __init__(self, host: P2PHost | None, store_getter: StoreGetter) -> None:
         self.host = host
