@@ -10,7 +10,10 @@ Each figure is the best of `--repeat` runs (the least disturbed: the machine is 
 bytes to one store per size in a temporary directory, timed inside one running event loop (loop and
 thread-pool start-up not counted).
 
-    .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 3] [--dir /tmp]
+With `--http`, the same sizes also go through the CLI code (`ehrnet add` / `ehrnet cat`: storage/cli.py) to
+a store served by `storage_routes` in a separate process on 127.0.0.1, streamed both ways.
+
+    .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 7] [--dir /tmp] [--http]
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import io
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO
 
 from storage.blockstore import Blockstore
 from storage.importer import CHUNK_SIZE
@@ -99,14 +106,71 @@ async def measure(sizes_mb: list[int], repeat_count: int, where: Path | None, ba
         )
 
 
+def serve(directory: Path) -> None:
+    """Child process: a store behind the HTTP routes on an ephemeral loopback port (printed on stdout)."""
+    from aiohttp import web
+
+    from storage.http import storage_routes
+
+    async def start() -> None:
+        app = web.Application(client_max_size=1 << 40)
+        app.add_routes(storage_routes(ObjectStore(Blockstore(directory)), lambda request: None))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(start())
+
+
+async def measure_http(node: str, sizes_mb: list[int], repeat_count: int, scratch: Path, sink: IO[bytes]) -> None:
+    from storage.cli import add_file, cat_file
+
+    print("size    http add MB/s  http cat MB/s   (ehrnet add / ehrnet cat code paths, loopback)")
+    for size_mb in sizes_mb:
+        adds: list[float] = []
+        cats: list[float] = []
+        for _ in range(repeat_count):
+            source = scratch / "upload.bin"
+            await asyncio.to_thread(source.write_bytes, os.urandom(size_mb * MB))
+            printed = io.StringIO()
+            started = time.perf_counter()
+            assert await add_file(node, source, out=printed) == 0
+            adds.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            assert await cat_file(node, printed.getvalue().strip(), sink) == 0
+            cats.append(time.perf_counter() - started)
+        print(f"{size_mb:>4} MB {size_mb / min(adds):>14.0f} {size_mb / min(cats):>14.0f}", flush=True)
+
+
+def run_http(sizes_mb: list[int], repeat_count: int, where: Path | None) -> None:
+    with tempfile.TemporaryDirectory(dir=where) as tmp, open(os.devnull, "wb") as sink:
+        command = [sys.executable, "-m", "bench.store_throughput", "--serve", str(Path(tmp) / "node")]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
+            try:
+                assert server.stdout is not None
+                node = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+                asyncio.run(measure_http(node, sizes_mb, repeat_count, Path(tmp), sink))
+            finally:
+                server.terminate()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-mb", type=int, default=BATCH_BYTES >> 20, help="store commit batch (MiB)")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temporary stores")
+    parser.add_argument("--http", action="store_true", help="also measure through the HTTP API and CLI code")
+    parser.add_argument("--serve", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
     asyncio.run(measure(args.sizes_mb, args.repeat, args.dir, args.batch_mb << 20))
+    if args.http:
+        run_http(args.sizes_mb, args.repeat, args.dir)
 
 
 if __name__ == "__main__":
