@@ -14,6 +14,7 @@ import nacl.public
 
 from consensus import codec
 from offload import envelope
+from offload.context import RecordContext
 from offload.errors import MalformedError, RemoteError
 from offload.tasks import Task, get_task
 
@@ -35,11 +36,12 @@ def build_request(
     edge_public: bytes,
     *,
     patient: bytes | None = None,
+    record: RecordContext | None = None,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> PendingRequest:
     request_id = random_bytes(envelope.REQUEST_ID_BYTES)
     nonce = random_bytes(envelope.NONCE_BYTES)
-    wire = envelope.seal_request(task, payload, request_id, device_key, edge_public, nonce, patient)
+    wire = envelope.seal_request(task, payload, request_id, device_key, edge_public, nonce, patient, record)
     return PendingRequest(wire=wire, request_id=request_id, task=task, edge_public=edge_public)
 
 

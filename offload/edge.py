@@ -55,7 +55,7 @@ class EdgeExecutor:
         except OffloadError as exc:
             return envelope.error_response(exc, opened.request_id)
         if opened.patient is not None and self._sink is not None:
-            self._sink.store_result(opened.patient, opened.task, result)
+            self._sink.store_result(opened.patient, opened.task, result, opened.record)
         return envelope.seal_result(opened, result, self._key, self._random_bytes(envelope.NONCE_BYTES))
 
     def _run(self, opened: envelope.OpenedRequest) -> codec.Value:

@@ -22,6 +22,7 @@ import nacl.public
 
 from consensus import codec
 from consensus.keys import SigningKey
+from offload.context import RecordContext
 from offload.errors import (
     MalformedError,
     OffloadError,
@@ -50,6 +51,7 @@ class OpenedRequest:
     task: str
     payload: bytes
     patient: bytes | None = None
+    record: RecordContext | None = None
 
 
 def box_key_from_identity(identity: SigningKey) -> nacl.public.PrivateKey:
@@ -133,16 +135,22 @@ def seal_request(
     edge_public: bytes,
     nonce: bytes,
     patient: bytes | None = None,
+    record: RecordContext | None = None,
 ) -> bytes:
     """The wire bytes of a request to run `task` on `payload` at the edge node holding `edge_public`.
 
     `patient` (optional, e.g. a 20-byte address) asks the edge to store the result as that patient's EHR
-    through its `ResultSink`; it travels inside the box, so only the edge learns whose data this is."""
+    through its `ResultSink`; it travels inside the box, so only the edge learns whose data this is. `record`
+    (optional, only with a patient) names the measuring device and the window, for the FHIR record."""
     if len(request_id) != REQUEST_ID_BYTES:
         raise MalformedError(f"a request id is {REQUEST_ID_BYTES} bytes")
     inner: dict[str, codec.Value] = {"dir": "req", "id": request_id, "task": task, "input": payload}
+    if record is not None and patient is None:
+        raise MalformedError("a record context needs a patient to store the record for")
     if patient is not None:
         inner["patient"] = patient
+    if record is not None:
+        inner["record"] = record.to_wire()
     box = _seal(inner, device_key, edge_public, nonce)
     device_public = bytes(device_key.public_key)
     return codec.encode({"v": VERSION, "kind": "request", "device": device_public, "nonce": nonce, "box": box})
@@ -159,8 +167,14 @@ def open_request(data: bytes, edge_key: nacl.public.PrivateKey, max_bytes: int) 
     patient = inner.get("patient")
     if patient is not None and not (isinstance(patient, bytes) and 0 < len(patient) <= MAX_PATIENT_BYTES):
         raise MalformedError(f"field 'patient' must be 1..{MAX_PATIENT_BYTES} bytes")
+    record = None
+    if "record" in inner:
+        if patient is None:
+            raise MalformedError("field 'record' needs a patient")
+        record = RecordContext.from_wire(inner["record"])
     return OpenedRequest(
         patient=patient,
+        record=record,
         device_public=device_public,
         request_id=_bytes_field(inner, "id", REQUEST_ID_BYTES),
         task=_task_field(inner),

@@ -74,6 +74,24 @@ class TaskFailedError(OffloadError):
     code = "task-failed"
 
 
+class RecordError(OffloadError):
+    """A health record (FHIR) could not be built from a result, or a received record is not a valid one."""
+
+    code = "bad-record"
+
+
+class TransportError(OffloadError):
+    """The edge node could not be reached or did not answer (raised by a device-side `Transport`)."""
+
+    code = "transport"
+
+
+class SessionError(OffloadError):
+    """An offload session was given an unusable task list or configuration."""
+
+    code = "bad-session"
+
+
 class RemoteError(OffloadError):
     """The edge node answered with an error response; `code` is the remote code."""
 

@@ -8,8 +8,9 @@ import pytest
 
 from consensus import codec
 from offload.client import build_request, open_response, run_local
+from offload.context import RecordContext
 from offload.edge import EdgeExecutor
-from offload.errors import RemoteError
+from offload.errors import MalformedError, RemoteError
 from offload.motion import motion_window
 from offload.recordings import ppg_recording, ppg_window
 from offload.tasks import encode_signal
@@ -20,10 +21,10 @@ EDGE = EdgeExecutor(nacl.public.PrivateKey(bytes(range(4, 36))))
 
 class RecordingSink:
     def __init__(self) -> None:
-        self.stored: list[tuple[bytes, str, codec.Value]] = []
+        self.stored: list[tuple[bytes, str, codec.Value, RecordContext | None]] = []
 
-    def store_result(self, patient: bytes, task: str, result: codec.Value) -> None:
-        self.stored.append((patient, task, result))
+    def store_result(self, patient: bytes, task: str, result: codec.Value, record: RecordContext | None) -> None:
+        self.stored.append((patient, task, result, record))
 
 
 def payload_for(task: str, rng: np.random.Generator) -> bytes:
@@ -55,10 +56,58 @@ def test_result_is_stored_for_the_named_patient_only() -> None:
     patient = bytes(20)
     pending = build_request("tremor/1", payload, DEVICE, edge.public_key, patient=patient)
     result = open_response(edge.handle(pending.wire), pending, DEVICE)
-    assert sink.stored == [(patient, "tremor/1", result)]
+    assert sink.stored == [(patient, "tremor/1", result, None)]
     anonymous = build_request("tremor/1", payload, DEVICE, edge.public_key)
     open_response(edge.handle(anonymous.wire), anonymous, DEVICE)
     assert len(sink.stored) == 1
+
+
+def test_record_context_reaches_the_sink_inside_the_box() -> None:
+    sink = RecordingSink()
+    edge = EdgeExecutor(nacl.public.PrivateKey(bytes(range(6, 38))), sink=sink)
+    payload = payload_for("tremor/1", np.random.default_rng(4))
+    context = RecordContext("phone-1", 1_700_000_000_000, 1_700_000_012_000)
+    pending = build_request("tremor/1", payload, DEVICE, edge.public_key, patient=b"\x07" * 20, record=context)
+    assert b"phone-1" not in pending.wire  # sealed, like the patient
+    open_response(edge.handle(pending.wire), pending, DEVICE)
+    assert sink.stored[0][3] == context
+
+
+def test_record_context_without_a_patient_is_refused() -> None:
+    context = RecordContext("phone-1", 0, 1000)
+    with pytest.raises(MalformedError, match="needs a patient"):
+        build_request("tremor/1", b"x", DEVICE, EDGE.public_key, record=context)
+
+
+@pytest.mark.parametrize(
+    ("device", "start", "end", "words"),
+    [
+        ("", 0, 1, "FHIR id"),
+        ("a/b", 0, 1, "FHIR id"),
+        ("d" * 65, 0, 1, "FHIR id"),
+        ("dev", -1, 1, "start_ms"),
+        ("dev", 0, 253_402_300_800_000, "end_ms"),
+        ("dev", 5, 4, "ends before"),
+    ],
+)
+def test_malformed_record_context_is_refused(device: str, start: int, end: int, words: str) -> None:
+    with pytest.raises(MalformedError, match=words):
+        RecordContext(device, start, end)
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"device": "dev", "start_ms": 0},
+        {"device": "dev", "start_ms": 0, "end_ms": 1, "extra": 1},
+        {"device": 5, "start_ms": 0, "end_ms": 1},
+        {"device": "dev", "start_ms": "0", "end_ms": 1},
+        [1, 2, 3],
+    ],
+)
+def test_malformed_record_field_from_a_peer_is_refused(wire: codec.Value) -> None:
+    with pytest.raises(MalformedError):
+        RecordContext.from_wire(wire)
 
 
 def test_bad_signal_comes_back_as_a_typed_error() -> None:
