@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ def post_tx(cluster: Cluster, name: str, body: object) -> tuple[int, dict[str, A
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def is_final(cluster: Cluster, name: str, tx_hash: str) -> bool:
+    return bool(http_json("GET", f"{url(cluster, name)}/tx/{tx_hash}")["status"] == "final")
 
 
 def record_tx(key: SigningKey, chain_id: str, nonce: int, value: bytes = b"v") -> Tx:
@@ -112,11 +117,7 @@ def test_validators_agree_reject_bad_transactions_and_the_cli_records(tmp_path: 
         code, answer = post_tx(cluster, names[0], {"tx": record_tx(key, chain_id, 0, b"other").raw.hex()})
         assert code == 400 and "nonce" in answer["error"]
         for name in names:
-            wait_until(
-                lambda name=name: http_json("GET", f"{url(cluster, name)}/tx/{good.hash.hex()}")["status"] == "final",
-                timeout=15,
-                what=f"tx final on {name}",
-            )
+            wait_until(partial(is_final, cluster, name, good.hash.hex()), timeout=15, what=f"the tx final on {name}")
         code, answer = post_tx(cluster, names[2], {"tx": good.raw.hex()})
         assert code == 400 and "nonce" in answer["error"]
         account = http_json("GET", f"{url(cluster, names[3])}/accounts/{key.address.hex()}")
@@ -162,8 +163,8 @@ def test_one_crash_is_tolerated_two_stop_the_chain_and_nodes_catch_up(tmp_path: 
 
         # The SIGKILLed first node restarts at its last final height, and the chain resumes with it.
         cluster.spawn(first)
-        restarted = wait_until(lambda: cluster.status_of(first), timeout=30, what=f"{first} answering /status")
-        assert restarted["height"] >= before_kill
+        wait_until(lambda: cluster.status_of(first), timeout=30, what=f"{first} answering /status")
+        assert height(cluster, first) >= before_kill
         live = [*names[:2], first]
         heights_reach(cluster, live, stopped_at + 2, timeout=40)
 
