@@ -44,11 +44,17 @@ class Event:
 
 @dataclass(frozen=True)
 class Receipt:
+    """A transaction's outcome. `gas` and `result` are set by contract transactions only (contract_txs.py): the
+    VM gas used and {"vm_status", "return", "address"}; they are encoded only when set, so receipts of the
+    other kinds keep their original form."""
+
     tx_hash: bytes
     status: int
     cost: int
     events: tuple[Event, ...] = ()
     error: str = ""
+    gas: int = 0
+    result: codec.Value = None
 
     @property
     def ok(self) -> bool:
@@ -58,13 +64,18 @@ class Receipt:
         return codec.encode(self.to_value())
 
     def to_value(self) -> codec.Value:
-        return {
+        value: dict[str, codec.Value] = {
             "tx_hash": self.tx_hash,
             "status": self.status,
             "cost": self.cost,
             "events": [e.to_value() for e in self.events],
             "error": self.error,
         }
+        if self.gas:
+            value["gas"] = self.gas
+        if self.result is not None:
+            value["result"] = self.result
+        return value
 
     @classmethod
     def from_value(cls, value: codec.Value) -> Receipt:
@@ -83,20 +94,35 @@ class Receipt:
             name, attrs = e["name"], e["attrs"]
             assert isinstance(name, str) and isinstance(attrs, dict)
             parsed.append(Event(name, attrs))
-        return cls(tx_hash, status, cost, tuple(parsed), error)
+        gas = value.get("gas", 0)
+        if not isinstance(gas, int) or isinstance(gas, bool):
+            raise ValueError("malformed receipt gas")
+        return cls(tx_hash, status, cost, tuple(parsed), error, gas, value.get("result"))
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "tx_hash": self.tx_hash.hex(),
             "status": "ok" if self.ok else "failed",
             "cost": self.cost,
             "events": [{"name": e.name, "attrs": {k: _hex(v) for k, v in e.attrs.items()}} for e in self.events],
             "error": self.error,
         }
+        if self.gas:
+            doc["gas"] = self.gas
+        if self.result is not None:
+            doc["result"] = _hex(self.result)
+        return doc
 
 
 def _hex(value: codec.Value) -> object:
-    return value.hex() if isinstance(value, bytes) else value
+    """JSON form with bytes as hex at any depth (contract events and results nest bytes)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_hex(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _hex(v) for k, v in value.items()}
+    return value
 
 
 def receipts_root(receipts: list[Receipt] | tuple[Receipt, ...]) -> bytes:
@@ -120,8 +146,14 @@ class ExecContext:
 
 @dataclass
 class Outcome:
+    """What a handler did. A non-empty `error` makes the receipt failed and reverts the handler's writes while
+    keeping `cost`, `gas` and `result` (a reverted contract call still reports the gas its sender pays)."""
+
     cost: int
     events: list[Event] = field(default_factory=list)
+    gas: int = 0
+    result: codec.Value = None
+    error: str = ""
 
 
 Checker = Callable[[Tx, Params], None]
@@ -188,7 +220,11 @@ def execute(state: WorkingState, tx: Tx, ctx: ExecContext, registry: Registry) -
     except TxError as exc:
         state.revert(snapshot)
         return Receipt(tx.hash, STATUS_FAILED, base_cost, (), str(exc))
-    return Receipt(tx.hash, STATUS_OK, base_cost + outcome.cost, tuple(outcome.events), "")
+    cost = base_cost + outcome.cost
+    if outcome.error:
+        state.revert(snapshot)
+        return Receipt(tx.hash, STATUS_FAILED, cost, (), outcome.error, outcome.gas, outcome.result)
+    return Receipt(tx.hash, STATUS_OK, cost, tuple(outcome.events), "", outcome.gas, outcome.result)
 
 
 @dataclass(frozen=True)
@@ -232,9 +268,12 @@ def build_block(
     included: list[Tx] = []
     receipts: list[Receipt] = []
     total_bytes = 0
+    block_gas = 0
     for tx in candidates:
         if len(included) >= params.max_block_txs or total_bytes + tx.size > params.max_block_bytes:
             break
+        if block_gas >= params.max_block_gas:
+            break  # contract gas bounds a block's execution time (see apply_block)
         snapshot = state.snapshot()
         try:
             receipt = execute(state, tx, ctx, registry)
@@ -244,6 +283,7 @@ def build_block(
         included.append(tx)
         receipts.append(receipt)
         total_bytes += tx.size
+        block_gas += receipt.gas
     changes = state.commit()
     encodings = tuple(r.encode() for r in receipts)
     root = _root_of_encodings(list(encodings))
@@ -292,15 +332,23 @@ def apply_block(
         raise BlockError("proposer is not a validator at this height")
     ctx = ExecContext(header.chain_id, header.height, header.time_ms, header.proposer, params)
     receipts: list[Receipt] = []
+    block_gas = 0
     for index, tx in enumerate(block.txs):
+        # Gas *used* (deterministic) rather than declared limits, so clients need not estimate: a transaction may
+        # start only while the block's gas is below max_block_gas, so a block runs at most max_block_gas +
+        # max_tx_gas.
+        if block_gas >= params.max_block_gas:
+            raise BlockError(f"transaction {index} starts after the block used max_block_gas")
         if tx.chain_id != header.chain_id:
             raise BlockError(f"transaction {index} is for chain {tx.chain_id!r}")
         if tx.hash not in preverified and not tx.verify_signature():
             raise BlockError(f"transaction {index} has an invalid signature")
         try:
-            receipts.append(execute(state, tx, ctx, registry))
+            receipt = execute(state, tx, ctx, registry)
         except TxError as exc:
             raise BlockError(f"transaction {index} may not be in a block: {exc}") from exc
+        receipts.append(receipt)
+        block_gas += receipt.gas
     changes = state.commit()
     if changes.root != header.state_root:
         raise BlockError("state root after execution differs from the header's state_root")

@@ -36,6 +36,11 @@ class Params:
     admin_threshold: int = 1
     max_validators: int = 100
     max_evidence_age: int = 100_000
+    # Contract gas (docs/VM.md "Gas"; 1 gas ~ 100 ns of interpreter time at worst): a transaction's gas_limit may
+    # not exceed max_tx_gas (~0.5 s), and a block stops taking transactions once it used max_block_gas (~2 s at
+    # worst; ~2,000 set_policy calls), so a proposal always executes well inside the consensus timeouts.
+    max_tx_gas: int = 5_000_000
+    max_block_gas: int = 20_000_000
 
     def to_value(self) -> codec.Value:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -129,10 +134,15 @@ class Genesis:
 
 
 def build_genesis(genesis: Genesis) -> tuple[Block, StateChanges]:
-    """Block 0 and the initial state: the validator set from height 1 on, and the admin set."""
+    """Block 0 and the initial state: the validator set from height 1 on, the admin set, and the EHR contract
+    deployed under the name `ehr` with the genesis admins as its admins (issue 4), so every chain has it."""
+    # Imported here: contract_txs builds on execute.py, which imports this module for Params.
+    from consensus.contract_txs import deploy_genesis_contracts
+
     state = WorkingState(MemoryState())
     set_validator_schedule(state, [(1, genesis.validators)])
     set_admins(state, genesis.admins)
+    deploy_genesis_contracts(state, genesis)
     changes = state.commit()
     validators_hash = ValidatorSet(genesis.validators).hash()
     header = Header(

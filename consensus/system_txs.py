@@ -14,6 +14,7 @@ With `admin_threshold` > 1 a set change happens when that many distinct current 
 from __future__ import annotations
 
 from consensus import codec
+from consensus.contract_txs import contract_kinds
 from consensus.errors import TxError, TxFailed
 from consensus.execute import COSTS, Event, ExecContext, Outcome, Registry, TxKind
 from consensus.genesis import Params
@@ -177,5 +178,5 @@ SYSTEM_KINDS = [
 
 
 def default_registry() -> Registry:
-    """The kinds every node runs today; the VM registers `deploy` and `call` on top of this."""
-    return Registry([record_kind(), *SYSTEM_KINDS])
+    """The kinds every node runs: `record`, the system kinds, and the contract kinds `deploy` and `call`."""
+    return Registry([record_kind(), *SYSTEM_KINDS, *contract_kinds()])
