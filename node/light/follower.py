@@ -151,7 +151,7 @@ class Follower:
         started = self.clock()
         try:
             client.verify(header, commit, following)
-        except LedgerError as exc:
+        except (LedgerError, ValueError) as exc:  # ValueError: a field that is no ledger value (see wire.py)
             raise BadPeerError(str(exc)) from exc
         finally:
             self.figures.verify_seconds += self.clock() - started

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
+
 from consensus import codec, smt
 from consensus.block import Commit, Header
 from consensus.errors import LedgerError
@@ -144,7 +146,7 @@ class SignedHeader:
             header = Header.from_value(value["header"])
             commit = None if value["commit"] is None else Commit.from_value(value["commit"])
             return cls(header, commit, _validator_set(value["next_validators"]))
-        except LedgerError as exc:
+        except (LedgerError, ValueError, TypeError) as exc:
             raise WireError(f"signed header: {exc}") from exc
 
 
@@ -171,7 +173,7 @@ class StateAnswer:
             raise WireError(f"state answer: value must be null or at most {MAX_VALUE_BYTES} bytes")
         try:
             proof = smt.Proof.from_value(value["proof"])
-        except LedgerError as exc:
+        except (LedgerError, ValueError, TypeError) as exc:
             raise WireError(f"state answer: {exc}") from exc
         return cls(_uint(value["height"], "state answer height"), key, found, proof)
 
@@ -197,10 +199,36 @@ def _decode_map(data: bytes, what: str) -> dict[str, codec.Value]:
     return value
 
 
+def _load_answer(data: bytes, what: str) -> dict[str, codec.Value]:
+    value = _load_canonical(data, what)
+    if not isinstance(value, dict):
+        raise WireError(f"{what}: expected a map")
+    return value
+
+
+def _load_canonical(data: bytes, what: str) -> codec.Value:
+    """Decode an answer, refusing anything but the canonical encoding of what it decodes to.
+
+    Lighter than codec.decode (whose per-item Python type walk costs more than verifying a header's signatures
+    on a phone): the types are checked field by field by the from_value parsers instead, and anything they let
+    through that is not a ledger value (an out-of-range integer, say) fails when the client re-encodes it to
+    hash or verify it, which the follower treats as a bad answer.
+    """
+    try:
+        value = cbor2.loads(data)
+        canonical = cbor2.dumps(value, canonical=True) == data
+    except (cbor2.CBORError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise WireError(f"{what}: malformed CBOR: {exc}") from exc
+    if not canonical:
+        raise WireError(f"{what}: not the canonical encoding of its value")
+    result: codec.Value = value
+    return result
+
+
 def _answer(data: bytes, what: str) -> dict[str, codec.Value]:
     if len(data) > MAX_RESPONSE_BYTES:
         raise WireError(f"{what} of {len(data)} bytes exceeds {MAX_RESPONSE_BYTES}")
-    value = _decode_map(data, what)
+    value = _load_answer(data, what)
     error = value.get("error")
     if error is not None:
         if not isinstance(error, dict) or not isinstance(error.get("code"), str):
@@ -273,9 +301,10 @@ def _unhex(text: object, what: str) -> codec.Value:
     if not isinstance(text, str):
         raise WireError(f"{what}: expected a hex string")
     try:
-        return codec.decode(bytes.fromhex(text))
-    except (ValueError, codec.CodecError) as exc:
-        raise WireError(f"{what}: not the hex of canonical DAG-CBOR ({exc})") from exc
+        raw = bytes.fromhex(text)
+    except ValueError as exc:
+        raise WireError(f"{what}: not hex") from exc
+    return _load_canonical(raw, what)
 
 
 def _raw_hex(text: object, what: str) -> bytes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import cbor2
 import pytest
 
 from consensus import smt
@@ -217,3 +219,38 @@ async def test_a_trust_file_of_another_network_or_corrupt_is_refused(store: Chai
     (data_dir / TRUST_FILE).write_bytes(b"\xa1junk")
     with pytest.raises(TrustStoreError, match="corrupt"):
         TrustStore(data_dir, store.genesis).open_client()
+
+
+class RawHeaders(LocalSource):
+    """Answers headers with hand-made CBOR: `mutate` edits the honest answer's decoded value."""
+
+    def __init__(self, server: LightServer, mutate: Callable[[dict[str, Any]], None], canonical: bool = True) -> None:
+        super().__init__(server, "raw")
+        self.mutate, self.canonical = mutate, canonical
+
+    async def headers(self, start: int, end: int) -> list[wire.SignedHeader]:
+        doc = cbor2.loads(await self._ask(wire.headers_request(start, end)))
+        self.mutate(doc["headers"][0]["header"])
+        raw = cbor2.dumps(doc, canonical=True)
+        if not self.canonical:  # the same value as an indefinite-length map: valid CBOR, but not canonical
+            assert raw[0] == 0xA1
+            raw = b"\xbf" + raw[1:] + b"\xff"
+        return wire.decode_headers(raw)
+
+
+def _huge_time(header: dict[str, Any]) -> None:
+    header["time_ms"] = 2**70  # a CBOR bignum: parses as an int, but is no ledger value (64-bit at most)
+
+
+def _nothing(header: dict[str, Any]) -> None:
+    return None
+
+
+@pytest.mark.parametrize(("mutate", "canonical", "why"), [(_huge_time, True, "64-bit"), (_nothing, False, "canonical")])
+async def test_answers_that_are_no_ledger_values_drop_the_node_without_a_crash(
+    store: ChainStore, mutate: Callable[[dict[str, Any]], None], canonical: bool, why: str
+) -> None:
+    server = LightServer(None, lambda: store)
+    f = follower(store, [RawHeaders(server, mutate, canonical), LocalSource(server)])
+    assert await f.sync() == 6
+    assert why in f.figures.dropped["raw"]
