@@ -132,3 +132,20 @@ def test_heart_rate_of_the_clean_recording() -> None:
     assert isinstance(result, dict)
     # heartpy's own documentation reports ~58.9 bpm for this recording.
     assert result["bpm_milli"] == pytest.approx(58_900, abs=300)
+
+
+def test_edge_refuses_a_peer_record_context_without_a_patient() -> None:
+    # Built by hand, as a foreign client could: build_request itself refuses this combination.
+    inner: codec.Value = {"dir": "req", "id": bytes(16), "task": "tremor/1", "input": b"", "record": {"device": "d"}}
+    nonce = bytes(24)
+    box = nacl.public.Box(DEVICE, nacl.public.PublicKey(EDGE.public_key)).encrypt(codec.encode(inner), nonce)
+    outer: codec.Value = {
+        "v": 1,
+        "kind": "request",
+        "device": bytes(DEVICE.public_key),
+        "nonce": nonce,
+        "box": box.ciphertext,
+    }
+    answer = codec.decode(EDGE.handle(codec.encode(outer)))
+    assert isinstance(answer, dict)
+    assert answer["code"] == "malformed" and "needs a patient" in str(answer["message"])
