@@ -21,12 +21,14 @@ from consensus.keys import SigningKey
 from node import __version__
 from node.api import HttpApiService, OperatorAuth, json_error, read_json
 from node.config import ConfigError, NetworkConfig, NodeSpec
+from node.contract_api import contract_routes
 from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
 from node.p2p import HostConfig, P2PError
 from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
 from node.service import Service, run_services
+from node.storage_service import StorageService
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,8 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         key,
         block_interval_s=network.block_interval_ms / 1000,
     )
-    services: list[Service] = [peering, probe, ledger]
+    storage = StorageService(peering.host, paths.root / "blocks", auth, takes_replicas="storage" in spec.roles)
+    services: list[Service] = [peering, probe, ledger, storage]
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
         from node.edge_service import build_edge_service
@@ -152,6 +155,8 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     node = Node(network, spec, paths, key, peering, http, auth, services)
     node.status_sections.append(ledger.status)
     http.add_routes(ledger_routes(ledger))
+    http.add_routes(storage.routes())
+    http.add_routes(contract_routes(ledger))
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
     return node
