@@ -111,9 +111,7 @@ class LightQueries:
         raw = store.get_block_bytes(height)
         if raw is None:
             raise QueryError("not_found", f"no final block at height {height} (head is {store.height})")
-        block = codec.decode(raw)
-        assert isinstance(block, dict)
-        header = Header.from_value(block["header"])
+        header = Header.from_value(header_value_of_block(raw))
         commit = store.get_commit(height) if height > 0 else None
         following: ValidatorSet | None = None
         if header.next_validators_hash != header.validators_hash:
@@ -131,6 +129,49 @@ class LightQueries:
         if len(self._cache) > CACHED_HEADERS:
             self._cache.popitem(last=False)
         return result
+
+
+def _item_head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(major type, argument, position after the head) of the CBOR item at `pos` (definite lengths only)."""
+    initial = data[pos]
+    major, info = initial >> 5, initial & 0x1F
+    if info < 24:
+        return major, info, pos + 1
+    if info > 27:
+        raise ValueError("indefinite or reserved CBOR length")
+    size = 1 << (info - 24)
+    return major, int.from_bytes(data[pos + 1 : pos + 1 + size], "big"), pos + 1 + size
+
+
+def header_value_of_block(raw: bytes) -> codec.Value:
+    """The header of a stored block without decoding its transactions.
+
+    A canonical block is {"txs": [bytes, ...], "header": {...}} in that order (keys sort length-first), so the
+    transactions can be skipped by their length prefixes: serving a header then costs the same for a block of
+    2,000 transactions as for an empty one, and a light client cannot make a node stall by asking for headers.
+    """
+    try:
+        major, count, pos = _item_head(raw, 0)
+        major_key, length, pos = _item_head(raw, pos)
+        if (major, count, major_key) != (5, 2, 3) or raw[pos : pos + length] != b"txs":
+            raise ValueError("not a block map")
+        major, txs, pos = _item_head(raw, pos + length)
+        if major != 4:
+            raise ValueError("txs is not an array")
+        for _ in range(txs):
+            major, length, pos = _item_head(raw, pos)
+            if major != 2:
+                raise ValueError("a tx is not a byte string")
+            pos += length
+        major_key, length, pos = _item_head(raw, pos)
+        if major_key != 3 or raw[pos : pos + length] != b"header":
+            raise ValueError("no header after the txs")
+        return codec.decode(raw[pos + length :])
+    except (ValueError, IndexError):
+        block = codec.decode(raw)  # not the layout this version writes: decode it all
+        if not isinstance(block, dict) or "header" not in block:
+            raise QueryError("unavailable", "a stored block is malformed") from None
+        return block["header"]
 
 
 class LightServer(Service):
