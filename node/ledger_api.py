@@ -91,7 +91,7 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             height = int(text)
         else:
             return json_error(400, "height: a non-negative integer or 'latest'")
-        found = store.get_block(height)
+        found = ledger.final_block(height)
         if found is None:
             return json_error(404, f"no final block at height {height} (head is {store.height})")
         return web.json_response(block_to_json(found, store.get_commit(height)))

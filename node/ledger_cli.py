@@ -52,7 +52,7 @@ def register(sub: SubParsers) -> None:
     ledger.add_argument("--nodes", type=int, default=4)
     ledger.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     ledger.add_argument("--rate", type=float, default=1000.0, help="offered transactions per second")
-    ledger.add_argument("--senders", type=int, default=64, help="distinct signing keys")
+    ledger.add_argument("--senders", type=int, default=256, help="distinct signing keys")
     ledger.add_argument("--json", action="store_true")
     ledger.set_defaults(func=cmd_bench_ledger)
 

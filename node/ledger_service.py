@@ -15,6 +15,7 @@ import functools
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class LedgerService(Service):
     compact_wait_s = 0.4
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
-    tx_flush_s = 0.1
+    tx_flush_s = 0.2
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class LedgerService(Service):
         self.data_dir = data_dir
         self.key = key
         self.block_interval_s = block_interval_s
-        self.timeouts = timeouts or TimeoutParams(propose=1.0, propose_delta=0.5, prevote=0.5, precommit=0.5)
+        self.timeouts = timeouts or TimeoutParams(propose=1.5, propose_delta=0.5, prevote=0.5, precommit=0.5)
         self.registry = registry or default_registry()
         self.store: ChainStore | None = None
         self.mempool: Mempool | None = None
@@ -99,6 +100,8 @@ class LedgerService(Service):
         self.last_block_time_ms = 0
         self.malformed_messages = 0
         self.committed_at: dict[bytes, float] = {}  # tx hash → monotonic time it became final (bounded)
+        # The last few final blocks, decoded: clients following the head read them without decoding from LMDB.
+        self._recent: OrderedDict[int, Block] = OrderedDict()
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
@@ -179,9 +182,10 @@ class LedgerService(Service):
             assert machine is not None
 
             def fire(now: float) -> list[actions.Action]:
-                if timeout.height == machine.height and timeout.round == machine.round and machine.decision is None:
+                todo = machine.on_timeout(timeout, now)
+                if todo:  # the timeout moved the round along: a proposal or votes did not come in time
                     log.info("height %d round %d: %s timeout", timeout.height, timeout.round, timeout.step.name.lower())
-                return machine.on_timeout(timeout, now)
+                return todo
 
             asyncio.get_running_loop().call_at(action.at, self._submit, fire)
         elif isinstance(action, actions.Commit):
@@ -200,8 +204,11 @@ class LedgerService(Service):
         commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
         self._persist(block, commit, result)
         next_height, validators = store.height + 1, store.next_validators()
+        # The pause lets transactions gather into the next block when there are few; with work waiting it only
+        # adds latency (a busy chain's blocks fill while the previous one is agreed), so the next height starts now.
+        pause = self.block_interval_s if mempool.ready_count == 0 else 0.0
         asyncio.get_running_loop().call_later(
-            self.block_interval_s, self._submit, lambda now: self._start_height(next_height, validators, now)
+            pause, self._submit, lambda now: self._start_height(next_height, validators, now)
         )
 
     def _persist(self, block: Block, commit: Commit, result: BlockResult) -> None:
@@ -217,7 +224,20 @@ class LedgerService(Service):
                 del self.committed_at[tx_hash]
         self.last_block_time_ms = block.header.time_ms
         self._last_progress = now
+        self._remember_block(block)
         log.debug("height %d final (%d txs)", block.height, len(block.txs))
+
+    def _remember_block(self, block: Block) -> None:
+        self._recent[block.height] = block
+        while len(self._recent) > 16:
+            self._recent.popitem(last=False)
+
+    def final_block(self, height: int) -> Block | None:
+        """The final block at `height` (recent ones from memory), or None."""
+        store = self.store
+        assert store is not None
+        recent = self._recent.get(height)
+        return recent if recent is not None else store.get_block(height)
 
     def _start_height(self, height: int, validators: ValidatorSet, now: float) -> list[actions.Action]:
         machine, store = self.machine, self.store
@@ -491,6 +511,7 @@ class LedgerService(Service):
                 self.committed_at[tx.hash] = now
             self.last_block_time_ms = block.header.time_ms
             self._last_progress = now
+            self._remember_block(block)
             imported += 1
             del result
         if imported:

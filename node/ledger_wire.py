@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cbor2
+
 from consensus import codec
 from consensus.block import Block, Header
 from consensus.errors import LedgerError
@@ -102,11 +104,16 @@ def encode_txs(raw_txs: list[bytes]) -> bytes:
 
 
 def decode_txs(data: bytes) -> list[bytes]:
-    value = _decode_map(data, "tx batch")
-    txs = _list(value, "txs", "tx batch")
-    if not all(isinstance(t, bytes) for t in txs):
-        raise WireError("tx batch: every tx is a byte string")
-    return [t for t in txs if isinstance(t, bytes)]
+    """The transactions of a gossiped batch. The envelope is not checked for canonical form (that would encode
+    the whole batch again): each transaction is checked on its own when the mempool admits it."""
+    try:
+        value = cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise WireError(f"tx batch: malformed CBOR: {exc}") from exc
+    txs = value.get("txs") if isinstance(value, dict) else None
+    if not isinstance(txs, list) or not all(isinstance(t, bytes) for t in txs):
+        raise WireError('tx batch: a map with a "txs" list of byte strings')
+    return txs
 
 
 # ---- request–response ---------------------------------------------------------------------------------------
