@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from consensus import codec
 from consensus.keys import SigningKey
 from consensus.tx import Tx
+from node.cluster import Cluster
 from node.cluster_cli import start_cluster
 from node.config import generate_network
 
@@ -122,8 +124,22 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
         try:
             urls = [cluster.records[n].http_url for n in cluster.records]
             per_sender = presign(network.genesis.chain_id, senders, int(rate * duration))
+            cpu_before = _cpu_seconds(cluster)
             report = asyncio.run(_drive(urls, per_sender, rate, duration))
             heights = [(cluster.status_of(n) or {}).get("height") for n in cluster.records]
+            # CPU the nodes spent during the run (start-up excluded): the machine is shared with the load generator.
+            cpu = [round(after - before, 1) for before, after in zip(cpu_before, _cpu_seconds(cluster), strict=True)]
         finally:
             cluster.down()
-    return {"nodes": nodes, "duration_s": duration, **report, "final_heights": heights}
+    return {"nodes": nodes, "duration_s": duration, **report, "final_heights": heights, "node_cpu_s": cpu}
+
+
+def _cpu_seconds(cluster: Cluster) -> list[float]:
+    out = []
+    for record in cluster.records.values():
+        try:
+            times = psutil.Process(record.pid).cpu_times()
+            out.append(times.user + times.system)
+        except (psutil.Error, TypeError):
+            out.append(0.0)
+    return out
