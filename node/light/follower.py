@@ -12,6 +12,7 @@ behind or refuses is skipped for this operation only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -83,39 +84,74 @@ class Follower:
         self.figures.dropped[source.name] = reason
         self.sources = [s for s in self.sources if s is not source]
 
-    async def _each_source(self, what: str, attempt: Callable[[Source], Awaitable[T]]) -> T:
-        """Run `attempt` against each source in turn until one succeeds; drop those that lie."""
+    def _failed(self, source: Source, exc: Exception, failures: list[str]) -> None:
+        """Drop a node that lied or broke the protocol; only skip one that is unreachable, behind or refusing."""
+        if isinstance(exc, BadPeerError):
+            self._drop(source, str(exc))
+            failures.append(f"{source.name}: dropped ({exc})")
+        elif isinstance(exc, WireError):  # a malformed answer is a protocol violation, as bad as a forgery
+            self._drop(source, f"malformed answer: {exc}")
+            failures.append(f"{source.name}: dropped (malformed answer: {exc})")
+        elif isinstance(exc, SourceError | RemoteError):
+            log.info("%s: %s; trying the next node", source.name, exc)
+            failures.append(f"{source.name}: {exc}")
+        else:
+            raise exc
+
+    async def _each_source(
+        self, what: str, attempt: Callable[[Source], Awaitable[T]], order: list[Source] | None = None
+    ) -> T:
+        """Run `attempt` against each source in turn (in `order`, default: as configured) until one succeeds."""
         failures: list[str] = []
-        for source in list(self.sources):
+        for source in list(self.sources if order is None else order):
+            if source not in self.sources:
+                continue  # dropped meanwhile
             try:
                 return await attempt(source)
-            except BadPeerError as exc:
-                self._drop(source, str(exc))
-                failures.append(f"{source.name}: dropped ({exc})")
-            except WireError as exc:  # a malformed answer is a protocol violation, as bad as a forgery
-                self._drop(source, f"malformed answer: {exc}")
-                failures.append(f"{source.name}: dropped (malformed answer: {exc})")
-            except (SourceError, RemoteError) as exc:
-                log.info("%s: %s; trying the next node", source.name, exc)
-                failures.append(f"{source.name}: {exc}")
+            except (BadPeerError, WireError, SourceError, RemoteError) as exc:
+                self._failed(source, exc, failures)
         detail = "; ".join(failures) or "every node was dropped earlier"
         raise NoSourceError(f"{what}: no full node gave a verifiable answer ({detail})")
 
     # ---- headers ---------------------------------------------------------------------------------------
 
     async def sync(self, target: int | None = None) -> int:
-        """Follow to the head of the first node that can back its head with verifiable headers (or to
-        `target`); returns the verified height."""
+        """Follow to the highest head any node can back with verifiable headers (or to `target`); returns the
+        verified height.
+
+        Every node is asked for its head first and the highest claim is tried first: a node that withholds new
+        blocks cannot keep the client behind while another node is ahead, and one that claims a head it cannot
+        back is dropped."""
         started = self.clock()
         try:
-            await self._each_source("sync", lambda source: self._sync_from(source, target))
+            heads = await self._heads()
+            order = sorted(heads, key=lambda source: -heads[source].header.height)
+            await self._each_source("sync", lambda source: self._sync_from(source, target, heads[source]), order)
         finally:
             self.figures.total_seconds += self.clock() - started
             self._save()
         return self.height
 
-    async def _sync_from(self, source: Source, target: int | None) -> None:
-        head = await source.head()
+    async def _heads(self) -> dict[Source, wire.SignedHeader]:
+        sources = list(self.sources)
+        answers = await asyncio.gather(*(s.head() for s in sources), return_exceptions=True)
+        heads: dict[Source, wire.SignedHeader] = {}
+        failures: list[str] = []
+        for source, answer in zip(sources, answers, strict=True):
+            if isinstance(answer, wire.SignedHeader):
+                heads[source] = answer
+            elif isinstance(answer, Exception):
+                self._failed(source, answer, failures)
+            else:
+                raise answer
+        if not heads:
+            detail = "; ".join(failures) or "every node was dropped earlier"
+            raise NoSourceError(f"sync: no full node told its head ({detail})")
+        return heads
+
+    async def _sync_from(self, source: Source, target: int | None, head: wire.SignedHeader | None = None) -> None:
+        if head is None:
+            head = await source.head()
         goal = head.header.height if target is None else target
         if head.header.height < self.height:
             raise SourceError(f"{source.name} is at height {head.header.height}, behind our {self.height}")
@@ -174,6 +210,10 @@ class Follower:
         answer = await source.state(key)
         if answer.key != key:
             raise BadPeerError(f"answered for key {answer.key.hex()[:32]}, not the one asked")
+        if answer.height < self.height:
+            # An older state would verify too, but it may predate a change the client already saw final (a
+            # revoked grant): only answers at least as fresh as the verified head are relied on.
+            raise SourceError(f"{source.name} answered from height {answer.height}, older than our {self.height}")
         if answer.height > self.height:
             await self._sync_from(source, answer.height)
         started = self.clock()

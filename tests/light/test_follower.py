@@ -254,3 +254,35 @@ async def test_answers_that_are_no_ledger_values_drop_the_node_without_a_crash(
     f = follower(store, [RawHeaders(server, mutate, canonical), LocalSource(server)])
     assert await f.sync() == 6
     assert why in f.figures.dropped["raw"]
+
+
+@pytest.fixture
+def lagging_store(tmp_path: Path) -> Iterator[ChainStore]:
+    """The same chain, only 3 blocks long: an honest node that is behind (or one withholding new blocks)."""
+    s = store_of(build_chain(blocks=3, set_change_at=2), tmp_path / "lagging")
+    yield s
+    s.close()
+
+
+async def test_a_node_that_is_behind_cannot_hold_the_client_back(store: ChainStore, lagging_store: ChainStore) -> None:
+    lagging = LocalSource(LightServer(None, lambda: lagging_store), "lagging")
+    f = follower(store, [lagging, LocalSource(LightServer(None, lambda: store))])
+    assert await f.sync() == 6  # the highest head is tried first, whatever the configured order
+    assert not f.figures.dropped and len(f.sources) == 2
+
+
+async def test_a_state_answer_older_than_the_verified_head_is_not_relied_on(
+    store: ChainStore, lagging_store: ChainStore
+) -> None:
+    lagging = LocalSource(LightServer(None, lambda: lagging_store), "lagging")
+    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    await f.sync()
+    f.sources.insert(0, lagging)
+    got = await f.get_state(RECORD_KEY)
+    assert (got.value, got.height, got.source) == (b"v6", 6, "honest")
+    only_stale = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    await only_stale.sync()
+    only_stale.sources = [lagging]
+    with pytest.raises(NoSourceError, match="older than our 6"):
+        await only_stale.get_state(RECORD_KEY)
+    assert only_stale.sources == [lagging]  # behind is not lying: kept for later
