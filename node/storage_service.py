@@ -1,38 +1,163 @@
-"""The content store as a node service (issue 5): every full node keeps a blockstore in its data dir and serves
-the store's HTTP routes. Networking (the Kademlia DHT on `/ehrnet/kad/1.0.0`, block exchange, replication) is
-attached here too, as handlers of named protocols on the node's libp2p host.
+"""The content store as a node service (issue 5): every full node keeps a blockstore in its data dir, serves
+the store's HTTP routes, and takes part in the Kademlia DHT (`/ehrnet/kad/1.0.0`), block exchange
+(`/ehrnet/blocks/1.0.0`) and replication (`/ehrnet/replicate/1.0.0`) on the node's libp2p host.
+
+Background work runs in `run()` on one task group: announcing what was added (and placing its replicas), taking
+replicas others asked for, and a maintenance loop (routing table from connected peers, provider republish and
+expiry, bucket refresh, and a replication check whenever a connected peer drops off).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from node.api import OperatorAuth
-from node.p2p import P2PHost
+from node.p2p import P2PError, P2PHost
 from node.service import Service
+from node.storage_dht import LibP2PDht
+from node.storage_exchange import LibP2PBlockExchange
+from node.storage_replication import Replicator
+from storage.address import CID
 from storage.blockstore import Blockstore
+from storage.dht.keyspace import Contact
+from storage.errors import NotPinnedError, StorageError
 from storage.http import storage_routes
-from storage.objects import ObjectStore
+from storage.objects import GcReport, ObjectStore
 
 log = logging.getLogger(__name__)
+
+ANNOUNCE_QUEUE = 1024
 
 
 class StorageService(Service):
     name = "storage"
+    tick_s = 1.0  # how often connected peers are compared, to notice a holder that went away
+    maintain_every_s = 60.0  # republish / expire / bucket refresh
+    check_every_s = 300.0  # replication check even without a peer loss (a holder may have dropped a pin)
 
-    def __init__(self, host: P2PHost, directory: Path, auth: OperatorAuth, takes_replicas: bool) -> None:
+    def __init__(
+        self,
+        host: P2PHost,
+        directory: Path,
+        auth: OperatorAuth,
+        takes_replicas: bool,
+        bootstrap: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.host = host
         self.auth = auth
         self.takes_replicas = takes_replicas  # the `storage` role: hold replicas for others
         # Opened here, in the composition root, so the routes below are complete before the node starts.
         self.blocks = Blockstore(directory)
         self.objects = ObjectStore(self.blocks)
+        self.dht = LibP2PDht(host, list(bootstrap))
+        self.exchange = LibP2PBlockExchange(host, self.objects, self.dht)
+        self.replicator = Replicator(host, self.objects, self.dht, self.exchange, takes_replicas)
+        self._announce: asyncio.Queue[tuple[CID, int]] = asyncio.Queue(ANNOUNCE_QUEUE)
+        self.announced = 0
+
+    async def start(self) -> None:
+        self.dht.start()
+        self.exchange.start()
+        self.replicator.start()
+
+    async def run(self) -> None:
+        # Pins made before a restart are announced again at once (the republish schedule is in memory).
+        for pin in self.objects.pins():
+            await self._announce.put((pin.root, pin.replication))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._announce_loop(), name="storage:announce")
+            group.create_task(self.replicator.run_inbound(), name="storage:replicas")
+            group.create_task(self._maintain_loop(), name="storage:maintain")
 
     async def stop(self) -> None:
         self.blocks.close()
 
     def routes(self) -> list[web.RouteDef]:
-        return storage_routes(self.objects, self.auth.require)
+        return storage_routes(
+            self.objects,
+            self.auth.require,
+            fetch_remote=self.fetch_remote,
+            find_providers=self.find_providers,
+            on_added=self.on_added,
+        )
+
+    # ---- what the HTTP routes call ----------------------------------------------------------------------------
+
+    async def on_added(self, cid: CID, replication: int) -> None:
+        """After an upload: queue the provider announcement and replica placement (bounded: a flood of adds
+        waits here rather than growing memory)."""
+        await self._announce.put((cid, replication))
+
+    async def find_providers(self, cid: CID) -> Sequence[Contact]:
+        return await self.dht.find_providers(cid)
+
+    def fetch_remote(self, cid: CID) -> AsyncIterator[bytes]:
+        return self.exchange.fetch_remote(cid)
+
+    def erase(self, cids: Iterable[CID]) -> GcReport:
+        """The erasure hook (crypto-shredding, docs/STORAGE.md §6): stop holding and announcing `cids`, then
+        collect garbage so their blocks leave this node. The sharing layer calls it on the contract's erasure
+        event after destroying the wrapped keys; unknown or unpinned CIDs are fine."""
+        for cid in cids:
+            with contextlib.suppress(NotPinnedError):
+                self.objects.unpin(cid)
+            self.dht.stop_providing(cid)
+        return self.objects.gc()
+
+    def status(self) -> dict[str, object]:
+        used_blocks, used_bytes = self.blocks.stats()
+        return {
+            "storage": {
+                "blocks": used_blocks,
+                "bytes": used_bytes,
+                "pins": len(self.objects.pins()),
+                "routing_table": len(self.dht.node.table),
+                "replicas_taken": self.replicator.taken,
+                "announced": self.announced,
+            }
+        }
+
+    # ---- background loops -----------------------------------------------------------------------------------
+
+    async def _announce_loop(self) -> None:
+        while True:
+            cid, replication = await self._announce.get()
+            try:
+                await self.dht.provide(cid)
+                self.announced += 1
+                if replication > 1 or not self.takes_replicas:
+                    await self.replicator.place(cid, replication)
+            except (StorageError, P2PError, OSError, TimeoutError) as exc:
+                log.warning("announcing %s failed: %s", cid, exc)
+
+    async def _maintain_loop(self) -> None:
+        previous: set[str] = set()
+        last_maintain = last_check = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            current = set(self.host.connected_peers())
+            lost = previous - current
+            previous = current
+            now = time.monotonic()
+            try:
+                if now - last_maintain >= self.maintain_every_s:
+                    last_maintain = now
+                    await self.dht.maintain()
+                else:
+                    for contact in self.dht.live_contacts():
+                        self.dht.learn(contact)
+                if lost or now - last_check >= self.check_every_s:
+                    last_check = now
+                    if lost:
+                        log.info("peers gone: %s; checking replicas", ", ".join(sorted(lost)))
+                    if await self.replicator.check_all():
+                        last_check = now - self.check_every_s + 15.0  # verify the repair soon
+            except (StorageError, P2PError, OSError, TimeoutError) as exc:
+                log.warning("storage maintenance failed: %s", exc)

@@ -107,7 +107,7 @@ def storage_routes(
         pin = request.query.get("pin", "true").lower() not in ("false", "0", "no")
         replication = _replication(request)
         root = await objects.add_stream(request.content.iter_chunked(UPLOAD_CHUNK), pin=pin, replication=replication)
-        if on_added is not None:
+        if on_added is not None and pin:  # an unpinned add is a cache entry: nothing to announce or replicate
             await on_added(root, replication)
         return web.json_response({"cid": str(root)})
 

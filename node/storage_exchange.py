@@ -1,0 +1,104 @@
+"""Block exchange on the node's libp2p host: `/ehrnet/blocks/1.0.0` served from the blockstore, and files
+fetched from the providers the DHT names (docs/STORAGE.md §4).
+
+Memory stays bounded on both sides whatever the file size: a request names at most 64 blocks and an answer
+carries at most 8 MiB, the server builds at most `MAX_CONCURRENT_SERVES` answers at a time, and the fetching
+side walks the DAG a window of 32 blocks at a time (`storage.fetch.BlockFetcher`), committing each window to
+its own store before asking for the next. The consumer of `fetch_remote` pulls, so a slow HTTP client slows
+the fetch instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from node.p2p import P2PError, P2PHost, RequestError
+from node.storage_dht import LibP2PDht
+from storage.address import CID
+from storage.dht.keyspace import Contact
+from storage.errors import BlockNotFoundError, StorageError
+from storage.exchange import (
+    MAX_CIDS_PER_REQUEST,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_ID,
+    Blocks,
+    GetBlocks,
+    PeerScores,
+    decode_blocks,
+    decode_get_blocks,
+    encode_blocks,
+    encode_get_blocks,
+    serve_get_blocks,
+)
+from storage.fetch import BlockFetcher
+from storage.importer import Block
+from storage.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_SERVES = 4  # × 8 MiB answers: the most a node's block server holds in memory at once
+MAX_REQUEST_BYTES = MAX_CIDS_PER_REQUEST * 64 + 64
+REQUEST_TIMEOUT_S = 30.0
+
+
+class LibP2PBlockExchange:
+    def __init__(self, host: P2PHost, objects: ObjectStore, dht: LibP2PDht, scores: PeerScores | None = None) -> None:
+        self.host = host
+        self.objects = objects
+        self.dht = dht
+        self.scores = scores or PeerScores()  # shared by every fetch: a peer caught lying stays dropped
+        self._serving = asyncio.Semaphore(MAX_CONCURRENT_SERVES)
+
+    def start(self) -> None:
+        self.host.set_request_handler(PROTOCOL_ID, self._serve, max_request_bytes=MAX_REQUEST_BYTES)
+
+    async def _serve(self, sender: str, data: bytes) -> bytes:
+        try:
+            request = decode_get_blocks(data)
+        except StorageError as exc:
+            raise RequestError(f"refused block request from {sender}: {exc}") from exc
+        async with self._serving:
+            answer = await asyncio.to_thread(serve_get_blocks, request, self.objects.blocks.get)
+            return encode_blocks(answer)
+
+    async def request_blocks(self, peer: Contact, ask: GetBlocks) -> Blocks:
+        """One GET_BLOCKS exchange (the `BlockFetcher` transport); raises `ConnectionError` on transport failure
+        and `ProtocolError` on an answer that does not decode."""
+        try:
+            peer_id = await self.dht.ensure_connected(peer)
+            answer = await self.host.request(
+                peer_id, PROTOCOL_ID, encode_get_blocks(ask), REQUEST_TIMEOUT_S, MAX_MESSAGE_BYTES
+            )
+        except P2PError as exc:
+            raise ConnectionError(str(exc)) from exc
+        return decode_blocks(answer)
+
+    async def _keep(self, blocks: list[Block]) -> None:
+        # Verified by the fetcher already; kept as an unpinned cache (GC reclaims it unless someone pins it).
+        await asyncio.to_thread(self.objects.blocks.put_many, blocks, True)
+
+    def fetcher(self) -> BlockFetcher:
+        return BlockFetcher(self.request_blocks, scores=self.scores, sink=self._keep)
+
+    async def fetch_remote(self, root: CID, hints: Sequence[Contact] = ()) -> AsyncIterator[bytes]:
+        """The file under `root` from its providers (plus `hints`), streamed in order, every block verified and
+        kept in the local store."""
+        me = self.dht.local.peer_id
+        providers = await self.dht.find_providers(root)
+        found = {p.peer_id: p for p in (*hints, *providers) if p.peer_id != me}
+        usable = [p for p in found.values() if not self.scores.banned(p.peer_id)]
+        if not usable:
+            raise BlockNotFoundError(f"no reachable provider of {root} is known")
+        async for piece in self.fetcher().cat(root, usable):
+            yield piece
+
+    async def fetch_all(self, root: CID, hints: Sequence[Contact] = ()) -> int:
+        """Make the whole DAG under `root` local; returns the file's size."""
+        if self.objects.has(root) and not await asyncio.to_thread(self.objects.missing, root):
+            return -1
+        size = 0
+        async for piece in self.fetch_remote(root, hints):
+            size += len(piece)
+        return size
