@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from consensus import codec
 from consensus.keys import SigningKey
 from consensus.tx import Tx
@@ -65,11 +67,18 @@ def _follow(url: str, from_height: int, wanted: int, timeout: float) -> tuple[in
     return height, time.monotonic(), blocks
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def run(count: int, senders: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cluster = start_cluster(generate_network(1, name="contracts1"), Path(tmp), timeout=60)
         try:
-            url = next(iter(cluster.records.values())).http_url
+            record = next(iter(cluster.records.values()))
+            url = record.http_url
+            node_process = psutil.Process(record.pid)
             chain_id = call(f"{url}/status")["chain_id"]
             admin = SigningKey.load(Path(tmp) / "keys" / "admin.key")
             patients = [SigningKey(bytes([1, i % 256, i // 256]).ljust(32, b"p")) for i in range(senders)]
@@ -95,10 +104,12 @@ def run(count: int, senders: int) -> dict[str, Any]:
                 for i in range(count)
             ]
             first_height = call(f"{url}/status")["height"]
+            cpu_before = _cpu_seconds(node_process)
             started = time.monotonic()
             _submit(url, load)
             submitted = time.monotonic()
             last_height, finished, blocks = _follow(url, first_height, count, timeout=300)
+            node_cpu = _cpu_seconds(node_process) - cpu_before
             sample = load[:: max(1, count // 25)]
             receipts = [call(f"{url}/receipts/{t.hash.hex()}") for t in sample]
             failed = [r for r in receipts if r["status"] != "ok"]
@@ -114,6 +125,10 @@ def run(count: int, senders: int) -> dict[str, Any]:
         "committed_tps": round(count / elapsed, 1),
         "seconds": round(elapsed, 2),
         "submit_seconds": round(submitted - started, 2),
+        # The node's own CPU time over the run: tx per node CPU-second is what the load on a shared machine
+        # (the bench client included) does not change much.
+        "node_cpu_seconds": round(node_cpu, 2),
+        "tx_per_node_cpu_second": round(count / node_cpu, 1),
         "blocks": blocks,
         "final_height": last_height,
         "mean_gas": round(sum(r["gas_used"] for r in receipts) / len(receipts), 1),

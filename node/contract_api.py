@@ -25,7 +25,7 @@ from consensus.keys import address_of
 from consensus.tx import Tx, decode_tx
 from consensus.vm import BlockInfo, CallError, VMError, contract_address
 from consensus.vm.jsonvalues import from_json, to_json
-from consensus.vm.runtime import NAME_PATTERN
+from consensus.vm.runtime import DEFAULT_VIEW_GAS, NAME_PATTERN
 from node.api import json_error, read_json
 
 MAX_EVENTS = 1_000
@@ -184,8 +184,9 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
         if not isinstance(args, list):
             raise _Bad(400, "args: a JSON array")
         caller = _hex(body["caller"], "caller", (32,)) if body.get("caller") is not None else b""
+        # Views run on the event loop: by default no more than the VM's view budget (~0.2 s at worst).
         max_gas = ledger.genesis.params.max_tx_gas
-        gas = body.get("gas_limit", max_gas)
+        gas = body.get("gas_limit", min(DEFAULT_VIEW_GAS, max_gas))
         if not isinstance(gas, int) or isinstance(gas, bool) or not 0 < gas <= max_gas:
             raise _Bad(400, f"gas_limit: an integer from 1 to {max_gas}")
         head = store.head

@@ -48,7 +48,7 @@ def register(sub: SubParsers) -> None:
     gas.set_defaults(func=cmd_bench_gas)
     calls = bench.add_parser("contracts", help="set_policy transactions through POST /tx on a one-node cluster")
     calls.add_argument("--count", type=int, default=4_000, help="transactions to send")
-    calls.add_argument("--senders", type=int, default=16, help="distinct signing keys (patients)")
+    calls.add_argument("--senders", type=int, default=32, help="distinct signing keys (patients)")
     calls.add_argument("--json", action="store_true")
     calls.set_defaults(func=cmd_bench_contracts)
 
