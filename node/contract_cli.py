@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,3 +199,22 @@ def cmd_bench_contracts(args: argparse.Namespace) -> int:
 
     argv = ["--count", str(args.count), "--senders", str(args.senders)] + (["--json"] if args.json else [])
     return contract_calls.main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m node.contract_cli contract ...|bench gas ...`: these commands without the rest of `ehrnet`."""
+    from node.cli import CliError
+
+    parser = argparse.ArgumentParser(prog="ehrnet")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except CliError as exc:
+        print(f"ehrnet: error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
