@@ -1,6 +1,7 @@
 """Following the chain from untrusted full nodes, and reading state only through verified proofs.
 
-The follower asks one full node at a time and believes nothing it says until it is verified (issue 7):
+The follower asks every full node for its head, follows the highest claim from one node at a time, and believes
+nothing a node says until it is verified (issue 7):
 - each header must link to the last verified one and carry a quorum (⌊2n/3⌋ + 1) of valid precommits from the
   validator set the previous header named; a hand-over to a new set is accepted only with a set whose hash the
   verified header names (consensus/lightclient.py, Tendermint's sequential verification);
@@ -56,6 +57,9 @@ class VerifiedState:
 
 
 class Follower:
+    """The light client's driver: a verifier (`client`), the full nodes to ask, and where to keep the trusted
+    head (`trust`; None keeps it in memory only). `clock` times the verification figures."""
+
     def __init__(
         self,
         client: LightClient,
@@ -182,7 +186,7 @@ class Follower:
         if following is None and header.next_validators_hash != header.validators_hash:
             following = await source.validators(header.height + 1)
         client = self.client
-        handing_over = header.next_validators_hash != client.validators.hash()
+        handing_over = header.next_validators_hash != header.validators_hash
         signatures = client.validators.quorum  # verify_commit stops once a quorum of signatures checks out
         started = self.clock()
         try:

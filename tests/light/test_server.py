@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -163,3 +165,22 @@ def test_the_header_is_read_from_a_stored_block_without_its_transactions(txs: in
     assert header_value_of_block(raw) == block.header.to_value()
     # A layout this version does not write is decoded in full rather than misread.
     assert header_value_of_block(codec.encode({"header": block.header.to_value()})) == block.header.to_value()
+
+
+class MovedStore:
+    """A store whose head does not match the state its reader sees (as if a block landed mid-read)."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self._store = store
+        self.height = store.height
+        self.head = dataclasses.replace(store.head, state_root=bytes(32))
+
+    def reader(self) -> Any:
+        return self._store.reader()
+
+
+def test_a_proof_that_does_not_match_the_reported_header_is_never_served(store: ChainStore) -> None:
+    moved = cast(ChainStore, MovedStore(store))
+    with pytest.raises(RemoteError) as err:
+        wire.decode_state(LightServer(None, lambda: moved).answer(wire.proof_request(RECORD_KEY).encode()))
+    assert err.value.code == "unavailable" and "ask again" in str(err.value)
