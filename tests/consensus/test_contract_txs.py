@@ -8,6 +8,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consensus import codec, smt
 from consensus.chainstore import ChainStore
@@ -293,3 +295,42 @@ def test_record_receipts_keep_their_encoding_without_gas_or_result() -> None:
 def test_genesis_from_json_accepts_the_gas_params() -> None:
     genesis = Genesis.from_json({**make_genesis().to_json(), "params": {"max_tx_gas": 7, "max_block_gas": 9}})
     assert (genesis.params.max_tx_gas, genesis.params.max_block_gas) == (7, 9)
+
+
+CALLS = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # sender
+        st.sampled_from(["bump", "bump_then_fail", "spin", "count", "missing"]),
+        st.integers(-(2**40), 2**40),
+        st.integers(1, 40_000),  # gas limit
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(calls=CALLS)
+def test_validators_reproduce_any_mix_of_calls_and_failures_exactly(calls: list[tuple[int, str, int, int]]) -> None:
+    chain = Chain()
+    address = deployed_counter(chain)
+    nonces = [0, 0, 0, 0]
+    txs = []
+    expected = 5
+    for sender, function, arg, gas in calls:
+        args: list[codec.Value] = [arg] if function in ("bump", "bump_then_fail") else []
+        body: dict[str, codec.Value] = {"contract": address, "function": function, "args": args, "gas_limit": gas}
+        txs.append(Tx.create(USER_KEYS[sender], CHAIN_ID, "call", nonces[sender], body))
+        nonces[sender] += 1
+    block, built = chain.propose(txs)
+    assert len(block.txs) == len(txs)
+    replayed = apply_block(chain.state, block, chain.head, params=chain.genesis.params, registry=chain.registry)
+    assert replayed.changes.root == built.changes.root == block.header.state_root
+    assert replayed.receipt_encodings == built.receipt_encodings
+    for (_, function, arg, _), receipt in zip(calls, built.receipts, strict=True):
+        assert receipt.gas > 0 and receipt.cost > receipt.gas
+        if function == "bump" and receipt.ok:
+            expected += arg
+        elif function != "count":
+            assert function == "bump" or not receipt.ok  # only bump and count can succeed
+    chain.finalise(block, built)
+    assert stored_count(chain, address) == expected
