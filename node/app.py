@@ -7,6 +7,7 @@ handlers of named protocols and topics (CometBFT's reactors), so the p2p layer k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,13 +23,18 @@ from node import __version__
 from node.api import HttpApiService, OperatorAuth, json_error, read_json
 from node.config import ConfigError, NetworkConfig, NodeSpec
 from node.contract_api import contract_routes
+from node.erasure import ErasureWatcher, OnErasure
+from node.identity import public_key_of_peer_id
 from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
+from node.manager_service import ManagerService
 from node.p2p import HostConfig, P2PError
 from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
 from node.service import Service, run_services
 from node.storage_service import StorageService
+from storage.address import CID
+from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -142,24 +148,58 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         key,
         block_interval_s=network.block_interval_ms / 1000,
     )
-    storage = StorageService(peering.host, paths.root / "blocks", auth, takes_replicas="storage" in spec.roles)
+    storage = StorageService(
+        peering.host,
+        paths.root / "blocks",
+        auth,
+        takes_replicas="storage" in spec.roles,
+        bootstrap=[(p.peer_id, p.multiaddr) for p in bootstrap],
+    )
     services: list[Service] = [peering, probe, ledger, storage]
+    erasure_handlers: list[OnErasure] = [lambda uid, cids: _unpin_erased(storage, cids)]
+    if "manager" in spec.roles:
+        manager = ManagerService(peering.host, key, ledger, storage.objects, paths.root / "keystore")
+        services.append(manager)
+        erasure_handlers.append(lambda uid, cids: _shred(manager, uid))
+    services.append(ErasureWatcher(ledger, erasure_handlers))
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
+        from node.edge_records import EdgeRecordSink
         from node.edge_service import build_edge_service
 
-        edge = build_edge_service(peering.host, key.seed)
-        services.append(edge)
+        records = EdgeRecordSink(peering.host, key, ledger, storage.objects, lambda: _manager_of(network))
+        edge = build_edge_service(peering.host, key.seed, sink=records)
+        services += [records, edge]
         http.add_routes(edge.routes())
     services.append(http)
     node = Node(network, spec, paths, key, peering, http, auth, services)
     node.status_sections.append(ledger.status)
+    node.status_sections.append(storage.status)
     http.add_routes(ledger_routes(ledger))
     http.add_routes(storage.routes())
     http.add_routes(contract_routes(ledger))
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
     return node
+
+
+def _manager_of(network: NetworkConfig) -> tuple[str, bytes]:
+    """(peer ID, public key) of the network's EHRs manager: the first node with the `manager` role."""
+    for spec in network.nodes:
+        if "manager" in spec.roles and spec.peer_id:
+            return spec.peer_id, public_key_of_peer_id(spec.peer_id)
+    raise ConfigError(f"{network.source}: no node has the 'manager' role")
+
+
+def _shred(manager: ManagerService, uid: bytes) -> None:
+    manager.erase_user(uid)
+
+
+def _unpin_erased(storage: StorageService, cids: list[str]) -> None:
+    for text in cids:
+        with contextlib.suppress(StorageError):
+            storage.objects.unpin(CID.parse(text))
+    storage.objects.gc()
 
 
 def _core_routes(node: Node) -> list[web.RouteDef]:

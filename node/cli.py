@@ -81,6 +81,12 @@ def _register_ledger(sub: SubParsers) -> None:
     ledger_cli.register(sub)
 
 
+def _register_contract(sub: SubParsers) -> None:
+    from node import contract_cli
+
+    contract_cli.register(sub)
+
+
 def _register_offload(sub: SubParsers) -> None:
     from offload import cli as offload_cli
 
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_cluster,
         _register_keys,
         _register_ledger,
+        _register_contract,
         _register_offload,
         _register_storage,
         _register_demo,
@@ -133,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
     return code
 
 

@@ -18,6 +18,7 @@ from node.service import Service
 from offload import envelope
 from offload.edge import EdgeExecutor
 from offload.errors import OversizeError
+from offload.sink import ResultSink
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ class EdgeService(Service):
         return [web.get("/offload/info", info), web.post("/offload", offload)]
 
 
-def build_edge_service(host: P2PHost, identity_seed: bytes) -> EdgeService:
+def build_edge_service(host: P2PHost, identity_seed: bytes, sink: ResultSink | None = None) -> EdgeService:
     from consensus.keys import SigningKey
 
-    executor = EdgeExecutor(envelope.box_key_from_identity(SigningKey(identity_seed)))
+    executor = EdgeExecutor(envelope.box_key_from_identity(SigningKey(identity_seed)), sink=sink)
     return EdgeService(host, executor, envelope.DEFAULT_MAX_REQUEST_BYTES)

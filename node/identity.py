@@ -24,3 +24,12 @@ def peer_id_of_public_key(public_key: bytes) -> str:
 
 def peer_id_from_seed(seed: bytes) -> str:
     return peer_id_of_public_key(SigningKey(seed).public_key)
+
+
+def public_key_of_peer_id(peer_id: str) -> bytes:
+    """The Ed25519 public key inlined in a peer ID (the inverse of `peer_id_of_public_key`)."""
+    raw = base58.b58decode(peer_id)
+    prefix = bytes([_IDENTITY_MULTIHASH, 36]) + _ED25519_PROTOBUF_PREFIX
+    if len(raw) != len(prefix) + 32 or not raw.startswith(prefix):
+        raise ValueError(f"{peer_id} is not an Ed25519 peer ID")
+    return raw[len(prefix) :]
