@@ -79,10 +79,17 @@ async def read_json(request: web.Request, max_bytes: int = 1 << 20) -> Any:
     """The request body as JSON, or a 400/413 naming what is wrong."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    buffer = bytearray()
     try:
-        raw = await request.content.read(max_bytes + 1)
+        # One read() may return only part of the body: keep reading until it ends or passes the limit.
+        while len(buffer) <= max_bytes:
+            chunk = await request.content.read(max_bytes + 1 - len(buffer))
+            if not chunk:
+                break
+            buffer += chunk
     except Exception as exc:
         raise web.HTTPBadRequest(reason=f"cannot read body: {exc}") from exc
+    raw = bytes(buffer)
     if len(raw) > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
     try:

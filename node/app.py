@@ -27,6 +27,7 @@ from node.erasure import ErasureWatcher, OnErasure
 from node.identity import public_key_of_peer_id
 from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
+from node.light_server import LightServer
 from node.manager_service import ManagerService
 from node.p2p import HostConfig, P2PError
 from node.peering import BootstrapPeer, PeeringService
@@ -155,7 +156,8 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         takes_replicas="storage" in spec.roles,
         bootstrap=[(p.peer_id, p.multiaddr) for p in bootstrap],
     )
-    services: list[Service] = [peering, probe, ledger, storage]
+    light = LightServer(peering.host, lambda: ledger.store)
+    services: list[Service] = [peering, probe, ledger, light, storage]
     erasure_handlers: list[OnErasure] = [lambda uid, cids: _unpin_erased(storage, cids)]
     if "manager" in spec.roles:
         manager = ManagerService(peering.host, key, ledger, storage.objects, paths.root / "keystore")
@@ -176,6 +178,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     node.status_sections.append(ledger.status)
     node.status_sections.append(storage.status)
     http.add_routes(ledger_routes(ledger))
+    http.add_routes(light.routes())
     http.add_routes(storage.routes())
     http.add_routes(contract_routes(ledger))
     http.add_routes(_core_routes(node))

@@ -99,6 +99,12 @@ def _register_storage(sub: SubParsers) -> None:
     storage_cli.register(sub)
 
 
+def _register_light(sub: SubParsers) -> None:
+    from node.light import cli as light_cli
+
+    light_cli.register(sub)
+
+
 def _register_demo(sub: SubParsers) -> None:
     from node import demo
 
@@ -120,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_contract,
         _register_offload,
         _register_storage,
+        _register_light,
         _register_demo,
     ]
     for register in registrars:

@@ -1,0 +1,175 @@
+"""The client side of EHR sharing, as a device, a doctor or the admin uses it (issue 7).
+
+Ledger and contract operations go to any full node over its HTTP API (signed transactions, views); the sharing
+protocol and offloading go over libp2p to the EHRs manager and an edge node, from the client's own libp2p peer
+(it only dials and sends requests: it never gossips, votes or stores others' data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import nacl.bindings
+
+from consensus import codec
+from consensus.keys import SigningKey, address_of
+from consensus.tx import Tx
+from consensus.vm.jsonvalues import from_json, to_json
+from node import ehr_wire as wire
+from node.p2p import P2PHost
+from storage.envelope import open_record, unwrap_key, x25519_from_ed25519_seed
+
+CALL_GAS = 2_000_000
+
+
+class SharingError(RuntimeError):
+    """A node or the contract refused; the message says which and why."""
+
+
+def enc_public_of(signing_public: bytes) -> bytes:
+    """The X25519 key that matches an Ed25519 key (libsodium's conversion), as registered in the contract."""
+    return bytes(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(signing_public))
+
+
+@dataclass(frozen=True)
+class Record:
+    cid: str
+    plaintext: bytes
+
+
+class NodeApi:
+    """JSON over HTTP to one full node."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url.rstrip("/")
+
+    async def get(self, path: str) -> Any:
+        async with self.session.get(self.url + path) as response:
+            return await self._answer(response)
+
+    async def post(self, path: str, body: Any) -> Any:
+        async with self.session.post(self.url + path, json=body) as response:
+            return await self._answer(response)
+
+    @staticmethod
+    async def _answer(response: aiohttp.ClientResponse) -> Any:
+        doc = await response.json(content_type=None)
+        if response.status >= 400:
+            raise SharingError(f"{response.url.path}: {response.status}: {doc.get('error', doc)}")
+        return doc
+
+
+class EhrUser:
+    """One identity (admin, patient, doctor, …) acting through a node."""
+
+    def __init__(self, key: SigningKey, api: NodeApi, chain_id: str) -> None:
+        self.key = key
+        self.api = api
+        self.chain_id = chain_id
+        self.enc_private, self.enc_public = x25519_from_ed25519_seed(key.seed)
+
+    @property
+    def pk(self) -> bytes:
+        return self.key.public_key
+
+    @property
+    def uid(self) -> bytes:
+        return address_of(self.key.public_key)
+
+    async def signed_call(self, function: str, args: list[codec.Value]) -> Tx:
+        nonce = (await self.api.get(f"/accounts/{self.key.address.hex()}"))["next_nonce"]
+        body: dict[str, codec.Value] = {"contract": "ehr", "function": function, "args": args, "gas_limit": CALL_GAS}
+        return Tx.create(self.key, self.chain_id, "call", nonce, body)
+
+    async def call(self, function: str, args: list[codec.Value], timeout_s: float = 20.0) -> codec.Value:
+        """Submit a contract call and wait until it is final; returns the contract's return value."""
+        tx = await self.signed_call(function, args)
+        await self.api.post("/tx", {"tx": tx.raw.hex()})
+        receipt = await self.wait_receipt(tx.hash, timeout_s)
+        result = receipt.get("result") or {}
+        if result.get("vm_status") != "ok":
+            raise SharingError(f"ehr.{function}: {result.get('vm_status')}: {receipt.get('error')}")
+        return from_json(result.get("return"))
+
+    async def wait_receipt(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                receipt: dict[str, Any] = await self.api.get(f"/receipts/{tx_hash.hex()}")
+                return receipt
+            except SharingError:
+                if time.monotonic() > deadline:
+                    raise SharingError(f"transaction {tx_hash.hex()} not final after {timeout_s:.0f} s") from None
+            await asyncio.sleep(0.05)
+
+    async def view(self, function: str, args: list[codec.Value]) -> codec.Value:
+        doc = await self.api.post(
+            "/contracts/ehr/call", {"function": function, "args": to_json(args), "caller": self.pk.hex()}
+        )
+        if doc.get("status") != "ok":
+            raise SharingError(f"ehr.{function}: {doc.get('status')}: {doc.get('error')}")
+        return from_json(doc.get("return"))
+
+    # ---- the paper's contract functions, by role ---------------------------------------------------------
+
+    async def add_user(self, pk: bytes, role: str, area_id: str = "") -> codec.Value:
+        return await self.call("add_user", [pk, role, enc_public_of(pk), area_id])
+
+    async def delete_user(self, pk: bytes) -> codec.Value:
+        return await self.call("delete_user", [pk])
+
+    async def grant(self, grantee: bytes, scope: str = "*", expires_at: int = 0) -> codec.Value:
+        return await self.call("set_policy", [self.pk, grantee, scope, expires_at])
+
+    async def revoke(self, grantee: bytes) -> codec.Value:
+        return await self.call("revoke_policy", [self.pk, grantee])
+
+    async def records(self, patient_uid: bytes | None = None) -> list[str]:
+        """CIDs registered for a patient (from the contract's `ehr_registered` events)."""
+        uid = (patient_uid or self.uid).hex()
+        doc = await self.api.get(f"/events?contract=ehr&name=ehr_registered&patient={uid}")
+        return [str(from_json(e["data"]).get("cid")) for e in doc.get("events", [])]  # type: ignore[union-attr]
+
+    # ---- the 4-step read ------------------------------------------------------------------------------------
+
+    async def request_records(self, host: P2PHost, manager_peer: str, patient_pk: bytes) -> tuple[list[Record], int]:
+        """Ask the EHRs manager for a patient's records (paper Sec. III-B, steps 1–4); decrypt them locally."""
+        tx = await self.signed_call("retrieve_ehrs", [patient_pk])
+        request = wire.sign_request(self.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
+        return await self.send_retrieve(host, manager_peer, request)
+
+    async def send_retrieve(self, host: P2PHost, manager_peer: str, request: bytes) -> tuple[list[Record], int]:
+        raw = await host.request(
+            manager_peer, wire.EHR_PROTOCOL, request, timeout_s=60, max_response_bytes=wire.MAX_RESPONSE_BYTES
+        )
+        try:
+            answer = wire.decode_answer(raw)
+        except wire.RequestRefused as exc:
+            raise SharingError(str(exc)) from exc
+        records = []
+        entries = answer.get("records")
+        assert isinstance(entries, list)
+        for entry in entries:
+            assert isinstance(entry, dict)
+            wrapped, ciphertext = entry["wrapped_key"], entry["ciphertext"]
+            assert isinstance(wrapped, bytes) and isinstance(ciphertext, bytes)
+            data_key = unwrap_key(wrapped, self.enc_private)
+            records.append(Record(str(entry["cid"]), open_record(data_key, ciphertext)))
+        height = answer.get("height")
+        return records, height if isinstance(height, int) else 0
+
+    async def store_local_result(self, host: P2PHost, manager_peer: str, manager_pk: bytes, record: bytes) -> str:
+        """A result computed on the device: sealed for the manager, who files it as this patient's EHR."""
+        sealed = nacl.bindings.crypto_box_seal(record, enc_public_of(manager_pk))
+        request = wire.sign_request(self.key, "store", {"patient": self.pk, "sealed": sealed})
+        raw = await host.request(manager_peer, wire.EHR_PROTOCOL, request, timeout_s=60)
+        try:
+            answer = wire.decode_answer(raw)
+        except wire.RequestRefused as exc:
+            raise SharingError(str(exc)) from exc
+        return str(answer.get("cid"))
