@@ -28,6 +28,7 @@ RequestBlocks = Callable[[Contact, GetBlocks], Awaitable[Blocks]]
 BlockSink = Callable[[list[Block]], Awaitable[None]]
 WINDOW = 32
 PARALLEL = 3
+PER_REQUEST = 8  # blocks per GET_BLOCKS request (2 MiB of leaves)
 
 
 class BlockFetcher:
@@ -38,12 +39,14 @@ class BlockFetcher:
         parallel: int = PARALLEL,
         window: int = WINDOW,
         sink: BlockSink | None = None,
+        per_request: int = PER_REQUEST,
     ) -> None:
         self._request = request
         self.scores = scores or PeerScores()
         self._parallel = parallel
         self._window = min(window, MAX_CIDS_PER_REQUEST)
         self._sink = sink
+        self._per_request = max(1, min(per_request, MAX_CIDS_PER_REQUEST))
 
     async def fetch(self, cids: Sequence[CID], providers: Sequence[Contact]) -> dict[CID, bytes]:
         """All of `cids`, verified; raises `BlockNotFoundError` when no usable provider has some of them."""
@@ -63,7 +66,14 @@ class BlockFetcher:
                 peer = usable[index % len(usable)]
                 assignments.setdefault(peer, []).append(cid)
                 tried[cid].add(peer)
-            results = await asyncio.gather(*(self._ask(by_id[p], asked) for p, asked in assignments.items()))
+            # Each provider's share goes out as several smaller requests at once: a libp2p stream starts with a
+            # 256 KiB yamux window, so one big answer per stream is slower than a few in parallel.
+            asks = [
+                self._ask(by_id[peer], asked[start : start + self._per_request])
+                for peer, asked in assignments.items()
+                for start in range(0, len(asked), self._per_request)
+            ]
+            results = await asyncio.gather(*asks)
             fresh = [block for blocks in results for block in blocks]
             if fresh and self._sink is not None:
                 await self._sink(fresh)
@@ -109,9 +119,22 @@ class BlockFetcher:
         if meta.inline:
             yield meta.inline
         children = list(zip((link.cid for link in node.links), meta.blocksizes, strict=True))
-        for start in range(0, len(children), self._window):
-            window = children[start : start + self._window]
-            fetched = await self.fetch([child for child, _ in window], providers)
-            for child, size in window:
-                async for piece in self._walk(child, fetched[child], size, providers, depth + 1):
-                    yield piece
+        windows = [children[start : start + self._window] for start in range(0, len(children), self._window)]
+        # One window ahead: the next window travels while this one is committed and consumed (2 windows of
+        # memory at most per level).
+        ahead: asyncio.Future[dict[CID, bytes]] | None = None
+        try:
+            for index, window in enumerate(windows):
+                current = ahead or asyncio.ensure_future(self.fetch([child for child, _ in window], providers))
+                ahead = None
+                if index + 1 < len(windows):
+                    upcoming = [child for child, _ in windows[index + 1]]
+                    ahead = asyncio.ensure_future(self.fetch(upcoming, providers))
+                fetched = await current
+                for child, size in window:
+                    async for piece in self._walk(child, fetched[child], size, providers, depth + 1):
+                        yield piece
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)

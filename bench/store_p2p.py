@@ -1,0 +1,136 @@
+"""Content-store throughput against real node processes, beside the in-process store and the raw ceiling, all
+measured in the same run.
+
+Starts a 2-node cluster (`ehrnet cluster` code, real processes on loopback) and measures, per size:
+- raw: sha256 per 256 KiB chunk + write + fsync (add ceiling), read + sha256 (cat ceiling), as in
+  bench/store_throughput.py;
+- in process: `ObjectStore.add_stream` / `cat` in this process;
+- CLI code: `storage.cli.add_file` / `cat_file` (what `ehrnet add` / `ehrnet cat` run) against node1's HTTP API;
+- CLI process: `ehrnet add FILE --node URL` / `ehrnet cat CID --node URL` as subprocesses (includes the
+  interpreter's start-up, ~0.3–0.5 s, which dominates small files);
+- cross-node: `GET /objects/{cid}` on node2 for a file only node1 holds: node2 finds node1 through the DHT,
+  fetches every block over libp2p (`/ehrnet/blocks/1.0.0`: Noise + yamux), verifies and stores it, and streams
+  the file to the client as it arrives.
+Best of `--repeat` runs each (the machine is shared).
+
+    .venv/bin/python -m bench.store_p2p [--sizes-mb 1 100] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench.store_throughput import ceiling_add, ceiling_cat, store_add_cat
+from node.cluster_cli import start_cluster
+from node.config import generate_network
+from storage.blockstore import Blockstore
+from storage.cli import add_file, cat_file
+from storage.objects import ObjectStore
+
+MB = 1_000_000
+
+
+async def http_get(url: str) -> int:
+    total = 0
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200, await response.text()
+        async for chunk in response.content.iter_chunked(1 << 20):
+            total += len(chunk)
+    return total
+
+
+def cli(*args: str) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, check=True)
+    return time.perf_counter() - started, done.stdout
+
+
+class _Discard(io.BytesIO):
+    """A sink that keeps nothing (the CLI code writes the file to it)."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return len(data)
+
+
+def _note(runs: dict[str, list[float]], name: str, seconds: float) -> None:
+    runs.setdefault(name, []).append(seconds)
+
+
+async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2: str) -> None:
+    await asyncio.to_thread(lambda: None)
+    print(
+        "size   | raw add  store add  cli-code add  cli add | raw cat  store cat  cli-code cat  cli cat |"
+        " cross-node fetch   (MB/s, best of runs)"
+    )
+    for size_mb in sizes_mb:
+        runs: dict[str, list[float]] = {}
+        note = functools.partial(_note, runs)
+        objects = ObjectStore(Blockstore(tmp / f"store{size_mb}"))
+        sink = _Discard()
+        for attempt in range(repeat):
+            data = os.urandom(size_mb * MB)
+            raw = tmp / f"raw{size_mb}-{attempt}"
+            raw.mkdir()
+            note("raw_add", ceiling_add(data, raw))
+            note("raw_cat", ceiling_cat(raw))
+            added, catted = await store_add_cat(data, objects)
+            note("store_add", added)
+            note("store_cat", catted)
+            source = raw / "raw.bin"
+            printed = io.StringIO()
+            started = time.perf_counter()
+            assert await add_file(node1, source, out=printed) == 0
+            note("code_add", time.perf_counter() - started)
+            cid = printed.getvalue().strip()
+            started = time.perf_counter()
+            assert await cat_file(node1, cid, sink) == 0
+            note("code_cat", time.perf_counter() - started)
+            # A fresh file for the CLI processes and the cross-node fetch (node2 must not hold it yet).
+            source.write_bytes(os.urandom(size_mb * MB))
+            seconds, out = cli("add", str(source), "--node", node1)
+            note("cli_add", seconds)
+            cid = out.decode().strip()
+            note("cli_cat", cli("cat", cid, "--node", node1)[0])
+            started = time.perf_counter()
+            assert await http_get(f"{node2}/objects/{cid}") == size_mb * MB
+            note("fetch", time.perf_counter() - started)
+            source.unlink()
+        objects.blocks.close()
+        r = {name: size_mb / min(times) for name, times in runs.items()}
+        print(
+            f"{size_mb:>4} MB | {r['raw_add']:>7.0f} {r['store_add']:>10.0f} {r['code_add']:>13.0f}"
+            f" {r['cli_add']:>8.1f}"
+            f" | {r['raw_cat']:>7.0f} {r['store_cat']:>10.0f} {r['code_cat']:>13.0f} {r['cli_cat']:>8.1f}"
+            f" | {r['fetch']:>16.1f}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = start_cluster(generate_network(2), Path(tmp) / "cluster", timeout=30)
+        try:
+            names = list(cluster.records)
+            node1, node2 = (cluster.records[n].http_url for n in names[:2])
+            asyncio.run(measure(args.sizes_mb, args.repeat, Path(tmp), node1, node2))
+        finally:
+            cluster.down(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
