@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -158,10 +159,15 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     )
     light = LightServer(peering.host, lambda: ledger.store)
     services: list[Service] = [peering, probe, ledger, light, storage]
+    status_sections: list[Callable[[], dict[str, object]]] = []
     erasure_handlers: list[OnErasure] = [lambda uid, cids: _unpin_erased(storage, cids)]
+    fetch = functools.partial(_fetch_record, storage)
     if "manager" in spec.roles:
-        manager = ManagerService(peering.host, key, ledger, storage.objects, paths.root / "keystore")
+        manager = ManagerService(
+            peering.host, key, ledger, storage.objects, paths.root / "keystore", fetch, storage.on_added
+        )
         services.append(manager)
+        status_sections.append(manager.status)
         erasure_handlers.append(lambda uid, cids: _shred(manager, uid))
     services.append(ErasureWatcher(ledger, erasure_handlers))
     if "edge" in spec.roles:
@@ -169,13 +175,15 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         from node.edge_records import EdgeRecordSink
         from node.edge_service import build_edge_service
 
-        records = EdgeRecordSink(peering.host, key, ledger, storage.objects, lambda: _manager_of(network))
+        records = EdgeRecordSink(
+            peering.host, key, ledger, storage.objects, lambda: _manager_of(network), storage.on_added
+        )
         edge = build_edge_service(peering.host, key.seed, sink=records)
         services += [records, edge]
         http.add_routes(edge.routes())
     services.append(http)
     node = Node(network, spec, paths, key, peering, http, auth, services)
-    node.status_sections.append(ledger.status)
+    node.status_sections += [ledger.status, *status_sections]
     node.status_sections.append(storage.status)
     http.add_routes(ledger_routes(ledger))
     http.add_routes(light.routes())
@@ -199,10 +207,19 @@ def _shred(manager: ManagerService, uid: bytes) -> None:
 
 
 def _unpin_erased(storage: StorageService, cids: list[str]) -> None:
+    parsed = []
     for text in cids:
-        with contextlib.suppress(StorageError):
-            storage.objects.unpin(CID.parse(text))
-    storage.objects.gc()
+        with contextlib.suppress(StorageError, ValueError):
+            parsed.append(CID.parse(text))
+    storage.erase(parsed)
+
+
+async def _fetch_record(storage: StorageService, cid: CID) -> bytes:
+    """A record's ciphertext: from this node's store, else from its providers through the DHT."""
+    try:
+        return b"".join(storage.objects.cat(cid))
+    except StorageError:
+        return b"".join([chunk async for chunk in storage.fetch_remote(cid)])
 
 
 def _core_routes(node: Node) -> list[web.RouteDef]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from consensus import codec
 from consensus.keys import SigningKey, address_of
@@ -38,10 +38,11 @@ class EdgeRecordSink(Service):
         ledger: LedgerService,
         objects: ObjectStore,
         manager: Callable[[], tuple[str, bytes]],  # (peer ID, Ed25519 public key) of the EHRs manager
+        announce: Callable[[CID, int], Awaitable[None]] | None = None,
     ) -> None:
         self.host = host
         self.manager = manager
-        self.filer = RecordFiler(key, ledger, objects, self._file_keys, lambda: manager()[1])
+        self.filer = RecordFiler(key, ledger, objects, self._file_keys, lambda: manager()[1], announce)
         self._key = key
         self._queue: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(MAX_QUEUED)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -53,6 +53,10 @@ class EdgeService(Service):
             OFFLOAD_PROTOCOL, self._serve_p2p, self.max_request_bytes, on_oversize=self._oversize_answer
         )
 
+    async def run(self) -> None:
+        # Load the analysis libraries (heartpy, scipy: seconds of imports) before the first device waits for them.
+        await asyncio.to_thread(_warm_up)
+
     def _oversize_answer(self, length: int) -> bytes:
         self.refused += 1
         return envelope.error_response(
@@ -107,6 +111,12 @@ class EdgeService(Service):
             return web.json_response({"response": answer.hex()})
 
         return [web.get("/offload/info", info), web.post("/offload", offload)]
+
+
+def _warm_up() -> None:
+    from offload.tasks import registry
+
+    registry()
 
 
 def build_edge_service(host: P2PHost, identity_seed: bytes, sink: ResultSink | None = None) -> EdgeService:

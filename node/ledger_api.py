@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from consensus.block import block_to_json
-from consensus.errors import TxError
+from consensus.errors import MempoolFullError, TxError
 from node.api import json_error, read_json
 from node.ledger_service import LedgerService
 
@@ -35,6 +37,7 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             return json_error(413, f"txs: at most {MAX_BATCH} transactions per request")
         hashes: list[str] = []
         errors: list[dict[str, object]] = []
+        busy = 0
         for index, item in enumerate(items):
             where = "tx" if single else f"txs[{index}]"
             try:
@@ -46,10 +49,19 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
                 continue
             try:
                 tx = ledger.submit_tx(raw)
+            except MempoolFullError as exc:
+                busy += 1
+                errors.append({"index": index, "error": f"{where}: {exc}"})
+                continue
             except TxError as exc:
                 errors.append({"index": index, "error": f"{where}: {exc}"})
                 continue
             hashes.append(tx.hash.hex())
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
+        if errors and busy == len(errors) and not hashes:
+            # Only "busy" refusals: a temporary condition, so 503 (retry later) rather than a client error.
+            return web.json_response({"error": str(errors[0]["error"]), "rejected": errors, "hashes": []}, status=503)
         if errors and single:
             return json_error(400, str(errors[0]["error"]))
         if errors:

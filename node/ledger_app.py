@@ -25,7 +25,7 @@ MAX_CLOCK_DRIFT_MS = 10_000
 CACHE_SIZE = 64
 # Transactions per proposed block, below the genesis limit: every validator re-executes a proposal before the
 # propose timeout (~0.06 ms a tx), so an unbounded backlog must not become one block too slow to check in time.
-MAX_PROPOSAL_TXS = 4000
+MAX_PROPOSAL_TXS = 2000
 
 
 class ChainApp:

@@ -1,7 +1,9 @@
 """`ehrnet bench ledger`: start a cluster, offer signed `record` transactions at a fixed rate, measure finality.
 
 Transactions are signed before the clock starts (the load generator must not be the bottleneck it measures) and
-submitted in batches every 50 ms over HTTP, each sender always to the same node so its nonces arrive in order.
+due open-loop at the offered rate (every 50 ms) and posted in batches over HTTP, each sender always to the same node,
+one request in flight per node. A node that is busy (503) gets those transactions again after a short back-off;
+latency counts from the moment a transaction was due, so queueing at the client counts too.
 An observer follows the chain on one node and notes when each transaction became final there.
 `lost` counts transactions a node acknowledged that never became final.
 """
@@ -12,6 +14,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from node.cluster_cli import start_cluster
 from node.config import generate_network
 
 TICK_S = 0.05
+MAX_POST = 2000  # transactions per HTTP request
+BUSY_BACKOFF_S = 0.2
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -46,18 +51,23 @@ def presign(chain_id: str, senders: int, total: int) -> list[list[Tx]]:
 
 
 async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, duration: float) -> dict[str, Any]:
-    submitted: dict[str, float] = {}
+    due_at: dict[str, float] = {}  # tx hash → when the client wanted to submit it
+    submitted: dict[str, float] = {}  # acknowledged by a node: tx hash → when it was due
     final: dict[str, float] = {}
     rejected = 0
+    busy_answers = 0
     queues = [list(reversed(txs)) for txs in per_sender]
-    stop_observer = asyncio.Event()
+    # One ordered backlog per node, and one request in flight per node, so each sender's nonces arrive in order
+    # even when a node answers "busy" and its transactions are offered again.
+    backlogs: list[deque[Tx]] = [deque() for _ in urls]
+    stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
 
         async def observe() -> None:
             # Poll for the next block directly (404 until it is final): one cheap request per poll.
             url = urls[0]
             height = (await (await session.get(f"{url}/status")).json())["height"]
-            while not stop_observer.is_set():
+            while not stop.is_set():
                 async with session.get(f"{url}/blocks/{height + 1}") as response:
                     if response.status == 404:
                         await asyncio.sleep(0.02)
@@ -68,52 +78,71 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
                 for tx in block["txs"]:
                     final.setdefault(tx["hash"], now)
 
+        async def feed(node: int) -> None:
+            nonlocal rejected, busy_answers
+            backlog = backlogs[node]
+            while not (stop.is_set() and not backlog):
+                if not backlog:
+                    await asyncio.sleep(TICK_S)
+                    continue
+                txs = [backlog.popleft() for _ in range(min(len(backlog), MAX_POST))]
+                async with session.post(f"{urls[node]}/tx", json={"txs": [t.raw.hex() for t in txs]}) as response:
+                    answer = await response.json()
+                accepted = set(answer.get("hashes", []))
+                busy = {int(r["index"]) for r in answer.get("rejected", []) if "busy" in str(r.get("error"))}
+                rejected += len(txs) - len(accepted) - len(busy)
+                for t in txs:
+                    if t.hash.hex() in accepted:
+                        submitted[t.hash.hex()] = due_at[t.hash.hex()]
+                if busy:
+                    # The node asked us to come back later (its backlog is full): back off, then offer them again
+                    # first, in order. Their latency keeps counting from when they were due.
+                    busy_answers += 1
+                    backlog.extendleft(reversed([t for i, t in enumerate(txs) if i in busy]))
+                    await asyncio.sleep(BUSY_BACKOFF_S)
+
         observer = asyncio.create_task(observe())
+        feeders = [asyncio.create_task(feed(n)) for n in range(len(urls))]
         start = time.monotonic()
-        sent = 0
-        tick = 0
+        sent = tick = 0
+        # Open loop: what is due follows the wall clock, whatever the nodes' answers.
         while time.monotonic() - start < duration:
             tick += 1
-            due = int(rate * tick * TICK_S) - sent
-            batches: dict[int, list[Tx]] = {}
+            now = time.monotonic()
+            due = int(rate * min(now - start, duration)) - sent
             for _ in range(due):
                 s = sent % len(queues)
                 if not queues[s]:
                     break
-                batches.setdefault(s % len(urls), []).append(queues[s].pop())
+                tx = queues[s].pop()
+                due_at[tx.hash.hex()] = now
+                backlogs[s % len(urls)].append(tx)
                 sent += 1
-
-            async def post(node: int, txs: list[Tx]) -> None:
-                nonlocal rejected
-                async with session.post(f"{urls[node]}/tx", json={"txs": [t.raw.hex() for t in txs]}) as response:
-                    answer = await response.json()
-                now = time.monotonic()
-                accepted = set(answer.get("hashes", []))
-                rejected += len(txs) - len(accepted)
-                for t in txs:
-                    if t.hash.hex() in accepted:
-                        submitted[t.hash.hex()] = now
-
-            await asyncio.gather(*(post(n, txs) for n, txs in batches.items()))
             delay = start + tick * TICK_S - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
         load_end = time.monotonic()
         deadline = load_end + 20
-        while time.monotonic() < deadline and not set(submitted) <= set(final):  # noqa: ASYNC110 - polling a dict
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 - polling dicts the tasks fill
+            any(backlogs) or not set(submitted) <= set(final)
+        ):
             await asyncio.sleep(0.1)
-        stop_observer.set()
-        await observer
+        stop.set()
+        for backlog in backlogs:
+            backlog.clear()
+        await asyncio.gather(observer, *feeders)
     latencies = [final[h] - t for h, t in submitted.items() if h in final]
     last_final = max((final[h] for h in submitted if h in final), default=load_end)
     return {
-        "offered_tps": round(sent / (load_end - start), 1),
+        "offered_tps": round(sent / duration, 1),
         "committed_tps": round(len(latencies) / (last_final - start), 1) if latencies else 0.0,
         "p50_final_s": round(statistics.median(latencies), 3) if latencies else None,
         "p99_final_s": round(_percentile(latencies, 0.99), 3) if latencies else None,
         "lost": sum(1 for h in submitted if h not in final),
         "acknowledged": len(submitted),
         "rejected": rejected,
+        "never_accepted": sent - len(submitted) - rejected,
+        "busy_answers": busy_answers,
     }
 
 

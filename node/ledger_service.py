@@ -23,7 +23,7 @@ from consensus import actions, codec
 from consensus.block import Block, Commit, decode_block
 from consensus.chainstore import ChainStore
 from consensus.envelope import ConsensusBatch, ProposalMessage
-from consensus.errors import LedgerError, TxError
+from consensus.errors import LedgerError, MempoolFullError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
 from consensus.keys import SigningKey
@@ -37,7 +37,7 @@ from consensus.timeouts import TimeoutParams
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote
 from node import ledger_wire as wire
-from node.ledger_app import ChainApp
+from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger_guard import SignGuard
 from node.p2p import P2PError, P2PHost
 from node.service import Service
@@ -60,6 +60,10 @@ class LedgerService(Service):
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
     tx_flush_s = 0.2
+    # Clients are turned away (503, retry later) beyond this backlog, well below the mempool's own bound for
+    # peers' transactions: on a saturated machine, admitting more only starves consensus (~0.15 ms of CPU per
+    # admission) and every accepted transaction waits longer. A few blocks' worth keeps the pipeline full.
+    max_client_backlog = 4 * MAX_PROPOSAL_TXS
 
     def __init__(
         self,
@@ -167,11 +171,13 @@ class LedgerService(Service):
 
     def _handle(self, action: actions.Action) -> None:
         if isinstance(action, actions.BroadcastProposal):
+            log.info("DBG proposing")
             if self._guard.allow_proposal(action.proposal):
                 self._out_proposals.append(self._compact_message(action.proposal, action.value))
             else:
                 log.warning("withholding a proposal that conflicts with one signed before a restart")
         elif isinstance(action, actions.BroadcastVote):
+            log.info("DBG vote %s", action.vote.kind.name)
             if self._guard.allow_vote(action.vote):
                 self._out_votes.append(action.vote)
             else:
@@ -200,6 +206,7 @@ class LedgerService(Service):
         assert store is not None and app is not None and mempool is not None and machine is not None
         if decision.height != store.height + 1:
             return  # already imported through block sync
+        log.info("DBG decided %d r%d", decision.height, decision.round)
         block, result = app.executed(decision.value)
         commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
         self._persist(block, commit, result)
@@ -245,6 +252,7 @@ class LedgerService(Service):
         if height != store.height + 1 or height <= machine.height:
             return []
         self._compact = {h: c for h, c in self._compact.items() if c.header.height >= height}
+        log.info("DBG start height %d mempool %d", height, len(self.mempool))
         return machine.start_height(height, validators, now)
 
     def _submit_evidence(self, action: actions.RecordEvidence) -> None:
@@ -291,6 +299,11 @@ class LedgerService(Service):
         """Admit a client's transaction and gossip it. Raises TxError naming the problem."""
         mempool = self.mempool
         assert mempool is not None
+        if len(mempool) >= self.max_client_backlog:
+            raise MempoolFullError(
+                f"node is busy: {len(mempool)} transactions wait for a block (at most {self.max_client_backlog}); "
+                "retry later"
+            )
         tx, admission = mempool.add_raw(raw)
         if admission is not Admission.KNOWN:
             self._out_txs.append(raw)
@@ -359,6 +372,13 @@ class LedgerService(Service):
             self.malformed_messages += 1
             return None
         block = compact.expand(mempool.get)
+        log.info(
+            "DBG got proposal h%d r%d txs %d expanded %s",
+            proposal.height,
+            proposal.round,
+            len(compact.tx_hashes),
+            block is not None,
+        )
         if block is None:
             self._compact[proposal.value_hash] = compact
             return None
@@ -376,11 +396,11 @@ class LedgerService(Service):
                 self.malformed_messages += 1
                 log.info("malformed tx gossip from %s: %s", message.origin, exc)
                 continue
-            for raw in raws:
-                try:
+            for index, raw in enumerate(raws):
+                with contextlib.suppress(TxError):  # committed meanwhile, or invalid: the sender's node told its client
                     mempool.add_raw(raw)
-                except TxError:
-                    continue  # committed meanwhile, or invalid: the sender's node told its client
+                if index % 100 == 99:
+                    await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
 
     async def _publish_loop(self) -> None:
         consensus_topic, txs_topic = wire.consensus_topic(self.chain_id), wire.txs_topic(self.chain_id)
@@ -391,7 +411,7 @@ class LedgerService(Service):
             try:
                 # Transactions first: a compact proposal names transactions that peers must already hold.
                 while self._out_txs:
-                    chunk, self._out_txs = self._out_txs[:2000], self._out_txs[2000:]
+                    chunk, self._out_txs = self._out_txs[:1000], self._out_txs[1000:]
                     await self.host.publish(txs_topic, wire.encode_txs(chunk))
                 if self._out_proposals or self._out_votes:
                     batch = ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
@@ -539,6 +559,7 @@ class LedgerService(Service):
                 log.debug("round state from %s: %s", peer, exc)
 
     async def _fetch_value(self, height: int, value_hash: bytes) -> None:
+        log.info("DBG fetch value h%d", height)
         """Find the block behind `value_hash`: from a compact proposal once tx gossip has brought its
         transactions, else from a peer that holds it."""
         machine, app, mempool = self.machine, self.app, self.mempool
@@ -566,6 +587,7 @@ class LedgerService(Service):
                 value = wire.decode_value(raw)
             except (P2PError, wire.WireError):
                 continue
+            log.info("DBG fetched value %s", len(value) if value else None)
             if value is not None:
                 self._submit(functools.partial(_deliver_value, machine, value_hash, value))
                 return

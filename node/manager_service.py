@@ -56,6 +56,7 @@ class ManagerService(Service):
         objects: ObjectStore,
         directory: Path,
         fetch: Fetch | None = None,
+        announce: Callable[[CID, int], Awaitable[None]] | None = None,
     ) -> None:
         self.host = host
         self.key = key
@@ -65,9 +66,10 @@ class ManagerService(Service):
         self.uid = address_of(key.public_key)
         self._enc_private, self.enc_public = x25519_from_ed25519_seed(key.seed)
         self._fetch = fetch or self._read_local
-        self.filer = RecordFiler(key, ledger, objects, self._file_keys_locally, lambda: key.public_key)
+        self.filer = RecordFiler(key, ledger, objects, self._file_keys_locally, lambda: key.public_key, announce)
         self.served = 0
         self.refused = 0
+        self.erased_users = 0
 
     async def start(self) -> None:
         self.host.set_request_handler(wire.EHR_PROTOCOL, self._serve, wire.MAX_REQUEST_BYTES)
@@ -83,7 +85,12 @@ class ManagerService(Service):
 
     def erase_user(self, uid: bytes) -> list[CID]:
         """Crypto-shred a deleted user's records: their wrapped keys are destroyed (the contract's erasure event)."""
-        return self.keys.erase_user(uid)
+        erased = self.keys.erase_user(uid)
+        self.erased_users += 1
+        return erased
+
+    def status(self) -> dict[str, object]:
+        return {"ehr_manager": {"served": self.served, "refused": self.refused, "erased_users": self.erased_users}}
 
     # ---- the protocol ---------------------------------------------------------------------------------------
 

@@ -68,12 +68,14 @@ class RecordFiler:
         objects: ObjectStore,
         file_keys: FileKeys,
         manager_pk: Callable[[], bytes],
+        announce: Callable[[CID, int], Awaitable[None]] | None = None,
     ) -> None:
         self.key = key
         self.ledger = ledger
         self.objects = objects
         self.file_keys = file_keys
         self.manager_pk = manager_pk
+        self.announce = announce  # tell the DHT this node provides the record, and plan its replicas
 
     async def file(self, patient_pk: bytes, plaintext: bytes, replication: int = 2) -> Filed:
         patient_uid, patient_enc = enc_key_of(self.ledger, patient_pk)
@@ -85,6 +87,8 @@ class RecordFiler:
             yield sealer.feed(plaintext) + sealer.finish()
 
         cid = await self.objects.add_stream(ciphertext(), pin=True, replication=replication)
+        if self.announce is not None:
+            await self.announce(cid, replication)
         wrapped = {patient_uid: wrap_key(data_key, patient_enc), manager_uid: wrap_key(data_key, manager_enc)}
         await self.file_keys(cid, patient_uid, wrapped)
         # A salted hash: it proves the content later without revealing anything guessable about it.
