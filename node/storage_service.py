@@ -68,10 +68,8 @@ class StorageService(Service):
         self.replicator.start()
 
     async def run(self) -> None:
-        # Pins made before a restart are announced again at once (the republish schedule is in memory).
-        for pin in self.objects.pins():
-            await self._announce.put((pin.root, pin.replication))
         async with asyncio.TaskGroup() as group:
+            group.create_task(self._announce_pins(), name="storage:announce-pins")
             group.create_task(self._announce_loop(), name="storage:announce")
             group.create_task(self.replicator.run_inbound(), name="storage:replicas")
             group.create_task(self._maintain_loop(), name="storage:maintain")
@@ -125,6 +123,11 @@ class StorageService(Service):
         }
 
     # ---- background loops -----------------------------------------------------------------------------------
+
+    async def _announce_pins(self) -> None:
+        # Pins made before a restart are announced again at once (the republish schedule lives in memory).
+        for pin in self.objects.pins():
+            await self._announce.put((pin.root, pin.replication))
 
     async def _announce_loop(self) -> None:
         while True:
