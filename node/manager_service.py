@@ -181,6 +181,13 @@ class ManagerService(Service):
             plaintext = nacl.public.SealedBox(nacl.public.PrivateKey(self._enc_private)).decrypt(sealed)
         except nacl.exceptions.CryptoError:
             return wire.refuse("decrypt-failed", "the record is not sealed for this manager")
+        from offload.errors import OffloadError
+        from offload.fhir import parse_record
+
+        try:
+            parse_record(plaintext)  # only valid FHIR R4 analysis records become EHRs
+        except OffloadError as exc:
+            return wire.refuse("invalid-record", str(exc))
         filed = await self.filer.file(patient, plaintext)
         return wire.ok(cid=str(filed.cid), index=filed.index, tx_hash=filed.tx_hash)
 

@@ -1,0 +1,160 @@
+"""The EHR sharing protocol on a real cluster (paper Sec. III-B; issue 7 acceptance): no plaintext at rest, replayed
+requests refused, revocation and expiry effective on the next request, nothing recoverable after erasure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+
+from consensus.keys import SigningKey
+from node import ehr_wire as wire
+from node.cluster import Cluster
+from node.identity import public_key_of_peer_id
+from node.network_init import admin_key_path
+from node.p2p import HostConfig, P2PHost
+from node.sharing_client import EhrUser, NodeApi, SharingError
+from offload.client import run_local
+from offload.context import RecordContext
+from offload.fhir import build_record, parse_record, patient_id
+from offload.workload import TREMOR, make_payload
+from storage.address import CID
+from storage.keystore import KeyStore
+from tests.harness import running_cluster
+
+pytestmark = pytest.mark.cluster
+
+MARKER = "marker7f3a9c"  # a device id that would show up in any stored plaintext
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    admin: EhrUser
+    patient: EhrUser
+    doctor: EhrUser
+    manager_peer: str
+    patient_host: P2PHost
+    doctor_host: P2PHost
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    with running_cluster(tmp_path, n=4) as cluster:
+        records = cluster.records
+        manager_peer = records["node1"].peer_id
+        async with aiohttp.ClientSession() as session:
+            api = NodeApi(session, records["node2"].http_url)
+            chain_id = (await api.get("/status"))["chain_id"]
+            admin = EhrUser(SigningKey.load(admin_key_path(cluster.data_dir)), api, chain_id)
+            patient = EhrUser(SigningKey.generate(), NodeApi(session, records["node3"].http_url), chain_id)
+            doctor = EhrUser(SigningKey.generate(), api, chain_id)
+            await admin.add_user(public_key_of_peer_id(manager_peer), "ehr_manager")
+            await admin.add_user(patient.pk, "patient", "area-1")
+            await admin.add_user(doctor.pk, "doctor", "area-1")
+            hosts = [P2PHost(HostConfig(seed=u.key.seed)) for u in (patient, doctor)]
+            for host in hosts:
+                await host.start()
+                await host.dial(records["node1"].multiaddr)
+            try:
+                yield World(cluster, admin, patient, doctor, manager_peer, hosts[0], hosts[1])
+            finally:
+                for host in hosts:
+                    await host.stop()
+
+
+async def _file_record(w: World) -> tuple[str, bytes]:
+    payload = make_payload(TREMOR, 20.0, np.random.default_rng(5))
+    now = int(time.time() * 1000)
+    document = build_record(
+        TREMOR, run_local(TREMOR, payload), patient_id(w.patient.uid), RecordContext(MARKER, now - 20_000, now)
+    )
+    manager_pk = public_key_of_peer_id(w.manager_peer)
+    cid = await w.patient.store_local_result(w.patient_host, w.manager_peer, manager_pk, document)
+    return cid, document
+
+
+def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and needle in path.read_bytes():
+            found.append(path)
+    return found
+
+
+async def test_granted_read_and_no_plaintext_at_rest(world: World) -> None:
+    w = world
+    cid, document = await _file_record(w)
+    assert cid in await w.patient.records()
+    await w.patient.grant(w.doctor.pk, "*", 0)
+    got, height = await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
+    assert [r.cid for r in got] == [cid] and got[0].plaintext == document and height > 0
+    assert parse_record(got[0].plaintext).context.device == MARKER
+    # Only ciphertext and CIDs are stored: the marker is in no node's files (blockstores, ledgers, logs).
+    assert _files_containing(w.cluster.data_dir, MARKER.encode()) == []
+
+
+async def test_replayed_request_is_refused(world: World) -> None:
+    w = world
+    await _file_record(w)
+    await w.patient.grant(w.doctor.pk, "*", 0)
+    tx = await w.doctor.signed_call("retrieve_ehrs", [w.patient.pk])
+    request = wire.sign_request(w.doctor.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
+    got, _ = await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+    assert len(got) == 1
+    with pytest.raises(SharingError, match="replayed"):
+        await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+    stale = wire.sign_request(w.doctor.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000) - 120_000})
+    with pytest.raises(SharingError, match="expired"):
+        await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, stale)
+
+
+async def test_revocation_and_expiry_take_effect_on_the_next_request(world: World) -> None:
+    w = world
+    await _file_record(w)
+    await w.patient.grant(w.doctor.pk, "*", 0)
+    assert len((await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk))[0]) == 1
+    await w.patient.revoke(w.doctor.pk)
+    with pytest.raises(SharingError, match="denied: no policy"):
+        await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
+    # A policy that expires in 2 s (ledger time): served before, denied after.
+    expires = int(time.time()) + 2
+    await w.patient.grant(w.doctor.pk, "*", expires)
+    assert len((await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk))[0]) == 1
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
+        except SharingError as exc:
+            assert "expired" in str(exc)
+            break
+        assert time.monotonic() < deadline, "the policy never expired"
+        await asyncio.sleep(0.5)
+
+
+async def test_after_delete_user_no_node_can_produce_the_plaintext(world: World) -> None:
+    w = world
+    cid, _ = await _file_record(w)
+    await w.admin.delete_user(w.patient.pk)
+    manager_api = NodeApi(w.admin.api.session, w.cluster.records["node1"].http_url)
+    deadline = time.monotonic() + 20
+    while (await manager_api.get("/status"))["ehr_manager"]["erased_users"] < 1:
+        assert time.monotonic() < deadline, "the manager did not act on the erasure event"
+        await asyncio.sleep(0.1)
+    with pytest.raises(SharingError):
+        await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
+    # The manager's key store no longer holds any wrapped key of the patient's record: the ciphertext that
+    # may remain anywhere cannot be decrypted by anyone.
+    w.cluster.down(timeout=10)
+    keys = KeyStore(Path(w.cluster.records["node1"].data_dir) / "keystore")
+    try:
+        assert keys.records_of(w.patient.uid) == []
+        assert keys.readers(CID.parse(cid)) == []
+    finally:
+        keys.close()
