@@ -63,7 +63,7 @@ class LedgerService(Service):
     # Clients are turned away (503, retry later) beyond this backlog, well below the mempool's own bound for
     # peers' transactions: on a saturated machine, admitting more only starves consensus (~0.15 ms of CPU per
     # admission) and every accepted transaction waits longer. A few blocks' worth keeps the pipeline full.
-    max_client_backlog = 4 * MAX_PROPOSAL_TXS
+    max_client_backlog = 2 * MAX_PROPOSAL_TXS
 
     def __init__(
         self,
@@ -171,13 +171,11 @@ class LedgerService(Service):
 
     def _handle(self, action: actions.Action) -> None:
         if isinstance(action, actions.BroadcastProposal):
-            log.info("DBG proposing")
             if self._guard.allow_proposal(action.proposal):
                 self._out_proposals.append(self._compact_message(action.proposal, action.value))
             else:
                 log.warning("withholding a proposal that conflicts with one signed before a restart")
         elif isinstance(action, actions.BroadcastVote):
-            log.info("DBG vote %s", action.vote.kind.name)
             if self._guard.allow_vote(action.vote):
                 self._out_votes.append(action.vote)
             else:
@@ -206,7 +204,6 @@ class LedgerService(Service):
         assert store is not None and app is not None and mempool is not None and machine is not None
         if decision.height != store.height + 1:
             return  # already imported through block sync
-        log.info("DBG decided %d r%d", decision.height, decision.round)
         block, result = app.executed(decision.value)
         commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
         self._persist(block, commit, result)
@@ -252,7 +249,6 @@ class LedgerService(Service):
         if height != store.height + 1 or height <= machine.height:
             return []
         self._compact = {h: c for h, c in self._compact.items() if c.header.height >= height}
-        log.info("DBG start height %d mempool %d", height, len(self.mempool))
         return machine.start_height(height, validators, now)
 
     def _submit_evidence(self, action: actions.RecordEvidence) -> None:
@@ -372,13 +368,6 @@ class LedgerService(Service):
             self.malformed_messages += 1
             return None
         block = compact.expand(mempool.get)
-        log.info(
-            "DBG got proposal h%d r%d txs %d expanded %s",
-            proposal.height,
-            proposal.round,
-            len(compact.tx_hashes),
-            block is not None,
-        )
         if block is None:
             self._compact[proposal.value_hash] = compact
             return None
@@ -559,7 +548,6 @@ class LedgerService(Service):
                 log.debug("round state from %s: %s", peer, exc)
 
     async def _fetch_value(self, height: int, value_hash: bytes) -> None:
-        log.info("DBG fetch value h%d", height)
         """Find the block behind `value_hash`: from a compact proposal once tx gossip has brought its
         transactions, else from a peer that holds it."""
         machine, app, mempool = self.machine, self.app, self.mempool
@@ -587,7 +575,6 @@ class LedgerService(Service):
                 value = wire.decode_value(raw)
             except (P2PError, wire.WireError):
                 continue
-            log.info("DBG fetched value %s", len(value) if value else None)
             if value is not None:
                 self._submit(functools.partial(_deliver_value, machine, value_hash, value))
                 return
