@@ -59,9 +59,11 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             hashes.append(tx.hash.hex())
             if index % 100 == 99:
                 await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
-        if errors and busy == len(errors) and not hashes:
-            # Only "busy" refusals: a temporary condition, so 503 (retry later) rather than a client error.
-            return web.json_response({"error": str(errors[0]["error"]), "rejected": errors, "hashes": []}, status=503)
+        if errors and busy == len(errors):
+            # Only "busy" refusals: a temporary condition, so 503 (retry those later) rather than a client error.
+            return web.json_response(
+                {"error": str(errors[0]["error"]), "rejected": errors, "hashes": hashes}, status=503
+            )
         if errors and single:
             return json_error(400, str(errors[0]["error"]))
         if errors:
