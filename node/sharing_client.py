@@ -67,11 +67,16 @@ class NodeApi:
 class EhrUser:
     """One identity (admin, patient, doctor, …) acting through a node."""
 
-    def __init__(self, key: SigningKey, api: NodeApi, chain_id: str) -> None:
+    def __init__(self, key: SigningKey, api: NodeApi, chain_id: str, enc_private: bytes | None = None) -> None:
+        """`enc_private` is the X25519 key registered for this user in the contract (a light identity's box.key);
+        by default the one converted from the signing key, which `add_user` registers (`enc_public_of`)."""
         self.key = key
         self.api = api
         self.chain_id = chain_id
-        self.enc_private, self.enc_public = x25519_from_ed25519_seed(key.seed)
+        if enc_private is None:
+            self.enc_private, self.enc_public = x25519_from_ed25519_seed(key.seed)
+        else:
+            self.enc_private, self.enc_public = enc_private, bytes(nacl.bindings.crypto_scalarmult_base(enc_private))
 
     @property
     def pk(self) -> bytes:
@@ -117,8 +122,8 @@ class EhrUser:
 
     # ---- the paper's contract functions, by role ---------------------------------------------------------
 
-    async def add_user(self, pk: bytes, role: str, area_id: str = "") -> codec.Value:
-        return await self.call("add_user", [pk, role, enc_public_of(pk), area_id])
+    async def add_user(self, pk: bytes, role: str, area_id: str = "", enc_pk: bytes | None = None) -> codec.Value:
+        return await self.call("add_user", [pk, role, enc_public_of(pk) if enc_pk is None else enc_pk, area_id])
 
     async def delete_user(self, pk: bytes) -> codec.Value:
         return await self.call("delete_user", [pk])

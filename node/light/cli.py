@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: SubParsers) -> None:
-    light = sub.add_parser("light", help="light client: follow headers, verified state reads")
+    light = sub.add_parser("light", help="light client: verified chain reads, my records, sharing, offloading")
     cmds = light.add_subparsers(dest="light_cmd", required=True)
 
     keygen = cmds.add_parser("keygen", help="create a light client identity (Ed25519 + X25519 [+ P-256])")
@@ -36,6 +36,10 @@ def register(sub: SubParsers) -> None:
     _add_follow_args(get)
     get.add_argument("--key", dest="keys", action="append", required=True, metavar="HEX", help="state key (hex)")
     get.set_defaults(func=cmd_get_state)
+
+    from node.light import sharing_cli
+
+    sharing_cli.register(cmds)
 
 
 def _add_follow_args(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +73,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     for name, value in ident.describe().items():
         print(f"{name:<16} {value}")
+    # The contract must hold this identity's box key, which is what records are wrapped for (docs/LIGHT.md).
+    public = ident.describe()
+    print(f"register with:   ehrnet admin add-user --pk {public['public_key']} --enc-pk {public['box_public_key']} ...")
     return 0
 
 
