@@ -26,10 +26,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from bench.store_throughput import ceiling_add, ceiling_cat, store_add_cat
 from node.cluster_cli import start_cluster
@@ -67,7 +69,33 @@ def _note(runs: dict[str, list[float]], name: str, seconds: float) -> None:
     runs.setdefault(name, []).append(seconds)
 
 
-async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2: str) -> None:
+class PeakRss:
+    """Samples a process's resident memory in a thread while a block runs; `growth` = peak − start (bytes)."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._stop = threading.Event()
+        self.start = self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return int(self.peak - self.start)
+
+
+async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2: str, node2_pid: int) -> None:
     await asyncio.to_thread(lambda: None)
     print(
         "size   | raw add  store add  cli-code add  cli add | raw cat  store cat  cli-code cat  cli cat |"
@@ -103,16 +131,19 @@ async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2
             cid = out.decode().strip()
             note("cli_cat", cli("cat", cid, "--node", node1)[0])
             started = time.perf_counter()
-            assert await http_get(f"{node2}/objects/{cid}") == size_mb * MB
+            with PeakRss(node2_pid) as rss:
+                assert await http_get(f"{node2}/objects/{cid}") == size_mb * MB
             note("fetch", time.perf_counter() - started)
+            note("rss_growth", rss.growth / MB)
             source.unlink()
         objects.blocks.close()
+        rss_growth = max(runs.pop("rss_growth"))
         r = {name: size_mb / min(times) for name, times in runs.items()}
         print(
             f"{size_mb:>4} MB | {r['raw_add']:>7.0f} {r['store_add']:>10.0f} {r['code_add']:>13.0f}"
             f" {r['cli_add']:>8.1f}"
             f" | {r['raw_cat']:>7.0f} {r['store_cat']:>10.0f} {r['code_cat']:>13.0f} {r['cli_cat']:>8.1f}"
-            f" | {r['fetch']:>16.1f}",
+            f" | {r['fetch']:>16.1f}   (node2 RSS grew at most {rss_growth:.0f} MB while fetching)",
             flush=True,
         )
 
@@ -127,7 +158,9 @@ def main() -> None:
         try:
             names = list(cluster.records)
             node1, node2 = (cluster.records[n].http_url for n in names[:2])
-            asyncio.run(measure(args.sizes_mb, args.repeat, Path(tmp), node1, node2))
+            pid = cluster.records[names[1]].pid
+            assert pid is not None
+            asyncio.run(measure(args.sizes_mb, args.repeat, Path(tmp), node1, node2, pid))
         finally:
             cluster.down(timeout=5)
 
