@@ -160,7 +160,7 @@ class LedgerService(Service):
             step = await self._inbox.get()
             try:
                 todo = step(time.monotonic())
-            except (MessageError, ValueError) as exc:  # a peer's bad message: counted, never fatal
+            except (LedgerError, ValueError) as exc:  # a peer's bad message: counted, never fatal
                 self.malformed_messages += 1
                 log.debug("rejected consensus input: %s", exc)
                 continue
@@ -483,7 +483,7 @@ class LedgerService(Service):
                             peer,
                             wire.LEDGER_PROTOCOL,
                             request,
-                            timeout_s=20,
+                            timeout_s=10,
                             max_response_bytes=wire.MAX_SYNC_RESPONSE_BYTES,
                         )
                         entries = wire.decode_blocks(raw)
@@ -599,7 +599,7 @@ class LedgerService(Service):
                 if block_bytes is None or commit is None:
                     break
                 size += len(block_bytes)
-                if entries and size > wire.MAX_SYNC_RESPONSE_BYTES // 2:
+                if entries and size > wire.SYNC_RESPONSE_BUDGET:
                     break
                 entries.append((block_bytes, commit.to_value()))
             return wire.encode_blocks(entries)

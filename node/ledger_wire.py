@@ -21,6 +21,10 @@ LEDGER_PROTOCOL = "/ehrnet/ledger/1.0.0"
 MAX_GOSSIP_BYTES = 4 * 1024 * 1024
 MAX_SYNC_BLOCKS = 64
 MAX_SYNC_RESPONSE_BYTES = 16 * 1024 * 1024
+# A blocks answer holds at most this many bytes of blocks (always at least one block). py-libp2p moves a few
+# hundred KB/s on a busy machine, so a bigger answer (it was 8 MiB) can outlast the request timeout every time
+# and a lagging node never catches up; small answers arrive and the requester simply asks again.
+SYNC_RESPONSE_BUDGET = 1024 * 1024
 
 
 def consensus_topic(chain_id: str) -> str:
