@@ -18,7 +18,7 @@ from node.p2p import P2PError, P2PHost, RequestError
 from node.storage_dht import LibP2PDht
 from storage.address import CID
 from storage.dht.keyspace import Contact
-from storage.errors import BlockNotFoundError, StorageError
+from storage.errors import BlockNotFoundError, ProtocolError, StorageError
 from storage.exchange import (
     MAX_CIDS_PER_REQUEST,
     MAX_MESSAGE_BYTES,
@@ -44,11 +44,13 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 class LibP2PBlockExchange:
-    def __init__(self, host: P2PHost, objects: ObjectStore, dht: LibP2PDht, scores: PeerScores | None = None) -> None:
+    def __init__(self, host: P2PHost, objects: ObjectStore, dht: LibP2PDht) -> None:
         self.host = host
         self.objects = objects
         self.dht = dht
-        self.scores = scores or PeerScores()  # shared by every fetch: a peer caught lying stays dropped
+        # A peer caught sending bad data stays dropped for the process's life; timeouts only cost within a fetch
+        # (a holder that was restarted must be usable again).
+        self.dropped: set[bytes] = set()
         self._serving = asyncio.Semaphore(MAX_CONCURRENT_SERVES)
 
     def start(self) -> None:
@@ -80,7 +82,10 @@ class LibP2PBlockExchange:
         await asyncio.to_thread(self.objects.blocks.put_many, blocks, True)
 
     def fetcher(self) -> BlockFetcher:
-        return BlockFetcher(self.request_blocks, scores=self.scores, sink=self._keep)
+        scores = PeerScores()
+        for peer_id in self.dropped:
+            scores.misbehaved(peer_id, ProtocolError("dropped earlier for bad data"))
+        return BlockFetcher(self.request_blocks, scores=scores, sink=self._keep)
 
     async def fetch_remote(self, root: CID, hints: Sequence[Contact] = ()) -> AsyncIterator[bytes]:
         """The file under `root` from its providers (plus `hints`), streamed in order, every block verified and
@@ -88,11 +93,15 @@ class LibP2PBlockExchange:
         me = self.dht.local.peer_id
         providers = await self.dht.find_providers(root)
         found = {p.peer_id: p for p in (*hints, *providers) if p.peer_id != me}
-        usable = [p for p in found.values() if not self.scores.banned(p.peer_id)]
+        usable = [p for p in found.values() if p.peer_id not in self.dropped]
         if not usable:
             raise BlockNotFoundError(f"no reachable provider of {root} is known")
-        async for piece in self.fetcher().cat(root, usable):
-            yield piece
+        fetcher = self.fetcher()
+        try:
+            async for piece in fetcher.cat(root, usable):
+                yield piece
+        finally:
+            self.dropped |= fetcher.scores.misbehaving()
 
     async def fetch_all(self, root: CID, hints: Sequence[Contact] = ()) -> int:
         """Make the whole DAG under `root` local; returns the file's size."""

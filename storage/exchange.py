@@ -143,6 +143,7 @@ class PeerScores:
     ban_threshold: float = -20.0
     _scores: dict[bytes, float] = field(default_factory=dict)
     _banned: set[bytes] = field(default_factory=set)
+    _misbehaved: set[bytes] = field(default_factory=set)
 
     def score(self, peer_id: bytes) -> float:
         return self._scores.get(peer_id, 0.0)
@@ -160,6 +161,12 @@ class PeerScores:
         """A bad block or a protocol violation: dropped at once."""
         self._scores[peer_id] = min(self.score(peer_id), self.ban_threshold) - 100.0
         self._banned.add(peer_id)
+        self._misbehaved.add(peer_id)
+
+    def misbehaving(self) -> set[bytes]:
+        """Peers dropped for bad data or protocol violations (not for timeouts): to be remembered beyond one
+        fetch, unlike the penalties of an unreachable peer."""
+        return set(self._misbehaved)
 
     def banned(self, peer_id: bytes) -> bool:
         return peer_id in self._banned

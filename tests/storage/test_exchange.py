@@ -121,3 +121,12 @@ def test_scores_rank_and_ban_after_repeated_failures() -> None:
     for _ in range(4):
         scores.failed(b"b")
     assert scores.ranked([b"b", b"c", b"a"]) == [b"a", b"c"] and scores.banned(b"b")
+
+
+def test_only_bad_data_is_remembered_as_misbehaviour() -> None:
+    scores = PeerScores()
+    for _ in range(5):
+        scores.failed(b"slow")  # banned within this fetch, but only for being unreachable
+    scores.misbehaved(b"liar", BlockHashMismatchError("tampered"))
+    assert scores.banned(b"slow") and scores.banned(b"liar")
+    assert scores.misbehaving() == {b"liar"}
