@@ -32,7 +32,7 @@ from storage.exchange import (
     encode_get_blocks,
     serve_get_blocks,
 )
-from storage.fetch import BlockFetcher
+from storage.fetch import BlockFetcher, BlockSink
 from storage.importer import Block
 from storage.objects import ObjectStore
 
@@ -81,11 +81,11 @@ class LibP2PBlockExchange:
         # Verified by the fetcher already; kept as an unpinned cache (GC reclaims it unless someone pins it).
         await asyncio.to_thread(self.objects.blocks.put_many, blocks, True)
 
-    def fetcher(self) -> BlockFetcher:
+    def fetcher(self, sink: BlockSink | None = None) -> BlockFetcher:
         scores = PeerScores()
         for peer_id in self.dropped:
             scores.misbehaved(peer_id, ProtocolError("dropped earlier for bad data"))
-        return BlockFetcher(self.request_blocks, scores=scores, sink=self._keep)
+        return BlockFetcher(self.request_blocks, scores=scores, sink=sink or self._keep)
 
     async def fetch_remote(self, root: CID, hints: Sequence[Contact] = ()) -> AsyncIterator[bytes]:
         """The file under `root` from its providers (plus `hints`), streamed in order, every block verified and
@@ -96,10 +96,19 @@ class LibP2PBlockExchange:
         usable = [p for p in found.values() if p.peer_id not in self.dropped]
         if not usable:
             raise BlockNotFoundError(f"no reachable provider of {root} is known")
-        fetcher = self.fetcher()
+        # The root block is stored last, once every block under it is: so `has(root)` keeps meaning "the whole
+        # file is here" (the HTTP route serves locally on it), even after a fetch cut short by its reader.
+        held: list[Block] = []
+
+        async def keep(blocks: list[Block]) -> None:
+            held.extend(b for b in blocks if b.cid == root)
+            await self._keep([b for b in blocks if b.cid != root])
+
+        fetcher = self.fetcher(keep)
         try:
             async for piece in fetcher.cat(root, usable):
                 yield piece
+            await self._keep(held)
         finally:
             self.dropped |= fetcher.scores.misbehaving()
 

@@ -65,6 +65,11 @@ async def test_providers_through_the_dht_and_a_fetch_from_them(trio_of_nodes: li
     found = await n2.find_providers(root)
     assert contact(n1).peer_id in {p.peer_id for p in found}
     # n2 had never heard of n1: the address came with the provider record, so it can reach it.
+    # A fetch its reader abandons leaves no root behind: `has(root)` still means the whole file is here.
+    pieces = n2.fetch_remote(root)
+    assert len(await anext(pieces)) == CHUNK_SIZE
+    await pieces.aclose()  # type: ignore[attr-defined]
+    assert not n2.objects.has(root)
     assert await read_all(n2.fetch_remote(root)) == DATA
     assert n2.objects.has(root) and not n2.objects.missing(root)  # kept as a cache after the fetch
     with pytest.raises(BlockNotFoundError):
