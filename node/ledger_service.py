@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 from consensus import actions, codec
@@ -100,6 +100,7 @@ class LedgerService(Service):
         self._syncing = False
         self._last_progress = time.monotonic()
         self._last_regossip = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._last_pull = 0.0
         self.last_block_time_ms = 0
         self.malformed_messages = 0
@@ -197,7 +198,13 @@ class LedgerService(Service):
         elif isinstance(action, actions.RecordEvidence):
             self._submit_evidence(action)
         elif isinstance(action, actions.RequestValue):
-            asyncio.get_running_loop().create_task(self._fetch_value(action.height, action.value_hash))
+            self._spawn(self._fetch_value(action.height, action.value_hash))
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        # The loop holds tasks only weakly: keep a reference until each is done.
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _commit(self, decision: actions.Commit) -> None:
         store, app, mempool, machine = self.store, self.app, self.mempool, self.machine
@@ -426,7 +433,7 @@ class LedgerService(Service):
     def _want_sync(self) -> None:
         if not self._syncing:
             self._syncing = True
-            asyncio.get_running_loop().create_task(self._sync_once())
+            self._spawn(self._sync_once())
 
     async def _repair_loop(self) -> None:
         while True:
@@ -438,7 +445,7 @@ class LedgerService(Service):
                 self._last_regossip = now
                 self._regossip()
             if stalled > self.repair_interval_s:
-                await self._sync_once()
+                self._want_sync()  # one sync at a time, whether the stall or a message from ahead started it
             if stalled > self.pull_after_s and now - self._last_pull > self.pull_after_s:
                 self._last_pull = now
                 await self._pull_round_state()
