@@ -100,22 +100,26 @@ class LibP2PBlockExchange:
         # file is here" (the HTTP route serves locally on it), even after a fetch cut short by its reader.
         held: list[Block] = []
 
-        async def keep(blocks: list[Block]) -> None:
-            held.extend(b for b in blocks if b.cid == root)
-            await self._keep([b for b in blocks if b.cid != root])
+        with self.objects.protected() as fetched:
 
-        fetcher = self.fetcher(keep)
-        try:
-            async for piece in fetcher.cat(root, usable):
-                yield piece
-            await self._keep(held)
-        finally:
-            self.dropped |= fetcher.scores.misbehaving()
+            async def keep(blocks: list[Block]) -> None:
+                fetched.update(b.cid for b in blocks)  # live for GC before they are stored
+                held.extend(b for b in blocks if b.cid == root)
+                await self._keep([b for b in blocks if b.cid != root])
+
+            fetcher = self.fetcher(keep)
+            try:
+                async for piece in fetcher.cat(root, usable):
+                    yield piece
+                await self._keep(held)
+            finally:
+                self.dropped |= fetcher.scores.misbehaving()
 
     async def fetch_all(self, root: CID, hints: Sequence[Contact] = ()) -> int:
-        """Make the whole DAG under `root` local; returns the file's size."""
-        if self.objects.has(root) and not await asyncio.to_thread(self.objects.missing, root):
-            return -1
+        """Make the whole DAG under `root` local; returns the bytes fetched (0 if it was here already). Call
+        `pin` right after, with no await in between, so no GC can slip in."""
+        if self.objects.has(root):  # a root is stored only with (after) everything under it
+            return 0
         size = 0
         async for piece in self.fetch_remote(root, hints):
             size += len(piece)

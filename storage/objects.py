@@ -16,6 +16,7 @@ and sweep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -85,6 +86,17 @@ class ObjectStore:
         # Mark the blocks live before they exist on disk, so a GC that runs meanwhile cannot reclaim them.
         written.update(block.cid for block in batch)
         return asyncio.ensure_future(asyncio.to_thread(self.blocks.put_many, batch, True, pin))
+
+    @contextlib.contextmanager
+    def protected(self) -> Iterator[set[CID]]:
+        """A set whose CIDs GC treats as live while the block is open: a fetch from peers adds each block's CID
+        before storing it, so a GC that runs meanwhile cannot reclaim half a file (as with an add)."""
+        session = next(self._session_ids)
+        self._sessions[session] = set()
+        try:
+            yield self._sessions[session]
+        finally:
+            del self._sessions[session]
 
     def add_bytes(self, data: bytes, pin: bool = True, replication: int = 1) -> CID:
         """Import bytes already in memory (small records, tests)."""

@@ -114,3 +114,14 @@ async def test_a_failing_source_leaves_no_pin_and_no_protected_session(objects: 
     assert objects.pins() == []
     assert objects.gc().removed_blocks > 0  # what the aborted add wrote is reclaimable at once
     assert objects.blocks.stats() == (0, 0)
+
+
+def test_blocks_of_a_fetch_in_progress_survive_gc(objects: ObjectStore) -> None:
+    store = objects
+    root, blocks = import_bytes(_pattern(3 * CHUNK_SIZE))
+    children = [b for b in blocks if b.cid != root]
+    with store.protected() as fetched:
+        fetched.update(b.cid for b in children)
+        store.blocks.put_many(children)  # unpinned, root not stored yet: what a fetch looks like midway
+        assert store.gc().removed_blocks == 0
+    assert store.gc().removed_blocks == len(children)
