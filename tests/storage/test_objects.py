@@ -124,4 +124,4 @@ def test_blocks_of_a_fetch_in_progress_survive_gc(objects: ObjectStore) -> None:
         fetched.update(b.cid for b in children)
         store.blocks.put_many(children)  # unpinned, root not stored yet: what a fetch looks like midway
         assert store.gc().removed_blocks == 0
-    assert store.gc().removed_blocks == len(children)
+    assert store.gc().removed_blocks == len({b.cid for b in children})  # equal chunks share a block
