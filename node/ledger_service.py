@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 
-from consensus import actions, codec
-from consensus.block import Block, Commit, decode_block
+from consensus import actions
+from consensus.block import Block, Commit
 from consensus.chainstore import ChainStore
 from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, MempoolFullError, TxError
@@ -39,6 +38,7 @@ from consensus.votes import ValidatorSet, Vote
 from node import ledger_wire as wire
 from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger_guard import SignGuard
+from node.ledger_repair import LedgerRepair
 from node.p2p import P2PError, P2PHost
 from node.service import Service
 
@@ -47,16 +47,8 @@ log = logging.getLogger(__name__)
 Input = Callable[[float], list[actions.Action]]
 
 
-class LedgerService(Service):
+class LedgerService(LedgerRepair, Service):
     name = "ledger"
-    repair_interval_s = 0.5
-    # Consensus gossip is best-effort: while a height makes no progress, our own votes and proposal are sent
-    # again about once a second (docs/CONSENSUS.md §6), and after longer a peer is asked for its round state.
-    regossip_after_s = 1.0
-    pull_after_s = 2.5
-    # How long a compact proposal waits for missing transactions to arrive by tx gossip before the block is
-    # fetched from a peer by hash.
-    compact_wait_s = 0.4
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
     tx_flush_s = 0.2
@@ -427,204 +419,6 @@ class LedgerService(Service):
             if held is not None and held[0].proposer == me:
                 self._out_proposals.append(self._compact_message(*held))
         self._flush.set()
-
-    # ---- repair and sync --------------------------------------------------------------------------------
-
-    def _want_sync(self) -> None:
-        if not self._syncing:
-            self._syncing = True
-            self._spawn(self._sync_once())
-
-    async def _repair_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.repair_interval_s)
-            await self._check_new_peers()
-            now = time.monotonic()
-            stalled = now - self._last_progress
-            if stalled > self.regossip_after_s and now - self._last_regossip > self.regossip_after_s:
-                self._last_regossip = now
-                self._regossip()
-            if stalled > self.repair_interval_s:
-                self._want_sync()  # one sync at a time, whether the stall or a message from ahead started it
-            if stalled > self.pull_after_s and now - self._last_pull > self.pull_after_s:
-                self._last_pull = now
-                await self._pull_round_state()
-
-    async def _check_new_peers(self) -> None:
-        """Handshake: a peer on another chain ID or genesis is disconnected and ignored."""
-        for peer in self.host.connected_peers():
-            if peer in self._verified_peers or peer in self._rejected_peers:
-                continue
-            try:
-                status = wire.PeerStatus.decode(
-                    await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request())
-                )
-            except (P2PError, wire.WireError):
-                continue  # not ready yet, or a light client; try again next round
-            if status.chain_id != self.chain_id or status.genesis_hash != self.genesis.hash():
-                log.warning("peer %s is on chain %s with another genesis: disconnecting", peer, status.chain_id)
-                self._rejected_peers.add(peer)
-                await self.host.disconnect(peer)
-            else:
-                self._verified_peers.add(peer)
-
-    def _good_peers(self) -> list[str]:
-        peers = [p for p in self.host.connected_peers() if p in self._verified_peers]
-        random.shuffle(peers)
-        return peers
-
-    async def _sync_once(self) -> None:
-        """Fetch and import final blocks from any peer that is ahead of us."""
-        try:
-            for peer in self._good_peers():
-                try:
-                    raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
-                    status = wire.PeerStatus.decode(raw)
-                except (P2PError, wire.WireError):
-                    continue
-                while self.store is not None and status.height > self.store.height:
-                    start = self.store.height + 1
-                    request = wire.blocks_request(start, status.height)
-                    try:
-                        raw = await self.host.request(
-                            peer,
-                            wire.LEDGER_PROTOCOL,
-                            request,
-                            timeout_s=10,
-                            max_response_bytes=wire.MAX_SYNC_RESPONSE_BYTES,
-                        )
-                        entries = wire.decode_blocks(raw)
-                    except (P2PError, wire.WireError) as exc:
-                        log.info("block sync from %s failed: %s", peer, exc)
-                        break
-                    if not entries or not self._import(entries):
-                        break
-        finally:
-            self._syncing = False
-
-    def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
-        store, mempool = self.store, self.mempool
-        assert store is not None and mempool is not None
-        imported = 0
-        for block_bytes, commit_value in entries:
-            try:
-                block = decode_block(
-                    block_bytes,
-                    chain_id=self.chain_id,
-                    max_block_bytes=self.genesis.params.max_block_bytes,
-                    max_tx_bytes=self.genesis.params.max_tx_bytes,
-                )
-                if block.height != store.height + 1:
-                    break
-                commit = Commit.from_value(commit_value)
-                result = store.import_block(block, commit, self.registry, preverified=mempool)
-            except LedgerError as exc:
-                log.warning("a synced block failed verification: %s", exc)
-                return False
-            mempool.update(block.txs)
-            now = time.monotonic()
-            for tx in block.txs:
-                self.committed_at[tx.hash] = now
-            self.last_block_time_ms = block.header.time_ms
-            self._last_progress = now
-            self._remember_block(block)
-            imported += 1
-            del result
-        if imported:
-            log.info("synced to height %d", store.height)
-            height, validators = store.height + 1, store.next_validators()
-            self._submit(lambda now: self._start_height(height, validators, now))
-        return imported > 0
-
-    async def _pull_round_state(self) -> None:
-        """Ask a peer for the proposals and votes it holds at our height (gossip may have lost some)."""
-        store = self.store
-        if store is None:
-            return
-        for peer in self._good_peers()[:1]:
-            try:
-                raw = await self.host.request(
-                    peer,
-                    wire.LEDGER_PROTOCOL,
-                    wire.round_state_request(store.height + 1),
-                    timeout_s=3,
-                    max_response_bytes=wire.MAX_GOSSIP_BYTES,
-                )
-                self._feed(ConsensusBatch.decode(raw))
-            except (P2PError, MessageError) as exc:
-                log.debug("round state from %s: %s", peer, exc)
-
-    async def _fetch_value(self, height: int, value_hash: bytes) -> None:
-        """Find the block behind `value_hash`: from a compact proposal once tx gossip has brought its
-        transactions, else from a peer that holds it."""
-        machine, app, mempool = self.machine, self.app, self.mempool
-        assert machine is not None and app is not None and mempool is not None
-        deadline = time.monotonic() + self.compact_wait_s
-        while value_hash in self._compact and time.monotonic() < deadline:
-            block = self._compact[value_hash].expand(mempool.get)
-            if block is not None:
-                rebuilt = block.encode()
-                app.remember_encoding(rebuilt, block)
-                self._submit(functools.partial(_deliver_value, machine, value_hash, rebuilt))
-                return
-            await asyncio.sleep(0.05)
-        for peer in self._good_peers():
-            if machine.height != height or machine.value(value_hash) is not None:
-                return
-            try:
-                raw = await self.host.request(
-                    peer,
-                    wire.LEDGER_PROTOCOL,
-                    wire.value_request(value_hash),
-                    timeout_s=5,
-                    max_response_bytes=wire.MAX_GOSSIP_BYTES,
-                )
-                value = wire.decode_value(raw)
-            except (P2PError, wire.WireError):
-                continue
-            if value is not None:
-                self._submit(functools.partial(_deliver_value, machine, value_hash, value))
-                return
-
-    async def _serve(self, peer: str, request: bytes) -> bytes:
-        store, machine = self.store, self.machine
-        if store is None or machine is None:
-            raise P2PError("ledger not running")
-        try:
-            req = wire.decode_request(request)
-        except wire.WireError as exc:
-            self.malformed_messages += 1
-            log.info("malformed ledger request from %s: %s", peer, exc)
-            return wire.encode_value(None)
-        if req.type == "status":
-            return wire.PeerStatus(self.chain_id, self.genesis.hash(), store.height).encode()
-        if req.type == "blocks":
-            entries: list[tuple[bytes, codec.Value]] = []
-            size = 0
-            for height in range(req.start, min(req.end, store.height) + 1):
-                block_bytes, commit = store.get_block_bytes(height), store.get_commit(height)
-                if block_bytes is None or commit is None:
-                    break
-                size += len(block_bytes)
-                if entries and size > wire.SYNC_RESPONSE_BUDGET:
-                    break
-                entries.append((block_bytes, commit.to_value()))
-            return wire.encode_blocks(entries)
-        if req.type == "value":
-            return wire.encode_value(machine.value(req.value_hash))
-        # round_state: what we hold at that height (only useful if it is our height)
-        if req.height != machine.height:
-            return ConsensusBatch().encode()
-        proposals = []
-        for round_ in range(machine.round + 1):
-            held = machine.proposal(round_)
-            if held is not None:
-                proposals.append(self._compact_message(*held))
-        return ConsensusBatch(tuple(proposals), tuple(machine.votes())).encode()
-
-
-def _deliver_value(machine: ConsensusMachine, value_hash: bytes, value: bytes, now: float) -> list[actions.Action]:
-    return machine.on_value(value_hash, value, now)
 
 
 def _replay_vote(machine: ConsensusMachine, vote: Vote, now: float) -> list[actions.Action]:
