@@ -5,7 +5,7 @@ Three provider stores hold a file; `BlockFetcher.cat` fetches it through the rea
 every block and stores it in the fetching node's blockstore (the `sink`), as a node does on `GET /objects` for a
 file it does not hold. Only the transport (a libp2p stream) is replaced by a function call.
 
-    .venv/bin/python -m bench.store_fetch [--size-mb 100] [--repeat 3] [--window 8]
+    .venv/bin/python -m bench.store_fetch [--size-mb 100] [--repeat 3] [--window 32] [--per-request 8]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from storage.objects import ObjectStore
 MB = 1_000_000
 
 
-async def fetch_once(size_mb: int, window: int, where: Path) -> float:
+async def fetch_once(size_mb: int, window: int, per_request: int, where: Path) -> float:
     data = os.urandom(size_mb * MB)
     providers: dict[bytes, ObjectStore] = {}
     root = None
@@ -53,7 +53,7 @@ async def fetch_once(size_mb: int, window: int, where: Path) -> float:
     async def sink(blocks: list[Block]) -> None:
         await asyncio.to_thread(fetching.blocks.put_many, blocks, True)
 
-    fetcher = BlockFetcher(request, window=window, sink=sink)
+    fetcher = BlockFetcher(request, window=window, sink=sink, per_request=per_request)
     started = time.perf_counter()
     total = 0
     async for piece in fetcher.cat(root, [Contact(peer_id) for peer_id in providers]):
@@ -63,11 +63,11 @@ async def fetch_once(size_mb: int, window: int, where: Path) -> float:
     return elapsed
 
 
-async def main_async(size_mb: int, repeat: int, window: int) -> None:
+async def main_async(size_mb: int, repeat: int, window: int, per_request: int) -> None:
     times = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            times.append(await fetch_once(size_mb, window, Path(tmp)))
+            times.append(await fetch_once(size_mb, window, per_request, Path(tmp)))
     rate = size_mb / min(times)
     print(f"{size_mb} MB from 3 providers through the wire codecs: {rate:.0f} MB/s (best of {repeat})")
 
@@ -76,9 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--per-request", type=int, default=8)
     args = parser.parse_args()
-    asyncio.run(main_async(args.size_mb, args.repeat, args.window))
+    asyncio.run(main_async(args.size_mb, args.repeat, args.window, args.per_request))
 
 
 if __name__ == "__main__":
