@@ -21,6 +21,7 @@ from storage import exchange, replicate
 from storage.address import CID
 from storage.dht import messages
 from storage.dht.keyspace import Contact
+from storage.dht.providers import PROVIDER_TTL, REPUBLISH_INTERVAL
 from storage.errors import BlockNotFoundError
 from storage.importer import CHUNK_SIZE
 from storage.replication import closest_peers
@@ -162,3 +163,29 @@ async def test_background_loops_announce_and_place_replicas(trio_of_nodes: list[
         for task in tasks:
             task.cancel()
     assert not n1.objects.missing(root)
+
+
+async def test_records_are_republished_on_schedule_and_expire_after_their_ttl(
+    trio_of_nodes: list[StorageService],
+) -> None:
+    n0, n1, _ = trio_of_nodes
+    now = [1_000.0]
+    for node in trio_of_nodes:
+        node.dht.clock = lambda: now[0]
+    root = n1.objects.add_bytes(DATA)
+    await n1.dht.provide(root)
+
+    def n0_lists_n1() -> bool:
+        return contact(n1).peer_id in {p.peer_id for p in n0.dht.node.providers.get(root.multihash, now[0])}
+
+    assert n0_lists_n1()
+    now[0] += REPUBLISH_INTERVAL + 1
+    await n1.dht.maintain()  # due: announced again, so n0's record lives another TTL
+    now[0] += PROVIDER_TTL - REPUBLISH_INTERVAL
+    await n0.dht.maintain()
+    assert n0_lists_n1()  # the first announcement alone would have expired by now
+    n1.dht.stop_providing(root)
+    now[0] += PROVIDER_TTL
+    await n1.dht.maintain()  # nothing due any more
+    await n0.dht.maintain()
+    assert not n0_lists_n1() and len(n0.dht.node.providers) == 0
