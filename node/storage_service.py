@@ -93,6 +93,11 @@ class StorageService(Service):
         waits here rather than growing memory)."""
         await self._announce.put((cid, replication))
 
+    @property
+    def announce_backlog(self) -> int:
+        """Objects added or pinned but not yet announced by the background loop."""
+        return self._announce.qsize()
+
     async def find_providers(self, cid: CID) -> Sequence[Contact]:
         return await self.dht.find_providers(cid)
 

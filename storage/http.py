@@ -4,7 +4,8 @@
     GET    /objects/{cid}                      the file, streamed (Content-Length set; fetched from peers when
                                                not local and the node supplied `fetch_remote`)
     GET    /providers/{cid}                    -> {"providers": [{"id": base58 peer ID, "addrs": [...]}]}
-    POST   /pins/{cid}[?replication=r]         operator -> {"cid": ..., "replication": r}
+    POST   /pins/{cid}[?replication=r]         operator -> {"cid": ..., "replication": r} (fetched from peers
+                                               first when not local; then announced like an add)
     DELETE /pins/{cid}                         operator -> {"cid": ...}
     GET    /pins                               operator -> {"pins": [{"cid": ..., "replication": r}]}
     POST   /gc                                 operator -> {"removed_blocks": n, "freed_bytes": n}
@@ -151,7 +152,13 @@ def storage_routes(
     @_json_errors
     async def pin_add(request: web.Request) -> web.StreamResponse:
         require_operator(request)
-        record = objects.pin(_cid(request), _replication(request))
+        root, replication = _cid(request), _replication(request)
+        if not objects.has(root) and fetch_remote is not None:
+            async for _ in fetch_remote(root):  # as `ipfs pin add`: fetch (every block verified), then pin
+                pass
+        record = objects.pin(root, replication)  # no await since the fetch ended: no GC in between
+        if on_added is not None:
+            await on_added(root, replication)
         return web.json_response({"cid": str(record.root), "replication": record.replication})
 
     @_json_errors

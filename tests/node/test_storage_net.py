@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from consensus import codec
 from node.api import OperatorAuth
@@ -189,3 +191,18 @@ async def test_records_are_republished_on_schedule_and_expire_after_their_ttl(
     await n1.dht.maintain()  # nothing due any more
     await n0.dht.maintain()
     assert not n0_lists_n1() and len(n0.dht.node.providers) == 0
+
+
+async def test_pinning_an_object_held_elsewhere_fetches_it_first(trio_of_nodes: list[StorageService]) -> None:
+    n0, n1, _ = trio_of_nodes
+    root = n1.objects.add_bytes(DATA)
+    await n1.dht.provide(root)
+    app = web.Application()
+    app.add_routes(n0.routes())
+    async with TestClient(TestServer(app)) as client:
+        refused = await client.post(f"/pins/{root}")
+        assert refused.status == 401 and not n0.objects.has(root)
+        answer = await client.post(f"/pins/{root}?replication=2", headers={"Authorization": "Bearer token"})
+        assert answer.status == 200 and await answer.json() == {"cid": str(root), "replication": 2}
+    assert b"".join(n0.objects.cat(root)) == DATA
+    assert n0.announce_backlog == 1  # announced and placed by the background loop, like an add
