@@ -315,3 +315,16 @@ def cmd_review(args: argparse.Namespace) -> int:
         return {"id": number, "verdict": args.verdict, "lines": [line]}
 
     return _run(args, main)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m node.admin_cli admin ...`: these commands without the rest of `ehrnet`."""
+    parser = argparse.ArgumentParser(prog="ehrnet")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

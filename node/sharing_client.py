@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import nacl.bindings
@@ -20,8 +20,10 @@ from consensus.keys import SigningKey, address_of
 from consensus.tx import Tx
 from consensus.vm.jsonvalues import from_json, to_json
 from node import ehr_wire as wire
-from node.p2p import P2PHost
 from storage.envelope import open_record, unwrap_key, x25519_from_ed25519_seed
+
+if TYPE_CHECKING:
+    from node.p2p import P2PHost  # libp2p is imported by whoever starts a host, not by this library
 
 CALL_GAS = 2_000_000
 

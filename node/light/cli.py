@@ -165,3 +165,16 @@ def cmd_get_state(args: argparse.Namespace) -> int:
         except ValueError:
             return _fail(f"--key {text!r}: not hex", 2)
     return _follow(args, keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m node.light.cli light ...`: the light commands without the rest of `ehrnet` (a device install)."""
+    parser = argparse.ArgumentParser(prog="ehrnet")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
