@@ -89,10 +89,9 @@ def test_sharing_commands_on_a_cluster(tmp_path: Path, capsys: pytest.CaptureFix
             where = ["--config", str(cluster.config_path), "--data-dir", str(tmp_path / name)]
             return cli("light", argv[0], *where, *argv[1:])
 
-        # The admin registers the manager (by peer id) and the three people with their light box keys.
-        assert (
-            cli("admin", "add-user", *admin, "--pk", cluster.records["node1"].peer_id, "--role", "ehr_manager")[0] == 0
-        )
+        # The admin registers the manager and the edge node (by peer id) and the people with their light box keys.
+        for node, role in (("node1", "ehr_manager"), ("node4", "edge")):
+            assert cli("admin", "add-user", *admin, "--pk", cluster.records[node].peer_id, "--role", role)[0] == 0
         for name, role, area in (
             ("patient", "patient", "area-7"),
             ("doctor", "doctor", "area-7"),
@@ -106,12 +105,19 @@ def test_sharing_commands_on_a_cluster(tmp_path: Path, capsys: pytest.CaptureFix
         code, _, err = cli("admin", "add-user", *admin, "--pk", pk["doctor"], "--role", "doctor")
         assert code == 1 and "already registered" in err
 
+        # The phone offloads a long HRV window to the edge node; each result becomes one of the patient's EHRs.
+        code, out, err = light("patient", "offload", "--tasks", "hrv:600,tremor:20", "--seed", "3", "--json")
+        assert code == 0, err
+        offloaded = json.loads(out)
+        assert len(offloaded["records"]) == 2 and "edge" in {t["where"] for t in offloaded["summary"]["tasks"]}
         document = _file_record(cluster, people["patient"])
         code, out, err = light("patient", "records", "--json")
         assert code == 0, err
         listed = json.loads(out)
-        assert len(listed["records"]) == 1 and listed["height"] > 0
-        cid = listed["records"][0]["cid"]
+        assert [r["cid"] for r in listed["records"][:2]] == offloaded["records"] and listed["height"] > 0
+        cids = [r["cid"] for r in listed["records"]]
+        assert len(cids) == 3
+        cid = cids[2]
 
         code, out, err = light("patient", "grant", "--to", pk["doctor"], "--scope", "*", "--expires", "+1h")
         assert code == 0 and "proof-verified" in out, err
@@ -121,9 +127,13 @@ def test_sharing_commands_on_a_cluster(tmp_path: Path, capsys: pytest.CaptureFix
         )
         assert code == 0, err
         got = json.loads(out)
-        assert [r["cid"] for r in got["records"]] == [cid]
+        assert [r["cid"] for r in got["records"]] == cids
         assert (tmp_path / "got" / f"{cid}.json").read_bytes() == document
-        assert parse_record(document).task == TREMOR == got["records"][0]["task"]
+        assert (
+            sorted(r["task"] for r in got["records"])
+            == ["hrv/1", TREMOR, TREMOR]
+            == sorted(["hrv/1", TREMOR, parse_record(document).task])
+        )
 
         code, _, err = light("stranger", "request", "--patient", pk["patient"])
         assert code == 1 and "denied: no policy grants access" in err
