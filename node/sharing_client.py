@@ -99,8 +99,11 @@ class EhrUser:
         await self.api.post("/tx", {"tx": tx.raw.hex()})
         receipt = await self.wait_receipt(tx.hash, timeout_s)
         result = receipt.get("result") or {}
-        if result.get("vm_status") != "ok":
-            raise SharingError(f"ehr.{function}: {result.get('vm_status')}: {receipt.get('error')}")
+        status = result.get("vm_status")
+        if status != "ok":
+            error = str(receipt.get("error"))
+            shown = error if error.startswith(f"{status}:") else f"{status}: {error}"  # say "reverted" once
+            raise SharingError(f"ehr.{function}: {shown}")
         return from_json(result.get("return"))
 
     async def wait_receipt(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
