@@ -168,6 +168,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         )
         services.append(manager)
         status_sections.append(manager.status)
+        http.add_routes(manager.routes())
         erasure_handlers.append(lambda uid, cids: _shred(manager, uid))
     services.append(ErasureWatcher(ledger, erasure_handlers))
     if "edge" in spec.roles:

@@ -105,6 +105,12 @@ def _register_light(sub: SubParsers) -> None:
     light_cli.register(sub)
 
 
+def _register_admin(sub: SubParsers) -> None:
+    from node import admin_cli
+
+    admin_cli.register(sub)
+
+
 def _register_demo(sub: SubParsers) -> None:
     from node import demo
 
@@ -127,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_offload,
         _register_storage,
         _register_light,
+        _register_admin,
         _register_demo,
     ]
     for register in registrars:

@@ -20,19 +20,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from consensus.keys import SigningKey
 from node.cluster import Cluster, ClusterError, default_data_dir
 from node.cluster_cli import print_table, start_cluster
 from node.config import generate_network
-from node.edge_service import OFFLOAD_PROTOCOL
 from node.identity import public_key_of_peer_id
 from node.network_init import admin_key_path
-from node.p2p import HostConfig, P2PHost
-from node.sharing_client import EhrUser, NodeApi, SharingError
 
+# libp2p, aiohttp and the analyses are imported where the story needs them: building the CLI parser must stay
+# light (every `ehrnet` command imports this module to register `demo`).
 if TYPE_CHECKING:
+    from node.p2p import P2PHost
+    from node.sharing_client import EhrUser, NodeApi
+
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -72,6 +72,8 @@ class P2PTransport:
         self.host, self.edge_peer = host, edge_peer
 
     async def offload(self, wire: bytes) -> bytes:
+        from node.edge_service import OFFLOAD_PROTOCOL
+
         return await self.host.request(self.edge_peer, OFFLOAD_PROTOCOL, wire, timeout_s=120)
 
 
@@ -143,6 +145,11 @@ def _fresh(data_dir: Path) -> None:
 
 
 async def _story(cluster: Cluster, data_dir: Path, say: Narrator) -> None:
+    import aiohttp
+
+    from node.p2p import HostConfig, P2PHost
+    from node.sharing_client import EhrUser, NodeApi
+
     records = cluster.records
     manager_peer, edge_peer = records["node1"].peer_id, records["node4"].peer_id
     keys_dir = data_dir / "demo-keys"
@@ -182,6 +189,7 @@ async def _offload(say: Narrator, patient: EhrUser, device: P2PHost, edge_peer: 
     import nacl.public
     import numpy as np
 
+    from node.sharing_client import SharingError
     from offload.device import EDGE, PHONE, builtin_profile
     from offload.envelope import box_public_key_from_identity
     from offload.session import OffloadSession, SessionTask
@@ -236,6 +244,8 @@ async def _share(
     manager: tuple[str, str],
     manager_api: NodeApi,
 ) -> None:
+    from node.p2p import HostConfig, P2PHost
+    from node.sharing_client import SharingError
     from offload.fhir import parse_record
 
     manager_peer, manager_addr = manager

@@ -22,12 +22,14 @@ from pathlib import Path
 
 import nacl.exceptions
 import nacl.public
+from aiohttp import web
 
 from consensus import codec
 from consensus.errors import TxError, TxNonceError
 from consensus.keys import SigningKey, address_of
 from consensus.tx import decode_tx
 from node import ehr_wire as wire
+from node.api import json_error, read_json
 from node.ehr_contract import EHR_CONTRACT, ContractCallError, call_return, ehr_view, wait_receipt
 from node.ledger_service import LedgerService
 from node.p2p import P2PHost
@@ -73,6 +75,25 @@ class ManagerService(Service):
 
     async def start(self) -> None:
         self.host.set_request_handler(wire.EHR_PROTOCOL, self._serve, wire.MAX_REQUEST_BYTES)
+
+    def routes(self) -> list[web.RouteDef]:
+        """`POST /ehr/request`: the same signed requests over HTTP, for devices without libp2p (the answer is the
+        protocol's own answer, hex-encoded; a refusal is in it, not in the HTTP status)."""
+
+        async def relay(request: web.Request) -> web.Response:
+            body = await read_json(request, max_bytes=2 * wire.MAX_REQUEST_BYTES + 1024)
+            text = body.get("request") if isinstance(body, dict) else None
+            try:
+                data = bytes.fromhex(text) if isinstance(text, str) else b""
+            except ValueError:
+                data = b""
+            if not data:
+                return json_error(400, 'request: the signed sharing request as hex, {"request": "..."}')
+            if len(data) > wire.MAX_REQUEST_BYTES:
+                return json_error(413, f"request: larger than {wire.MAX_REQUEST_BYTES} bytes")
+            return web.json_response({"answer": (await self._serve("http", data)).hex()})
+
+        return [web.post("/ehr/request", relay)]
 
     async def stop(self) -> None:
         self.keys.close()

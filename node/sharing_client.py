@@ -153,10 +153,21 @@ class EhrUser:
         request = wire.sign_request(self.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
         return await self.send_retrieve(host, manager_peer, request)
 
+    async def request_records_http(self, manager: NodeApi, patient_pk: bytes) -> tuple[list[Record], int]:
+        """The same 4-step read through the manager node's HTTP API (no libp2p on the device)."""
+        tx = await self.signed_call("retrieve_ehrs", [patient_pk])
+        request = wire.sign_request(self.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
+        answer = await manager.post("/ehr/request", {"request": request.hex()})
+        return self.open_answer(bytes.fromhex(answer["answer"]))
+
     async def send_retrieve(self, host: P2PHost, manager_peer: str, request: bytes) -> tuple[list[Record], int]:
         raw = await host.request(
             manager_peer, wire.EHR_PROTOCOL, request, timeout_s=60, max_response_bytes=wire.MAX_RESPONSE_BYTES
         )
+        return self.open_answer(raw)
+
+    def open_answer(self, raw: bytes) -> tuple[list[Record], int]:
+        """Decrypt the records of a manager's answer locally (step 4 ends on the requester's device)."""
         try:
             answer = wire.decode_answer(raw)
         except wire.RequestRefused as exc:

@@ -222,11 +222,18 @@ async def _request(s: LightSession, args: argparse.Namespace, patient: bytes) ->
     manager = role_multiaddr(s.network, "manager", args.manager, "--manager")
     patient_uid = await s.state.uid_of(patient)
     started = time.monotonic()
-    try:
-        async with libp2p_host([manager]) as host:
-            got, height = await s.user.request_records(host, peer_of(manager), patient)
-    except P2PError as exc:
-        raise SharingError(f"the EHRs manager at {manager}: {exc}") from exc
+    if getattr(args, "http", False):
+        # No libp2p on this device: the manager node relays the same signed request from its HTTP API.
+        from node.sharing_client import NodeApi
+
+        spec = next(n for n in s.network.nodes if n.p2p_multiaddr == manager)
+        got, height = await s.user.request_records_http(NodeApi(s.user.api.session, spec.http_url), patient)
+    else:
+        try:
+            async with libp2p_host([manager]) as host:
+                got, height = await s.user.request_records(host, peer_of(manager), patient)
+        except P2PError as exc:
+            raise SharingError(f"the EHRs manager at {manager}: {exc}") from exc
     took_ms = 1000 * (time.monotonic() - started)
     records, lines = [], []
     for record in got:
