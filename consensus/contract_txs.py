@@ -25,6 +25,7 @@ from consensus.state import WorkingState, admins
 from consensus.tx import Tx
 from consensus.vm import VM, BlockInfo, Receipt, code_key, storage_key
 from consensus.vm.runtime import NAME_PATTERN
+from consensus.vm.storage import ReadOnlyStorage
 
 # Every VM key lives under this prefix in the ledger's state (docs/LEDGER.md §4 reserves "vm/").
 VM_PREFIX = b"vm/"
@@ -73,30 +74,14 @@ class LedgerStorage:
         return None
 
 
-class ReadOnlyLedgerStorage:
+class ReadOnlyLedgerStorage(ReadOnlyStorage):
     """The VM's `Storage` over a committed state's getter (e.g. a chain-store reader) for views and ABIs.
     Writes are refused before they get here (the VM's view mode), and refused again here."""
 
+    refusal = "read-only contract state"
+
     def __init__(self, get_value: Callable[[bytes], bytes | None]) -> None:
-        self._get = get_value
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._get(VM_PREFIX + key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        raise PermissionError("read-only contract state")
-
-    def delete(self, key: bytes) -> None:
-        raise PermissionError("read-only contract state")
-
-    def snapshot(self) -> int:
-        return 0
-
-    def revert(self, snapshot: int) -> None:
-        return None
-
-    def commit(self, snapshot: int) -> None:
-        return None
+        super().__init__(lambda key: get_value(VM_PREFIX + key))
 
 
 # --- body checks (stateless; run at mempool admission and again in the block) --------------------------------

@@ -195,7 +195,7 @@ class VM:
     ) -> Receipt:
         """Evaluate a function without a transaction: any storage write or event makes it fail ("failed")."""
         caller = Caller(address_of(caller_pk) if caller_pk else b"", caller_pk, b"")
-        return self._transact(ReadOnlyStorage(state), caller, target, func, args, block, gas_limit, True)
+        return self._transact(ReadOnlyStorage(state.get), caller, target, func, args, block, gas_limit, True)
 
     def _transact(
         self,

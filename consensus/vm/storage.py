@@ -15,7 +15,10 @@ with another contract's keys, its code or its metadata.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+from consensus.vm.journal import JournaledEntries
 
 CONTRACT_PREFIX = b"c/"
 NAME_PREFIX = b"n/"
@@ -56,69 +59,42 @@ class Storage(Protocol):
     def commit(self, snapshot: int) -> None: ...
 
 
-class MemoryStorage:
+class MemoryStorage(JournaledEntries[bytes]):
     """A dict plus an undo journal: each change records the value it replaced."""
 
     def __init__(self, items: dict[bytes, bytes] | None = None) -> None:
-        self.items: dict[bytes, bytes] = dict(items or {})
-        self._journal: list[tuple[bytes, bytes | None]] = []
-        self._open: list[int] = []
+        super().__init__(dict(items or {}))
+        self.items = self._entries
 
     def get(self, key: bytes) -> bytes | None:
         return self.items.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
-        if self._open:
-            self._journal.append((key, self.items.get(key)))
+        self._record(key)
         self.items[key] = value
 
     def delete(self, key: bytes) -> None:
         if key in self.items:
-            if self._open:
-                self._journal.append((key, self.items[key]))
+            self._record(key)
             del self.items[key]
-
-    def snapshot(self) -> int:
-        token = len(self._journal)
-        self._open.append(token)
-        return token
-
-    def _close(self, snapshot: int) -> None:
-        if not self._open or self._open[-1] != snapshot:
-            raise ValueError("snapshots must be closed in the reverse order they were opened")
-        self._open.pop()
-
-    def revert(self, snapshot: int) -> None:
-        self._close(snapshot)
-        while len(self._journal) > snapshot:
-            key, old = self._journal.pop()
-            if old is None:
-                self.items.pop(key, None)
-            else:
-                self.items[key] = old
-        if not self._open:
-            self._journal.clear()
-
-    def commit(self, snapshot: int) -> None:
-        self._close(snapshot)
-        if not self._open:
-            self._journal.clear()
 
 
 class ReadOnlyStorage:
-    """Wraps a storage for views: reads pass through; the VM refuses writes before they get here."""
+    """A storage for views: reads go to `get_value`; the VM refuses writes before they get here."""
 
-    def __init__(self, inner: Storage) -> None:
-        self._inner = inner
+    refusal = "read-only storage"
+
+    def __init__(self, get_value: Callable[[bytes], bytes | None]) -> None:
+        self._get = get_value
 
     def get(self, key: bytes) -> bytes | None:
-        return self._inner.get(key)
+        return self._get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
-        raise PermissionError("read-only storage")
+        raise PermissionError(self.refusal)
 
     def delete(self, key: bytes) -> None:
-        raise PermissionError("read-only storage")
+        raise PermissionError(self.refusal)
 
     def snapshot(self) -> int:
         return 0
