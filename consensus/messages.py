@@ -22,6 +22,18 @@ class MessageError(LedgerError, ValueError):
     of `Vote.from_value`, so one `except ValueError` covers every malformed consensus message."""
 
 
+def decode_map(data: bytes, what: str, error: type[Exception] = MessageError) -> dict[str, codec.Value]:
+    """Decode canonical DAG-CBOR that must be a map; anything else raises `error` with a message naming `what`.
+    Each wire module passes its own error type, so its callers keep catching what they already catch."""
+    try:
+        value = codec.decode(data)
+    except codec.CodecError as exc:
+        raise error(f"{what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise error(f"{what}: expected a map")
+    return value
+
+
 def as_map(value: codec.Value, what: str) -> dict[str, codec.Value]:
     if not isinstance(value, dict):
         raise MessageError(f"{what} is not a map")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from consensus import codec
 from consensus.keys import SigningKey, verify
+from consensus.messages import decode_map
 
 EHR_PROTOCOL = "/ehrnet/ehr/1.0.0"
 SIGN_DOMAIN = "ehrnet/ehr-request/v1"
@@ -51,12 +52,7 @@ def sign_request(key: SigningKey, kind: str, fields: dict[str, codec.Value]) -> 
 
 
 def decode_request(data: bytes) -> SignedRequest:
-    try:
-        value = codec.decode(data)
-    except codec.CodecError as exc:
-        raise EhrWireError(f"request: {exc}") from exc
-    if not isinstance(value, dict):
-        raise EhrWireError("request: expected a map")
+    value = decode_map(data, "request", EhrWireError)
     kind, sender, fields, sig = value.get("kind"), value.get("sender"), value.get("fields"), value.get("sig")
     if kind not in ("retrieve", "store", "file_keys"):
         raise EhrWireError(f"request: unknown kind {kind!r}")

@@ -15,6 +15,7 @@ import cbor2
 from consensus import codec
 from consensus.block import Block, Header
 from consensus.errors import LedgerError
+from consensus.messages import decode_map
 from consensus.tx import Tx
 
 LEDGER_PROTOCOL = "/ehrnet/ledger/1.0.0"
@@ -40,13 +41,7 @@ class WireError(ValueError):
 
 
 def _decode_map(data: bytes, what: str) -> dict[str, codec.Value]:
-    try:
-        value = codec.decode(data)
-    except codec.CodecError as exc:
-        raise WireError(f"{what}: {exc}") from exc
-    if not isinstance(value, dict):
-        raise WireError(f"{what}: expected a map")
-    return value
+    return decode_map(data, what, WireError)
 
 
 def _list(value: dict[str, codec.Value], key: str, what: str) -> list[codec.Value]:

@@ -18,6 +18,7 @@ import cbor2
 from consensus import codec, smt
 from consensus.block import Commit, Header
 from consensus.errors import LedgerError
+from consensus.messages import decode_map
 from consensus.votes import ValidatorSet
 from node.light.errors import RemoteError, WireError
 
@@ -190,13 +191,7 @@ def _validator_set(value: codec.Value) -> ValidatorSet | None:
 
 
 def _decode_map(data: bytes, what: str) -> dict[str, codec.Value]:
-    try:
-        value = codec.decode(data)
-    except codec.CodecError as exc:
-        raise WireError(f"{what}: {exc}") from exc
-    if not isinstance(value, dict):
-        raise WireError(f"{what}: expected a map")
-    return value
+    return decode_map(data, what, WireError)
 
 
 def _load_answer(data: bytes, what: str) -> dict[str, codec.Value]:
