@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from consensus import codec
 from storage.address import CID
 from storage.errors import InvalidCidError, ProtocolError
+from storage.wire import decode_typed_map
 
 PROTOCOL_ID = "/ehrnet/replicate/1.0.0"
 MAX_MESSAGE_BYTES = 1024
@@ -56,15 +57,7 @@ def encode_answer(answer: Answer) -> bytes:
 
 
 def _map(data: bytes) -> dict[str, codec.Value]:
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"replicate message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        value = codec.decode(data)
-    except codec.CodecError as exc:
-        raise ProtocolError(f"replicate message is not canonical CBOR: {exc}") from exc
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise ProtocolError("replicate message must be a map with a text 'type'")
-    return value
+    return decode_typed_map(data, "replicate message", MAX_MESSAGE_BYTES)
 
 
 def decode_replicate(data: bytes) -> Replicate:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from consensus import codec
 from storage.dht.keyspace import Contact
 from storage.errors import ProtocolError
+from storage.wire import decode_typed_map
 
 PROTOCOL_ID = "/ehrnet/kad/1.0.0"
 MAX_MESSAGE_BYTES = 256 << 10
@@ -89,15 +90,7 @@ def encode_message(message: Request | Response) -> bytes:
 
 
 def _map(data: bytes) -> dict[str, codec.Value]:
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"DHT message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        value = codec.decode(data)
-    except codec.CodecError as exc:
-        raise ProtocolError(f"DHT message is not canonical CBOR: {exc}") from exc
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise ProtocolError("DHT message must be a map with a text 'type'")
-    return value
+    return decode_typed_map(data, "DHT message", MAX_MESSAGE_BYTES)
 
 
 def _bytes(value: dict[str, codec.Value], name: str, max_length: int = MAX_KEY_LENGTH) -> bytes:
