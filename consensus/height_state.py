@@ -79,13 +79,13 @@ class HeightState:
             return False
         if not verified and not vote.verify():
             raise MessageError("vote signature does not verify")
-        result = vote_set.add(vote)
+        result = vote_set.add(vote, admit_backed=True)
         if result.evidence is not None:
             key = result.evidence.hash()
             if key not in self._evidence_seen:
                 self._evidence_seen.add(key)
                 self.out.append(RecordEvidence(result.evidence))
-        counted = result.outcome is AddOutcome.ADDED or result.outcome is AddOutcome.CONFLICT
+        counted = result.outcome in (AddOutcome.ADDED, AddOutcome.CONFLICT, AddOutcome.BACKED)
         if counted and vote.kind is VoteKind.PRECOMMIT:
             self.decide_revision += 1
         return counted

@@ -1,11 +1,21 @@
 """Counting signed votes per (height, round, kind), one count per distinct validator, and spotting equivocation.
 
 Counting rule: a value's tally is the number of distinct validators that signed a vote for it. A validator that
-equivocates is counted for both values it signed (at most two are kept, the first and the first conflicting
-one). That is still safe — two quorums for different values in one round would need f + 1 validators to sign
-both, i.e. more than f faulty — and it helps liveness, since honest nodes agree on the tallies whatever order
-the conflicting votes reached them in. Signatures are not checked here: the caller (the state machine) checks
-them, and a vote's exact duplicate is recognised first so a re-gossiped vote costs no signature check.
+equivocates is counted for every value it signed that we keep. That is still safe — two quorums for different
+values in one round would need f + 1 validators to sign both, i.e. more than f faulty — and it helps liveness,
+since honest nodes agree on the tallies whatever order the conflicting votes reached them in.
+
+What we keep of an equivocator: its first two votes always (enough for evidence), and a further one only when
+its value is already backed by f + 1 validators (`add(..., admit_backed=True)`), i.e. by at least one honest one.
+The cap bounds what a Byzantine validator can make us store; the exception is needed for liveness. A quorum
+that some honest node counted (and maybe decided on) may include an equivocator's third vote; a node that had
+capped it away could never count that quorum, and once the deciders stop voting the rest may never form
+another one. A real quorum holds at least q − f ≥ f + 1 honest votes, which gossip brings to everyone, so the
+vote gets in on a later re-gossip. Values backed by f + 1 can only be built from the first two votes of each
+validator, so at most 2n / (f + 1) of them exist per slot: the memory stays bounded even beyond f faults.
+
+Signatures are not checked here: the caller (the state machine) checks them, and a vote's exact duplicate is
+recognised first so a re-gossiped vote costs no signature check.
 """
 
 from __future__ import annotations
@@ -14,14 +24,15 @@ import enum
 from dataclasses import dataclass
 
 from consensus.evidence import DuplicateVoteEvidence
-from consensus.votes import ValidatorSet, Vote, VoteKind
+from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
 
 
 class AddOutcome(enum.Enum):
     ADDED = "added"  # first vote of this validator in the set
     DUPLICATE = "duplicate"  # the same vote again: nothing changes
     CONFLICT = "conflict"  # a second, different vote: counted, and evidence returned
-    IGNORED = "ignored"  # a third or later different vote: the validator is already proven faulty
+    BACKED = "backed"  # a third or later different vote, counted because f + 1 validators back its value
+    IGNORED = "ignored"  # a third or later different vote of an unbacked value: the validator is already proven faulty
 
 
 @dataclass(frozen=True)
@@ -49,19 +60,21 @@ class VoteSet:
         """True when this exact signed vote is already held (so its signature need not be checked again)."""
         return vote in self._by_validator.get(vote.validator, ())
 
-    def add(self, vote: Vote) -> AddResult:
-        """Add a vote whose signature the caller has checked."""
+    def add(self, vote: Vote, *, admit_backed: bool = False) -> AddResult:
+        """Add a vote whose signature the caller has checked. An equivocator's third or later value is ignored,
+        unless `admit_backed` and f + 1 validators already voted for that value (see the module docstring)."""
         self._check_slot(vote)
         held = self._by_validator.setdefault(vote.validator, [])
         if any(h.block_hash == vote.block_hash for h in held):
             return AddResult(AddOutcome.DUPLICATE)
-        if len(held) >= 2:
+        if len(held) >= 2 and not (admit_backed and self.count(vote.block_hash) > max_faulty(len(self.validators))):
             return AddResult(AddOutcome.IGNORED)
         held.append(vote)
         self._by_value.setdefault(vote.block_hash, {})[vote.validator] = vote
         if len(held) == 2:
             return AddResult(AddOutcome.CONFLICT, DuplicateVoteEvidence.of(held[0], held[1]))
-        return AddResult(AddOutcome.ADDED)
+        # Already reported with the evidence of its first two votes: no second report.
+        return AddResult(AddOutcome.ADDED if len(held) == 1 else AddOutcome.BACKED)
 
     def count(self, value_hash: bytes | None) -> int:
         """Distinct validators that voted for `value_hash` (None counts nil votes)."""
