@@ -134,15 +134,15 @@ def test_safety_under_random_schedules_drops_and_byzantine_equivocators(
 def run_after_gst(seed: int, n: int, drop_rate: float) -> Network:
     """f faulty of n (some crashed, some Byzantine), messages lost before GST = 8 s: all must decide 2 heights.
 
-    Every honest node decides within 20 simulated seconds in thousands of sampled schedules, so 120 s is ample;
-    the message budget keeps a run that does not decide to a few seconds of wall clock."""
+    Honest nodes decided within 20 simulated seconds and 1,400 messages in each of 3,600 sampled schedules, so 120 s
+    and 10,000 messages are ample; the budget keeps a run that does not decide to a few seconds of wall clock."""
     rng = random.Random(seed)
     f = max_faulty(n)
     faulty = rng.sample(range(n), f)
     byzantine = frozenset(faulty[: rng.randint(0, f)])
     crashed = frozenset(faulty) - byzantine
     net = Network(
-        n, seed, byzantine=byzantine, crashed=crashed, drop_rate=drop_rate, gst=8.0, heights=2, max_messages=30_000
+        n, seed, byzantine=byzantine, crashed=crashed, drop_rate=drop_rate, gst=8.0, heights=2, max_messages=10_000
     )
     net.run(until=120.0)
     assert not net.budget_exhausted, f"{net.messages_sent} messages sent by {net.now:.1f} s without deciding"
