@@ -100,6 +100,17 @@ async def test_granted_read_and_no_plaintext_at_rest(world: World) -> None:
     assert _files_containing(w.cluster.data_dir, MARKER.encode()) == []
 
 
+async def test_device_without_libp2p_reads_through_the_manager_http_relay(world: World) -> None:
+    w = world
+    cid, document = await _file_record(w)
+    await w.patient.grant(w.doctor.pk, "*", 0)
+    manager = NodeApi(w.admin.api.session, w.cluster.records["node1"].http_url)
+    got, height = await w.doctor.request_records_http(manager, w.patient.pk)
+    assert [(r.cid, r.plaintext) for r in got] == [(cid, document)] and height > 0
+    with pytest.raises(SharingError, match="400"):
+        await manager.post("/ehr/request", {"request": "zz"})
+
+
 async def test_replayed_request_is_refused(world: World) -> None:
     w = world
     await _file_record(w)
