@@ -8,7 +8,7 @@ import inspect
 import json
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,8 +39,8 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.0
 
 
 async def await_until(
-    predicate: Callable[[], T | Awaitable[T]], timeout_s: float, interval: float = 0.02, what: str = "condition"
-) -> T:
+    predicate: Callable[[], Any], timeout_s: float, interval: float = 0.02, what: str = "condition"
+) -> Any:
     """The asyncio form of `wait_until`; `predicate` may be sync or async."""
     deadline = time.monotonic() + timeout_s
     while True:

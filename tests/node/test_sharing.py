@@ -3,7 +3,6 @@ requests refused, revocation and expiry effective on the next request, nothing r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from offload.fhir import build_record, parse_record, patient_id
 from offload.workload import TREMOR, make_payload
 from storage.address import CID
 from storage.keystore import KeyStore
-from tests.harness import running_cluster
+from tests.harness import await_until, running_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -138,15 +137,16 @@ async def test_revocation_and_expiry_take_effect_on_the_next_request(world: Worl
     expires = int(time.time()) + 2
     await w.patient.grant(w.doctor.pk, "*", expires)
     assert len((await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk))[0]) == 1
-    deadline = time.monotonic() + 20
-    while True:
+
+    async def refused_as_expired() -> bool:
         try:
             await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
         except SharingError as exc:
             assert "expired" in str(exc)
-            break
-        assert time.monotonic() < deadline, "the policy never expired"
-        await asyncio.sleep(0.5)
+            return True
+        return False
+
+    await await_until(refused_as_expired, timeout_s=20, interval=0.5, what="the policy expires")
 
 
 async def test_after_delete_user_no_node_can_produce_the_plaintext(world: World) -> None:
@@ -154,10 +154,11 @@ async def test_after_delete_user_no_node_can_produce_the_plaintext(world: World)
     cid, _ = await _file_record(w)
     await w.admin.delete_user(w.patient.pk)
     manager_api = NodeApi(w.admin.api.session, w.cluster.records["node1"].http_url)
-    deadline = time.monotonic() + 20
-    while (await manager_api.get("/status"))["ehr_manager"]["erased_users"] < 1:
-        assert time.monotonic() < deadline, "the manager did not act on the erasure event"
-        await asyncio.sleep(0.1)
+
+    async def erased() -> bool:
+        return bool((await manager_api.get("/status"))["ehr_manager"]["erased_users"] >= 1)
+
+    await await_until(erased, timeout_s=20, what="the manager acts on the erasure event")
     with pytest.raises(SharingError):
         await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
     # The manager's key store no longer holds any wrapped key of the patient's record: the ciphertext that
