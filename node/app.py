@@ -17,12 +17,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from consensus.errors import GenesisError
-from consensus.genesis import Genesis, Params
 from consensus.keys import SigningKey
 from node import __version__
 from node.api import HttpApiService, OperatorAuth, json_error, read_json
-from node.config import ConfigError, NetworkConfig, NodeSpec
+from node.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
 from node.contract_api import contract_routes
 from node.erasure import ErasureWatcher, OnErasure
 from node.identity import public_key_of_peer_id
@@ -108,21 +106,6 @@ class Node:
 
     def request_stop(self) -> None:
         self.stop_event.set()
-
-
-def genesis_of(network: NetworkConfig) -> Genesis:
-    """The ledger's genesis from a resolved network config."""
-    g = network.genesis
-    try:
-        return Genesis(
-            chain_id=g.chain_id,
-            validators=tuple(g.validator_keys()),
-            admins=tuple(g.admin_keys()),
-            initial_time_ms=g.genesis_time_ms,
-            params=Params(**g.params),
-        )
-    except (GenesisError, TypeError) as exc:
-        raise ConfigError(f"{network.source}: genesis: {exc}") from exc
 
 
 def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:

@@ -20,7 +20,8 @@ from typing import Any
 
 import tomli_w
 
-from consensus.genesis import Params
+from consensus.errors import GenesisError
+from consensus.genesis import Genesis, Params
 
 ROLES = ("validator", "edge", "storage", "manager")
 KEY_PREFIX = "ed25519:"
@@ -296,3 +297,20 @@ def generate_network(n: int, name: str | None = None) -> NetworkConfig:
         admins=("admin",),
     )
     return NetworkConfig(name=net_name, nodes=tuple(nodes), genesis=genesis, source=f"<generated {net_name}>")
+
+
+def genesis_of(network: NetworkConfig) -> Genesis:
+    """The ledger's genesis from a resolved network config (what every node and light client starts from)."""
+    g = network.genesis
+    if not g.resolved:
+        raise ConfigError(f"{network.source}: genesis keys are not resolved; use the cluster's network.toml")
+    try:
+        return Genesis(
+            chain_id=g.chain_id,
+            validators=tuple(g.validator_keys()),
+            admins=tuple(g.admin_keys()),
+            initial_time_ms=g.genesis_time_ms,
+            params=Params(**g.params),
+        )
+    except (GenesisError, TypeError) as exc:
+        raise ConfigError(f"{network.source}: genesis: {exc}") from exc

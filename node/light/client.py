@@ -1,7 +1,7 @@
 """Putting a light client together: the trusted genesis from a network config, the full nodes to ask, and a
 libp2p host only when some node is given by multiaddr.
 
-The genesis is rebuilt here from the config (as node/app.py:genesis_of does) rather than imported from the
+The genesis comes from the config (node/config.py: genesis_of, the same function the nodes use), not from the
 node's composition root, which would pull the server side (consensus machine, aiohttp server) into a device's
 process.
 """
@@ -12,10 +12,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from consensus.errors import GenesisError
-from consensus.genesis import Genesis, Params
+from consensus.genesis import Genesis
 from consensus.keys import SigningKey
-from node.config import ConfigError, NetworkConfig
+from node.config import ConfigError, NetworkConfig, genesis_of
 from node.light.errors import LightError
 from node.light.follower import Follower
 from node.light.sources import HttpSource, P2PSource, Source
@@ -23,19 +22,7 @@ from node.light.trust import TrustStore
 
 
 def genesis_from_network(network: NetworkConfig) -> Genesis:
-    g = network.genesis
-    if not g.resolved:
-        raise ConfigError(f"{network.source}: genesis keys are not resolved; use the cluster's network.toml")
-    try:
-        return Genesis(
-            chain_id=g.chain_id,
-            validators=tuple(g.validator_keys()),
-            admins=tuple(g.admin_keys()),
-            initial_time_ms=g.genesis_time_ms,
-            params=Params(**g.params),
-        )
-    except (GenesisError, TypeError) as exc:
-        raise ConfigError(f"{network.source}: genesis: {exc}") from exc
+    return genesis_of(network)
 
 
 def default_nodes(network: NetworkConfig, http: bool) -> list[str]:
