@@ -188,14 +188,14 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_gas(args: argparse.Namespace) -> int:
-    from bench import gas
+    from node import gas_bench as gas
 
     argv = ["--calls", str(args.calls)] + (["--json"] if args.json else [])
     return gas.main(argv)
 
 
 def cmd_bench_contracts(args: argparse.Namespace) -> int:
-    from bench import contract_calls
+    from node import contract_bench as contract_calls
 
     argv = ["--count", str(args.count), "--senders", str(args.senders)] + (["--json"] if args.json else [])
     return contract_calls.main(argv)

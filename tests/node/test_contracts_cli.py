@@ -52,3 +52,21 @@ def test_call_names_an_unreachable_node(capsys: pytest.CaptureFixture[str]) -> N
     url = f"http://127.0.0.1:{_closed_port()}"
     assert main(["contract", "call", "ehr", "get_user", "00", "--view", "--node", url]) == 2
     assert "cannot reach the node" in capsys.readouterr().err
+
+
+def test_installed_command_runs_the_gas_bench_outside_the_repository(tmp_path: Path) -> None:
+    """The console script must not depend on the repository being the working directory."""
+    import json
+    import subprocess
+    import sys
+
+    ehrnet = Path(sys.executable).with_name("ehrnet")
+    result = subprocess.run(
+        [str(ehrnet), "bench", "gas", "--json", "--calls", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "add_user" in json.loads(result.stdout)["gas"]
