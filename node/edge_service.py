@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from aiohttp import web
 
@@ -55,7 +56,9 @@ class EdgeService(Service):
 
     async def run(self) -> None:
         # Load the analysis libraries (heartpy, scipy: seconds of imports) before the first device waits for them.
-        await asyncio.to_thread(_warm_up)
+        # A daemon thread, not the loop's executor: asyncio.run joins executor threads at exit, so a node asked
+        # to stop while a cold import is under way would linger for its whole duration.
+        threading.Thread(target=_warm_up, name="edge-warm-up", daemon=True).start()
 
     def _oversize_answer(self, length: int) -> bytes:
         self.refused += 1
