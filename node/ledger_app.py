@@ -115,6 +115,8 @@ class ChainApp:
         except LedgerError as exc:
             log.info("invalid proposal at height %d: %s", height, exc)
             return False
+        if block.height != height:
+            return False  # checked before the cache: a block valid at one height is not valid at another
         if block.hash in self._results:
             return True
         parent = self.store.head

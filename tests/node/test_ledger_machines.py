@@ -1,5 +1,6 @@
-"""The ledger wired to the real consensus machine: four validators, each with its own LMDB store and mempool,
-exchanging proposals and votes in memory (no network, no timeouts needed on the happy path)."""
+"""The node's chain binding (node/ledger_app.py: ChainApp) driving the real consensus machine: four validators,
+each with its own LMDB store and mempool, exchanging proposals and votes in memory (no network, no timeouts
+needed on the happy path)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consensus import actions
+from consensus.block import Commit
 from consensus.chainstore import ChainStore
+from consensus.execute import BlockResult
 from consensus.keys import SigningKey
-from consensus.ledger_app import LedgerApp
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Mempool
 from consensus.proposal import Proposal
 from consensus.state import get_nonce, record_key
 from consensus.system_txs import default_registry
 from consensus.votes import Vote
+from node.ledger_app import ChainApp
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, make_genesis, record
 
 
@@ -26,7 +29,7 @@ class Node:
     key: SigningKey
     store: ChainStore
     mempool: Mempool
-    app: LedgerApp
+    app: ChainApp
     machine: ConsensusMachine
 
 
@@ -47,16 +50,20 @@ def make_nodes(tmp_path: Path) -> list[Node]:
             nonce_of=functools.partial(committed_nonce, store),
         )
         clock = iter(range(10_000, 10_000_000, 1000))
-        app = LedgerApp(
-            store=store,
-            mempool=mempool,
-            registry=registry,
-            proposer=key.public_key,
-            wall_clock_ms=functools.partial(next, clock),
-        )
+        app = ChainApp(store, mempool, registry, key.public_key, clock_ms=functools.partial(next, clock))
         machine = ConsensusMachine(chain_id=CHAIN_ID, app=app, height=1, validators=store.next_validators(), key=key)
         nodes.append(Node(key, store, mempool, app, machine))
     return nodes
+
+
+def finalise(node: Node, decided: actions.Commit) -> BlockResult:
+    """What the ledger service does with a decision: persist the block with its precommits, update the pool."""
+    block, result = node.app.executed(decided.value)
+    node.store.commit_block(
+        block, Commit(decided.height, decided.round, decided.value_hash, decided.precommits), result
+    )
+    node.mempool.update(block.txs)
+    return result
 
 
 def run(nodes: list[Node], until_height: int) -> None:
@@ -71,7 +78,7 @@ def run(nodes: list[Node], until_height: int) -> None:
             elif isinstance(action, actions.BroadcastVote):
                 inbox.extend((j, action.vote, None) for j in range(len(nodes)) if j != index)
             elif isinstance(action, actions.Commit):
-                result = node.app.finalise(action)
+                result = finalise(node, action)
                 if node.store.height < until_height:
                     handle(index, node.machine.start_height(action.height + 1, result.next_validators, now))
 
