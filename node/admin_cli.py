@@ -319,11 +319,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m node.admin_cli admin ...`: these commands without the rest of `ehrnet`."""
-    parser = argparse.ArgumentParser(prog="ehrnet")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    from node.cli import run_standalone
+
+    return run_standalone(register, argv)
 
 
 if __name__ == "__main__":

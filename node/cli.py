@@ -142,10 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(build_parser(), argv)
+
+
+def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] | None = None) -> int:
+    """One command group without the rest of `ehrnet` (e.g. `python -m node.light.cli light ...` on a device),
+    with the same error handling as the full CLI."""
+    parser = argparse.ArgumentParser(prog="ehrnet")
+    register(parser.add_subparsers(dest="command", required=True))
+    return dispatch(parser, argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, run the chosen handler, and turn user errors into `ehrnet: error: ...` with exit code 2."""
     from node.cluster import ClusterError
     from node.config import ConfigError
 
-    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)

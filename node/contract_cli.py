@@ -203,17 +203,9 @@ def cmd_bench_contracts(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m node.contract_cli contract ...|bench gas ...`: these commands without the rest of `ehrnet`."""
-    from node.cli import CliError
+    from node.cli import run_standalone
 
-    parser = argparse.ArgumentParser(prog="ehrnet")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except CliError as exc:
-        print(f"ehrnet: error: {exc}", file=sys.stderr)
-        return 2
-    return code
+    return run_standalone(register, argv)
 
 
 if __name__ == "__main__":
