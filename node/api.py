@@ -23,6 +23,8 @@ from node.service import Service
 
 log = logging.getLogger(__name__)
 
+LINGER_S = 1.0
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -113,7 +115,10 @@ class HttpApiService(Service):
         self.app.add_routes(routes)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # lingering_time: after answering a request whose body it did not read (a refusal before the body
+        # mattered), aiohttp keeps reading that body for up to 10 s by default, and a stopping node waits for it.
+        # One second is ample for a client on this host or LAN and keeps `stop` prompt.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, lingering_time=LINGER_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         await site.start()

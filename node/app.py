@@ -212,6 +212,7 @@ def _core_routes(node: Node) -> list[web.RouteDef]:
 
     async def shutdown(request: web.Request) -> web.Response:
         node.auth.require(request)
+        await request.read()  # drain the body, so the connection is idle when the HTTP service stops
         asyncio.get_running_loop().call_soon(node.request_stop)
         return web.json_response({"stopping": True})
 

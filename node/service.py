@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
+
+SLOW_STOP_S = 1.0
 
 
 class Service:
@@ -56,10 +59,15 @@ async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None
             crashed = errors.exceptions[0]
     finally:
         for service in reversed(started):
+            began = time.monotonic()
             try:
                 await service.stop()
             except Exception:  # stop() must not raise; if it does, log and keep stopping the rest
                 log.exception("stopping %s failed", service.name)
+            took = time.monotonic() - began
+            # A slow stop is what makes an operator reach for SIGKILL; name it so it can be fixed.
+            if took > SLOW_STOP_S:
+                log.warning("stopping %s took %.1f s", service.name, took)
     if crashed is not None:
         raise ServiceCrashed(f"a service crashed: {crashed!r}") from crashed
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,6 +187,21 @@ def test_operator_endpoints_refuse_without_token(tmp_path: Path) -> None:
         assert cluster.alive("node1")
         http_json("POST", url + "/admin/shutdown", {}, token=operator_token(cluster, "node1"))
         assert cluster.wait_exit("node1", 10) == 0
+
+
+def test_a_client_that_never_finishes_its_body_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    # aiohttp keeps reading an unread request body for 10 s by default before it lets a stopping server go;
+    # this client announces 1,000 bytes, sends 2 and waits, which held the node's exit up for that long.
+    with running_cluster(tmp_path, n=1) as cluster:
+        record = cluster.records["node1"]
+        host, port = record.http_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as stalled:
+            stalled.sendall(b"POST /admin/shutdown HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}")
+            assert stalled.recv(100).startswith(b"HTTP/1.1 401")
+            began = time.monotonic()
+            http_json("POST", record.http_url + "/admin/shutdown", {}, token=operator_token(cluster, "node1"))
+            assert cluster.wait_exit("node1", 10) == 0
+            assert time.monotonic() - began < 5
 
 
 def test_ctrl_c_equivalent_stops_foreground_cluster(tmp_path: Path) -> None:
