@@ -153,7 +153,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         status_sections.append(manager.status)
         http.add_routes(manager.routes())
         erasure_handlers.append(lambda uid, cids: _shred(manager, uid))
-    services.append(ErasureWatcher(ledger, erasure_handlers))
+    services.append(ErasureWatcher(ledger, erasure_handlers, paths.root / "erasure.cursor"))
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
         from node.edge_records import EdgeRecordSink
