@@ -14,15 +14,17 @@ behind or refuses is skipped for this operation only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from consensus.block import Header
+from consensus.block import Commit, Header
 from consensus.errors import LedgerError
-from consensus.lightclient import LightClient
+from consensus.lightclient import CommitVerifier, LightClient, Plan
+from consensus.votes import ValidatorSet
 from node.light import wire
 from node.light.errors import BadPeerError, NoSourceError, RemoteError, SourceError, WireError
 from node.light.sources import Source
@@ -66,6 +68,7 @@ class Follower:
         sources: list[Source],
         trust: TrustStore | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        workers: int | None = None,
     ) -> None:
         if not sources:
             raise NoSourceError("no full node to follow: give at least one")
@@ -73,6 +76,7 @@ class Follower:
         self.sources = list(sources)
         self.trust = trust
         self.clock = clock
+        self.workers = workers  # threads checking signatures; None: lightclient.default_workers()
         self.figures = SyncFigures(start_height=client.height)
 
     @property
@@ -161,43 +165,106 @@ class Follower:
             raise SourceError(f"{source.name} is at height {head.header.height}, behind our {self.height}")
         if goal > head.header.height:
             raise SourceError(f"{source.name} is at height {head.header.height}, behind {goal}")
-        while self.height < goal:
+        if self.height >= goal:
+            self._check_head(target, head)
+            return
+        # The pool lives as long as this call, so no thread outlives a sync however it ends.
+        with CommitVerifier(self.workers) as verifier:
+            ahead: asyncio.Task[list[wire.SignedHeader]] | None = None
             try:
-                batch = await source.headers(self.height + 1, goal)
-            except RemoteError as exc:
-                if exc.code != "not_found":
-                    raise
-                batch = []  # a node that has no header below the head it claimed misled us
-            if not batch:
-                raise BadPeerError(f"claimed height {head.header.height} but served no header after {self.height}")
-            for entry in batch:
-                await self._verify(source, entry)
-                if self.height >= goal:
-                    break
-            self._save()
+                batch = await self._fetch(source, self.height + 1, goal, head)
+                while True:
+                    ahead = await self._verify_batch(source, batch[: goal - self.height], verifier, goal, head)
+                    self._save()
+                    if self.height >= goal:
+                        break
+                    if ahead is None:  # not reached: _verify_batch asks for the next batch whenever it is needed
+                        ahead = asyncio.create_task(self._fetch(source, self.height + 1, goal, head))
+                    batch, ahead = await ahead, None
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await ahead
+        self._check_head(target, head)
+
+    def _check_head(self, target: int | None, head: wire.SignedHeader) -> None:
         if target is None and self.height == head.header.height and self.header.hash != head.header.hash:
             raise BadPeerError(f"its head {head.header.height} is not the header its chain of commits leads to")
 
-    async def _verify(self, source: Source, entry: wire.SignedHeader) -> None:
-        header, commit = entry.header, entry.commit
-        if commit is None:
-            raise BadPeerError(f"header {header.height} came without a commit")
-        following = entry.next_validators
-        if following is None and header.next_validators_hash != header.validators_hash:
-            following = await source.validators(header.height + 1)
-        client = self.client
-        handing_over = header.next_validators_hash != header.validators_hash
-        signatures = client.validators.quorum  # verify_commit stops once a quorum of signatures checks out
-        started = self.clock()
+    async def _fetch(self, source: Source, start: int, goal: int, head: wire.SignedHeader) -> list[wire.SignedHeader]:
         try:
-            client.verify(header, commit, following)
-        except (LedgerError, ValueError) as exc:  # ValueError: a field that is no ledger value (see wire.py)
-            raise BadPeerError(str(exc)) from exc
+            batch = await source.headers(start, goal)
+        except RemoteError as exc:
+            if exc.code != "not_found":
+                raise
+            batch = []  # a node that has no header below the head it claimed misled us
+        if not batch:
+            raise BadPeerError(f"claimed height {head.header.height} but served no header after {start - 1}")
+        return batch
+
+    async def _verify_batch(
+        self,
+        source: Source,
+        batch: list[wire.SignedHeader],
+        verifier: CommitVerifier,
+        goal: int,
+        head: wire.SignedHeader,
+    ) -> asyncio.Task[list[wire.SignedHeader]] | None:
+        """Verify `batch` in order and advance through what verifies (raising for the first header that does
+        not); returns the request for the next batch, sent while this one's signatures were being checked."""
+        items: list[tuple[Header, Commit, ValidatorSet | None]] = []
+        missing_commit: int | None = None
+        for entry in batch:
+            header, commit = entry.header, entry.commit
+            if commit is None:
+                missing_commit = header.height
+                break
+            following = entry.next_validators
+            if following is None and header.next_validators_hash != header.validators_hash:
+                following = await source.validators(header.height + 1)
+            items.append((header, commit, following))
+        client = self.client
+        started = self.clock()
+        plan = client.plan(items)
+        pending = verifier.submit(plan.steps)
+        ahead = None
+        next_start = self.height + len(plan.steps) + 1
+        whole = (
+            missing_commit is None
+            and plan.link_error is None
+            and len(plan.steps) == len(items)
+            and (not plan.steps or plan.steps[-1].set_error is None)
+        )
+        if whole and next_start <= goal:
+            ahead = asyncio.create_task(self._fetch(source, next_start, goal, head))
+        try:
+            failure = await asyncio.wrap_future(pending)
+            before = self.height
+            try:
+                client.apply(plan, failure)
+            except (LedgerError, ValueError) as exc:  # ValueError: a field that is no ledger value (see wire.py)
+                raise BadPeerError(str(exc)) from exc
+            finally:
+                self._count(plan, self.height - before)
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await ahead
+            raise
         finally:
             self.figures.verify_seconds += self.clock() - started
-        self.figures.headers_verified += 1
-        self.figures.signatures_verified += signatures
-        self.figures.set_changes += int(handing_over)
+        if missing_commit is not None:
+            raise BadPeerError(f"header {missing_commit} came without a commit")
+        return ahead
+
+    def _count(self, plan: Plan, accepted: int) -> None:
+        for step in plan.steps[:accepted]:
+            self.figures.headers_verified += 1
+            # verify_commit stops once a quorum of signatures checks out
+            self.figures.signatures_verified += step.signers.quorum
+            self.figures.set_changes += int(step.header.next_validators_hash != step.header.validators_hash)
 
     def _save(self) -> None:
         if self.trust is not None and self.height > self.figures.start_height:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from node.light.sources import Source
 from node.light.trust import TRUST_FILE, TrustStore
 from node.light_server import LightServer
 from tests.consensus.ledger_helpers import USER_KEYS, VALIDATOR_KEYS, key, make_genesis, sign_commit
+from tests.harness import await_until
 from tests.light.helpers import (
     NEW_SET,
     RECORD_KEY,
@@ -42,10 +45,12 @@ def store(tmp_path: Path) -> Iterator[ChainStore]:
     s.close()
 
 
-def follower(store: ChainStore, sources: list[Source], data_dir: Path | None = None) -> Follower:
+def follower(
+    store: ChainStore, sources: list[Source], data_dir: Path | None = None, workers: int | None = None
+) -> Follower:
     trust = TrustStore(data_dir, store.genesis) if data_dir is not None else None
     client = trust.open_client() if trust is not None else TrustStore(Path("/nonexistent"), store.genesis).open_client()
-    return Follower(client, sources, trust)
+    return Follower(client, sources, trust, workers=workers)
 
 
 async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store: ChainStore) -> None:
@@ -69,30 +74,36 @@ async def test_state_reads_are_verified_and_absence_is_proven(store: ChainStore)
 
 
 class OutsiderCommits(TamperingSource):
-    """Re-signs header 3 with keys outside the validator set (after altering its state root)."""
+    """Re-signs header 3 (AT) with keys outside the validator set (after altering its state root)."""
+
+    AT = 3
 
     def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
-        if entry.header.height != 3:
+        if entry.header.height != self.AT:
             return entry
         forged = replace_header(entry, state_root=bytes(32))
         return dataclasses.replace(forged, commit=sign_commit(forged.header, OUTSIDERS[:3]))
 
 
 class TooFewSigners(TamperingSource):
-    """Header 3 altered and re-signed by only 2 of the 4 real validators (a quorum is 3)."""
+    """Header 3 (AT) altered and re-signed by only 2 of the 4 real validators (a quorum is 3)."""
+
+    AT = 3
 
     def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
-        if entry.header.height != 3:
+        if entry.header.height != self.AT:
             return entry
         forged = replace_header(entry, state_root=bytes(32))
         return dataclasses.replace(forged, commit=sign_commit(forged.header, VALIDATOR_KEYS[:2]))
 
 
 class WrongValidatorSet(TamperingSource):
-    """Header 3 claims to be signed by an attacker's set (its validators_hash) and is signed by that set."""
+    """Header 3 (AT) claims to be signed by an attacker's set (its validators_hash) and is signed by that set."""
+
+    AT = 3
 
     def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
-        if entry.header.height != 3:
+        if entry.header.height != self.AT:
             return entry
         attacker = ValidatorSet(tuple(k.public_key for k in OUTSIDERS)).hash()
         forged = replace_header(entry, validators_hash=attacker, next_validators_hash=attacker)
@@ -108,15 +119,15 @@ class WrongHandOverSet(TamperingSource):
         return dataclasses.replace(entry, next_validators=ValidatorSet(tuple(k.public_key for k in OUTSIDERS)))
 
 
-@pytest.mark.parametrize(
-    ("forger", "why"),
-    [
-        (OutsiderCommits, "not a validator"),
-        (TooFewSigners, "quorum"),
-        (WrongValidatorSet, "validator set is not the one its parent named"),
-        (WrongHandOverSet, "does not match header"),
-    ],
-)
+FORGERS = [
+    (OutsiderCommits, "not a validator"),
+    (TooFewSigners, "quorum"),
+    (WrongValidatorSet, "validator set is not the one its parent named"),
+    (WrongHandOverSet, "does not match header"),
+]
+
+
+@pytest.mark.parametrize(("forger", "why"), FORGERS)
 async def test_a_forged_header_is_rejected_and_the_next_node_is_used(
     store: ChainStore, forger: type[TamperingSource], why: str
 ) -> None:
@@ -286,3 +297,93 @@ async def test_a_state_answer_older_than_the_verified_head_is_not_relied_on(
     with pytest.raises(NoSourceError, match="older than our 6"):
         await only_stale.get_state(RECORD_KEY)
     assert only_stale.sources == [lagging]  # behind is not lying: kept for later
+
+
+# ---- a batch verified on the thread pool -----------------------------------------------------------------------
+
+LONG = 30  # one answer of 30 headers (≥ lightclient.MIN_PARALLEL): its commits are checked on 2 threads
+
+
+@pytest.fixture
+def long_store(tmp_path: Path) -> Iterator[ChainStore]:
+    """30 blocks; the set change in block 16 hands over in the middle of the batch too."""
+    s = store_of(build_chain(blocks=LONG, set_change_at=16), tmp_path / "long")
+    yield s
+    s.close()
+
+
+def hand_over(store: ChainStore) -> int:
+    """The height of the header that names a new validator set."""
+    for height in range(1, store.height + 1):
+        header = store.get_header(height)
+        assert header is not None
+        if header.next_validators_hash != header.validators_hash:
+            return height
+    raise AssertionError("no hand-over")
+
+
+def verifier_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ehrnet-verify") and t.is_alive()]
+
+
+@pytest.mark.parametrize(("forger", "why"), FORGERS)
+async def test_a_forged_header_in_the_middle_of_a_parallel_batch_is_rejected(
+    long_store: ChainStore, forger: type[TamperingSource], why: str
+) -> None:
+    server = LightServer(None, lambda: long_store)
+    middle = type(f"Middle{forger.__name__}", (forger,), {"AT": 11})
+    alone = follower(long_store, [middle(server)], workers=2)
+    with pytest.raises(NoSourceError, match=why):
+        await alone.sync()
+    # Everything before the forgery was verified and kept; nothing at or after it was.
+    forged_at = 11 if forger is not WrongHandOverSet else hand_over(long_store)
+    assert alone.height == forged_at - 1 and alone.figures.headers_verified == forged_at - 1
+    f = follower(long_store, [middle(server), LocalSource(server)], workers=2)
+    assert await f.sync() == LONG
+    assert f.header == long_store.head and why in f.figures.dropped["forger"]
+    assert not verifier_threads()  # each sync's pool is stopped when it returns, however it ended
+
+
+async def test_one_worker_and_a_pool_reach_the_same_head_with_the_same_figures(long_store: ChainStore) -> None:
+    server = LightServer(None, lambda: long_store)
+    one = follower(long_store, [LocalSource(server)], workers=1)
+    two = follower(long_store, [LocalSource(server)], workers=2)
+    assert await one.sync() == await two.sync() == LONG
+    assert one.header == two.header == long_store.head
+    assert (one.figures.headers_verified, one.figures.signatures_verified, one.figures.set_changes) == (
+        two.figures.headers_verified,
+        two.figures.signatures_verified,
+        two.figures.set_changes,
+    )
+
+
+class PagedSource(LocalSource):
+    """Serves at most `page` headers per answer, and holds the answer to `gate_from` until `gate` is set."""
+
+    def __init__(self, server: LightServer, page: int, gate_from: int) -> None:
+        super().__init__(server, "paged")
+        self.page, self.gate_from = page, gate_from
+        self.gate = asyncio.Event()
+        self.asked: list[int] = []
+
+    async def headers(self, start: int, end: int) -> list[wire.SignedHeader]:
+        self.asked.append(start)
+        if start >= self.gate_from:
+            await self.gate.wait()
+        return await super().headers(start, min(end, start + self.page - 1))
+
+
+async def test_the_next_batch_is_asked_for_while_one_is_verified_and_a_cancelled_sync_leaks_no_thread(
+    long_store: ChainStore,
+) -> None:
+    source = PagedSource(LightServer(None, lambda: long_store), page=10, gate_from=21)
+    f = follower(long_store, [source], workers=2)
+    task = asyncio.create_task(f.sync())
+    await await_until(lambda: 21 in source.asked and f.height == 20, 10, what="two batches verified, third asked")
+    assert source.asked == [1, 11, 21]  # each request went out before the previous batch was verified
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert f.height == 20 and not verifier_threads()
+    source.gate.set()
+    assert await f.sync() == LONG
