@@ -153,8 +153,11 @@ class Cluster:
 
     def alive(self, name: str) -> bool:
         proc = self._procs.get(name)
-        if proc is not None and proc.poll() is not None:
-            return False
+        if proc is not None:
+            # Our own child: its exit status is the truth. Reading /proc for a process that has just been
+            # spawned can miss its command line under load, and taking that for "not running" made start-up
+            # report a live node as exited and then leave it running.
+            return proc.poll() is None
         return is_node_process(self.records[name].pid)
 
     def signal(self, name: str, sig: signal.Signals) -> None:

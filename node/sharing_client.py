@@ -184,8 +184,13 @@ class EhrUser:
         height = answer.get("height")
         return records, height if isinstance(height, int) else 0
 
-    async def store_local_result(self, host: P2PHost, manager_peer: str, manager_pk: bytes, record: bytes) -> str:
-        """A result computed on the device: sealed for the manager, who files it as this patient's EHR."""
+    async def store_local_result(
+        self, host: P2PHost, manager_peer: str, manager_pk: bytes, record: bytes, timeout_s: float = 20.0
+    ) -> str:
+        """A result computed on the device: sealed for the manager, who files it as this patient's EHR.
+
+        Returns once the registration is final on this user's own node too, so the record is in `records()`
+        right away (the manager answers when its node has the block; another node may be a moment behind)."""
         sealed = nacl.bindings.crypto_box_seal(record, enc_public_of(manager_pk))
         request = wire.sign_request(self.key, "store", {"patient": self.pk, "sealed": sealed})
         raw = await host.request(manager_peer, wire.EHR_PROTOCOL, request, timeout_s=60)
@@ -193,4 +198,7 @@ class EhrUser:
             answer = wire.decode_answer(raw)
         except wire.RequestRefused as exc:
             raise SharingError(str(exc)) from exc
+        tx_hash = answer.get("tx_hash")
+        if isinstance(tx_hash, bytes):
+            await self.wait_receipt(tx_hash, timeout_s)
         return str(answer.get("cid"))

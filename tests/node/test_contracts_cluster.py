@@ -51,6 +51,14 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+def _knows(url: str, contract: str) -> bool:
+    try:
+        http_json("GET", f"{url}/contracts/{contract}/abi")
+    except OSError:  # 404 until the node has the deploy's block
+        return False
+    return True
+
+
 def _urls(cluster: Cluster) -> list[str]:
     return [cluster.records[name].http_url for name in cluster.records]
 
@@ -78,6 +86,8 @@ def test_deploy_call_agree_and_cross_node_proof(tmp_path: Path, capsys: pytest.C
         deployed = json.loads(out[out.index("{") :])
         assert deployed["status"] == "ok" and deployed["result"]["vm_status"] == "ok"
 
+        # node2 may be a block behind node1, where the deploy was final: call once it knows the contract.
+        wait_until(lambda: _knows(urls[1], "counter"), timeout=20, what="node2 has the deploy's block")
         code, out = _cli(capsys, "contract", "call", "counter", "bump", "3", "--key", str(user_key), "--node", urls[1])
         assert code == 0, out
         called = json.loads(out)
