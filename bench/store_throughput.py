@@ -1,19 +1,23 @@
 """Content-store throughput in process: `add` and `cat` MB/s beside the raw ceilings measured in the same run.
 
-- add: `ObjectStore.add_stream` (chunking, sha256 per block, dag-pb nodes, LMDB commits with fsync every
-  4 MiB batch, pin) fed 1 MiB pieces from memory;
-- add ceiling: sha256 of each 256 KiB chunk + write to a plain file + one fsync at the end (the least work any
-  durable content-addressed add must do);
+- add: `ObjectStore.add_stream` (chunking, sha256 per block, dag-pb nodes, pack appends, then one pack
+  fdatasync and one LMDB commit with the pin) fed 1 MiB pieces from memory;
+- add ceiling: sha256 of each 256 KiB chunk + write to a plain file + one fsync at the end: the least work any
+  durable content-addressed add must do, synced at the same granularity as the store (once per file);
 - cat: `ObjectStore.cat` (DAG walk, every block re-hashed and checked);
 - cat ceiling: read the plain file back in 256 KiB pieces + sha256 of each.
-Each figure is the best of `--repeat` runs (the least disturbed: the machine is shared); the runs add new random
-bytes to one store per size in a temporary directory, timed inside one running event loop (loop and
-thread-pool start-up not counted).
+Each run adds new random bytes to one store per size in a temporary directory, timed inside one running event
+loop (loop and thread-pool start-up not counted). The ceiling's files are kept until the size is done, as the
+store keeps its packs: on this VM, memory the page cache has not used before is several times slower to write
+into than memory it recycles, so a ceiling that deleted its file each run would recycle its pages while the
+store had to take fresh ones. Which of the two goes first alternates between runs. Printed: the median MB/s
+of the runs, and the median of the per-run ratios (each ratio pairs a store run with the ceiling run next to
+it, which cancels much of the machine's load swings).
 
 With `--http`, the same sizes also go through the CLI code (`ehrnet add` / `ehrnet cat`: storage/cli.py) to
 a store served by `storage_routes` in a separate process on 127.0.0.1, streamed both ways.
 
-    .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 7] [--dir /tmp] [--http]
+    .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 5] [--dir /tmp] [--http]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import hashlib
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,6 +86,7 @@ async def store_add_cat(data: bytes, objects: ObjectStore) -> tuple[float, float
 
 async def measure(sizes_mb: list[int], repeat_count: int, where: Path | None, batch_bytes: int) -> None:
     await asyncio.to_thread(lambda: None)  # start the worker thread pool outside the timings
+    print(f"load average {os.getloadavg()[0]:.2f}; median of {repeat_count} runs")
     print("size    add MB/s  ceiling MB/s  add/ceiling |  cat MB/s  ceiling MB/s  cat/ceiling")
     for size_mb in sizes_mb:
         runs: dict[str, list[float]] = {"add": [], "cat": [], "raw_add": [], "raw_cat": []}
@@ -91,17 +97,22 @@ async def measure(sizes_mb: list[int], repeat_count: int, where: Path | None, ba
                 data = os.urandom(size_mb * MB)
                 raw_dir = Path(tmp) / f"raw{repeat}"
                 raw_dir.mkdir()
+                if repeat % 2:
+                    added, catted = await store_add_cat(data, objects)
                 runs["raw_add"].append(ceiling_add(data, raw_dir))
                 runs["raw_cat"].append(ceiling_cat(raw_dir))
-                added, catted = await store_add_cat(data, objects)
+                if not repeat % 2:
+                    added, catted = await store_add_cat(data, objects)
                 runs["add"].append(added)
                 runs["cat"].append(catted)
-                (raw_dir / "raw.bin").unlink()
             objects.blocks.close()
-        rate = {name: size_mb / min(times) for name, times in runs.items()}
+        rate = {name: size_mb / statistics.median(times) for name, times in runs.items()}
+        # Ratios of rates = inverse ratios of times, run by run.
+        add_ratio = statistics.median(r / a for a, r in zip(runs["add"], runs["raw_add"], strict=True))
+        cat_ratio = statistics.median(r / c for c, r in zip(runs["cat"], runs["raw_cat"], strict=True))
         print(
-            f"{size_mb:>4} MB {rate['add']:>9.0f} {rate['raw_add']:>13.0f} {rate['add'] / rate['raw_add']:>12.0%} |"
-            f" {rate['cat']:>9.0f} {rate['raw_cat']:>13.0f} {rate['cat'] / rate['raw_cat']:>12.0%}",
+            f"{size_mb:>4} MB {rate['add']:>9.0f} {rate['raw_add']:>13.0f} {add_ratio:>12.0%} |"
+            f" {rate['cat']:>9.0f} {rate['raw_cat']:>13.0f} {cat_ratio:>12.0%}",
             flush=True,
         )
 
@@ -141,7 +152,10 @@ async def measure_http(node: str, sizes_mb: list[int], repeat_count: int, scratc
             started = time.perf_counter()
             assert await cat_file(node, printed.getvalue().strip(), sink) == 0
             cats.append(time.perf_counter() - started)
-        print(f"{size_mb:>4} MB {size_mb / min(adds):>14.0f} {size_mb / min(cats):>14.0f}", flush=True)
+        print(
+            f"{size_mb:>4} MB {size_mb / statistics.median(adds):>14.0f} {size_mb / statistics.median(cats):>14.0f}",
+            flush=True,
+        )
 
 
 def run_http(sizes_mb: list[int], repeat_count: int, where: Path | None) -> None:
@@ -159,7 +173,7 @@ def run_http(sizes_mb: list[int], repeat_count: int, where: Path | None) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 100])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch-mb", type=int, default=BATCH_BYTES >> 20, help="store commit batch (MiB)")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temporary stores")
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP API and CLI code")

@@ -2,10 +2,26 @@
 
 LMDB gives crash-safe transactions (a commit is atomic and fsynced), so a failed write leaves the store as it
 was. Small blocks (dag-pb nodes, short tails) live in LMDB itself; blocks of `PACK_THRESHOLD` bytes or more
-(UnixFS leaves), when a batch holds at least `PACK_MIN_BATCH` bytes of them, are appended to pack files
-(`storage/packs.py`) and LMDB records where they are. Per batch: append the large blocks and fdatasync, then
-commit the index — so the index never points at bytes that are
-not durable. Two LMDB limits are handled here:
+(UnixFS leaves), once a write holds at least `PACK_MIN_BATCH` bytes of them, are appended to pack files
+(`storage/packs.py`) and LMDB records where they are.
+
+Writes go through a `BlockWriter` (one per add; `put_many` is a writer used once). Its order is what keeps a
+crash honest: large blocks are appended to a pack as they come, without a sync; `commit` then fdatasyncs the
+packs it appended to, and only after that commits, in one LMDB transaction, the index entries, the small
+blocks and the pin. So the index never points at bytes that are not durable, a pin is never durable before
+its blocks, and an add costs one pack sync and one LMDB commit whatever its size (a writer checkpoints — sync
+and commit without a pin — every `checkpoint_bytes`, which bounds the memory it holds for index entries). A
+crash before the commit leaves only unreferenced pack bytes, which `compact` reclaims; packs a writer has
+appended to but not yet indexed are never compacted under it.
+
+Every LMDB commit syncs twice (data pages, then the meta page). On ext4 the first is a journal commit when the
+data file grew, and roughly twice the cost of a sync of bytes over already written blocks: for small adds that
+difference was most of the gap to the raw ceiling. So before a commit would grow the data file, the file is
+extended with written zeros beyond LMDB's last page (`_ensure_slack`, a few times the commit's size, no
+extra sync: LMDB's own sync carries it), and the next small commits overwrite blocks that already exist. LMDB
+never reads past its last page, so the zeros are inert; a crash leaves them as unused file tail.
+
+Two LMDB limits are handled here:
 - the memory map has a fixed size: on `MapFullError` the transaction is aborted, the map doubled (up to
   `max_map_size`) and the transaction retried, so callers never see it;
 - a full disk (ENOSPC, EFBIG/EDQUOT under quotas, EIO for a short write) becomes `StoreFullError`; nothing of
@@ -24,6 +40,7 @@ import os
 import shutil
 import struct
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +51,7 @@ import lmdb
 from consensus import codec
 from storage.address import CID
 from storage.errors import BlockNotFoundError, NotPinnedError, StorageError, StoreFullError
-from storage.importer import Block
+from storage.importer import Block, Buffer
 from storage.packs import MAX_PACK_BYTES, PackFiles
 
 _T = TypeVar("_T")
@@ -46,6 +63,12 @@ PACK_THRESHOLD = 16 << 10
 # A pack append costs its own fdatasync on top of LMDB's two syncs, which only pays off for bulk data: a batch
 # with less than this many bytes of large blocks (a small file) keeps them inside LMDB (one commit).
 PACK_MIN_BATCH = 2 << 20
+# A writer syncs and indexes what it has appended at least this often, so a huge add holds bounded memory.
+CHECKPOINT_BYTES = 1 << 30
+# Pre-extending the LMDB data file: by this many times the growth a commit needs, within these bounds.
+SLACK_FACTOR = 8
+MAX_SLACK = 64 << 20
+_LMDB_COMMIT_OVERHEAD = 64 << 10  # branch pages, the freelist, pack-live counters: a generous bound
 _INLINE = b"\x00"
 _PACKED = b"\x01"
 _LOCATION = struct.Struct(">IQI")  # pack id, offset, length
@@ -89,17 +112,23 @@ class Blockstore:
         max_map_size: int = MAX_MAP_SIZE,
         max_pack_bytes: int = MAX_PACK_BYTES,
         pack_min_batch: int = PACK_MIN_BATCH,
+        checkpoint_bytes: int = CHECKPOINT_BYTES,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
         self._max_map_size = max_map_size
         self._pack_min_batch = pack_min_batch
+        self._checkpoint_bytes = checkpoint_bytes
         self._lock = threading.RLock()
         self._env = lmdb.open(str(directory / "index"), map_size=initial_map_size, max_dbs=4, subdir=True)
+        self._data_file = directory / "index" / "data.mdb"
+        self._page_size = int(self._env.stat()["psize"])
         self._blocks = self._env.open_db(b"blocks")
         self._pins = self._env.open_db(b"pins")
         self._live = self._env.open_db(b"pack-live-bytes")
         self._packs = PackFiles(directory / "packs", max_pack_bytes)
+        # Packs with bytes an open writer appended but has not indexed yet: `compact` must leave them alone.
+        self._unindexed: Counter[int] = Counter()
 
     def close(self) -> None:
         with self._lock:
@@ -130,6 +159,10 @@ class Blockstore:
                         ) from exc
                     raise
 
+    def writer(self) -> BlockWriter:
+        """A writer for one add: `write` batches as they come, then `commit` (or `abort`)."""
+        return BlockWriter(self, self._checkpoint_bytes)
+
     def put_many(self, blocks: Iterable[Block], trusted: bool = False, pin: PinRecord | None = None) -> int:
         """Store blocks (and optionally a pin, so an add's last commit and its pin are one transaction); unless
         `trusted` (we hashed them ourselves) each block is verified first. Returns the bytes newly stored."""
@@ -137,29 +170,41 @@ class Blockstore:
         if not trusted:
             for block in batch:
                 block.cid.verify(block.data)
-        with self._lock:
-            with self._env.begin() as txn:
-                fresh = list({b.cid: b for b in batch if txn.get(b.cid.to_bytes(), db=self._blocks) is None}.values())
-            large = [b for b in fresh if len(b.data) >= PACK_THRESHOLD]
-            if sum(len(b.data) for b in large) < self._pack_min_batch:
-                large = []
-            locations = self._packs.append([b.data for b in large])
-            packed = {b.cid for b in large}
-            entries = {b.cid.to_bytes(): _INLINE + b.data for b in fresh if b.cid not in packed}
-            added_live: dict[int, int] = {}
-            for block, (pack_id, offset) in zip(large, locations, strict=True):
-                entries[block.cid.to_bytes()] = _PACKED + _LOCATION.pack(pack_id, offset, len(block.data))
-                added_live[pack_id] = added_live.get(pack_id, 0) + len(block.data)
+        writer = self.writer()
+        try:
+            writer.write((block.cid, block.data) for block in batch)
+            return writer.commit(pin)
+        finally:
+            writer.abort()  # a no-op after a commit; after a failure it releases the writer's packs
 
-            def work(txn: Any) -> int:
-                for key, value in entries.items():
-                    txn.put(key, value, db=self._blocks)
-                self._adjust_live(txn, added_live)
-                if pin is not None:
-                    txn.put(pin.root.to_bytes(), pin.encode(), db=self._pins)
-                return sum(len(b.data) for b in fresh)
-
-            return self._write(work)
+    def _ensure_slack(self, growth: int) -> None:
+        """Keep written zeros past LMDB's last page so that a commit of about `growth` bytes does not grow the
+        data file (see the module docstring). Called under the lock, outside any write transaction."""
+        info = self._env.info()
+        used = (int(info["last_pgno"]) + 1) * self._page_size
+        needed = used + growth + _LMDB_COMMIT_OVERHEAD
+        try:
+            size = self._data_file.stat().st_size
+        except FileNotFoundError:
+            return
+        if size >= needed:
+            return
+        slack = min(max(SLACK_FACTOR * (growth + _LMDB_COMMIT_OVERHEAD), used // 4), MAX_SLACK)
+        target = min(max(used + slack, needed), int(info["map_size"]))
+        target += -target % self._page_size
+        if target <= size:
+            return
+        zeros = bytes(1 << 20)
+        fd = os.open(self._data_file, os.O_WRONLY)
+        try:
+            offset = size
+            while offset < target:
+                offset += os.pwrite(fd, zeros[: target - offset], offset)
+        except OSError:
+            # No room for the slack: give it back and let LMDB's own write meet (and report) the full disk.
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
 
     def _adjust_live(self, txn: Any, deltas: dict[int, int]) -> None:
         for pack_id, delta in deltas.items():
@@ -223,7 +268,7 @@ class Blockstore:
                 live = {_LIVE.unpack(k)[0]: _LIVE.unpack(v)[0] for k, v in txn.cursor(db=self._live)}
             reclaimed = 0
             for pack_id in self._packs.ids():
-                if pack_id == self._packs.current:
+                if pack_id == self._packs.current or self._unindexed[pack_id]:
                     continue
                 size = self._packs.size(pack_id)
                 in_use = live.get(pack_id, 0)
@@ -282,3 +327,129 @@ class Blockstore:
     def pins(self) -> list[PinRecord]:
         with self._lock, self._env.begin() as txn:
             return [PinRecord.decode(bytes(k), bytes(v)) for k, v in txn.cursor(db=self._pins)]
+
+
+class BlockWriter:
+    """One add's blocks on their way into a `Blockstore` (order of writes: see the module docstring).
+
+    `write` may be called from a worker thread while the caller prepares the next batch; every call takes the
+    store's lock. Blocks already stored, or already written by this writer, are skipped (stored once)."""
+
+    def __init__(self, store: Blockstore, checkpoint_bytes: int) -> None:
+        self._store = store
+        self._checkpoint_bytes = checkpoint_bytes
+        self._held: dict[bytes, Buffer] = {}  # binary CID -> bytes for LMDB (small blocks, and large ones
+        self._held_large = 0  # while fewer than `pack_min_batch` bytes of them came: a small file stays inline)
+        self._to_packs = False
+        self._located: dict[bytes, tuple[int, int, int]] = {}  # appended, not yet indexed: pack, offset, length
+        self._packs: set[int] = set()  # packs holding `_located` bytes (marked unindexed in the store)
+        self._appended = 0  # bytes appended since the last commit
+        self._stored = 0
+        self._open = True
+
+    def write(self, blocks: Iterable[tuple[CID, Buffer]]) -> None:
+        store = self._store
+        with store._lock:
+            self._check_open()
+            fresh: dict[bytes, Buffer] = {}
+            with store._env.begin() as txn:
+                for cid, data in blocks:
+                    key = cid.to_bytes()
+                    if key in fresh or key in self._held or key in self._located:
+                        continue
+                    if txn.get(key, db=store._blocks) is None:
+                        fresh[key] = data
+            large: list[tuple[bytes, Buffer]] = []
+            for key, data in fresh.items():
+                if len(data) < PACK_THRESHOLD:
+                    self._held[key] = data
+                elif self._to_packs:
+                    large.append((key, data))
+                else:
+                    self._held[key] = data
+                    self._held_large += len(data)
+            if not self._to_packs and self._held_large >= store._pack_min_batch and self._held_large:
+                # Enough bulk data to pay for a pack sync: from now on large blocks go straight to the pack.
+                self._to_packs = True
+                large = [(k, d) for k, d in self._held.items() if len(d) >= PACK_THRESHOLD] + large
+                for key, _ in large:
+                    self._held.pop(key, None)
+                self._held_large = 0
+            if large:
+                self._append(large)
+            if self._appended >= self._checkpoint_bytes:
+                self._commit(None)
+
+    def _append(self, large: list[tuple[bytes, Buffer]]) -> None:
+        store = self._store
+        locations = store._packs.append([data for _, data in large])
+        for (key, data), (pack_id, offset) in zip(large, locations, strict=True):
+            self._located[key] = (pack_id, offset, len(data))
+            if pack_id not in self._packs:
+                self._packs.add(pack_id)
+                store._unindexed[pack_id] += 1
+            self._appended += len(data)
+
+    def commit(self, pin: PinRecord | None = None) -> int:
+        """Make everything written durable and indexed, with `pin` in the same transaction; returns the bytes
+        newly stored. The writer is closed afterwards."""
+        with self._store._lock:
+            self._check_open()
+            try:
+                self._commit(pin)
+            finally:
+                self.abort()
+            return self._stored
+
+    def _commit(self, pin: PinRecord | None) -> None:
+        store = self._store
+        for pack_id in sorted(self._packs):
+            store._packs.sync(pack_id)  # the pack bytes are durable before any index entry names them
+        inline = {key: _INLINE + data for key, data in self._held.items()}
+        located = self._located
+
+        def work(txn: Any) -> int:
+            stored = 0
+            added_live: dict[int, int] = {}
+            for key, value in inline.items():
+                if txn.get(key, db=store._blocks) is None:
+                    txn.put(key, value, db=store._blocks)
+                    stored += len(value) - 1
+            for key, (pack_id, offset, length) in located.items():
+                # Another writer may have stored the same block since `write` looked: keep its copy (ours
+                # becomes pack garbage), so a block is counted live once.
+                if txn.get(key, db=store._blocks) is None:
+                    txn.put(key, _PACKED + _LOCATION.pack(pack_id, offset, length), db=store._blocks)
+                    added_live[pack_id] = added_live.get(pack_id, 0) + length
+                    stored += length
+            store._adjust_live(txn, added_live)
+            if pin is not None:
+                txn.put(pin.root.to_bytes(), pin.encode(), db=store._pins)
+            return stored
+
+        store._ensure_slack(sum(len(value) for value in inline.values()) + 64 * len(located))
+        self._stored += store._write(work)
+        self._held.clear()
+        self._held_large = 0
+        self._located = {}
+        self._appended = 0
+        self._release_packs()
+
+    def abort(self) -> None:
+        """Give up what was not committed (its pack bytes become garbage for `compact`); idempotent."""
+        with self._store._lock:
+            self._open = False
+            self._held.clear()
+            self._located = {}
+            self._release_packs()
+
+    def _release_packs(self) -> None:
+        for pack_id in self._packs:
+            self._store._unindexed[pack_id] -= 1
+            if self._store._unindexed[pack_id] <= 0:
+                del self._store._unindexed[pack_id]
+        self._packs.clear()
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StorageError("block writer already committed or aborted")

@@ -1,16 +1,18 @@
 """Files in the block store: streaming add and cat, recursive pins with a replication factor, and GC.
 
-This is the thin async shell over the pure importer/walker and the synchronous `Blockstore`. Backpressure:
-`add_stream` pulls the next chunk from its source only while at most one batch is being committed, and
-`cat_stream` reads the next leaf only when its consumer asks for it. Commits run in a worker thread, so an fsync
-does not stall the node's event loop, and one commit may run while the next batch is chunked and hashed (sha256
-releases the GIL). Memory stays at two batches whatever the file size. Batches are 16 MiB by default: every
-LMDB commit costs two syncs (data, then meta page), and fewer, larger commits measured clearly faster
-(bench/store_throughput.py --batch-mb).
+This is the thin async shell over the pure importer/walker and the synchronous `Blockstore`. An add streams:
+the importer cuts and hashes the source's pieces on the event loop (leaves are views of the pieces, not
+copies), and every `batch_bytes` of blocks goes to a worker thread that appends them to a pack (no sync) while
+the next batch is cut and hashed (sha256 releases the GIL). At the end one commit makes it all durable: one
+pack fdatasync, then one LMDB transaction with the index entries and the pin (`BlockWriter`,
+storage/blockstore.py), so the pin is durable only after every block it covers. Backpressure: the source is
+pulled only while at most one batch is being written, so memory stays at two batches (plus the writer's index
+entries, bounded by its checkpoints) whatever the file size; an fsync never stalls the event loop.
 
 GC is mark-and-sweep: everything reachable from a pin, plus every block an unfinished add has written, is live;
 the rest is deleted. It runs synchronously on the caller's thread so no add can slip a block in between mark
-and sweep.
+and sweep. Pack bytes an unfinished add has not indexed yet are not in the index at all; `compact` leaves
+their packs alone until the add commits or gives up.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from storage.address import CID
-from storage.blockstore import Blockstore, PinRecord
+from storage.blockstore import Blockstore, BlockWriter, PinRecord
 from storage.dag import iter_file, links_of
 from storage.errors import BlockNotFoundError
-from storage.importer import Block, Importer
+from storage.importer import Buffer, Importer
 
-BATCH_BYTES = 16 << 20
+# Bytes handed to the writer thread at a time: large enough that a hand-off's cost vanishes, small enough
+# that writing one batch overlaps with hashing the next (bench/store_throughput.py --batch-mb).
+BATCH_BYTES = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,42 +54,54 @@ class ObjectStore:
     async def add_stream(
         self, chunks: AsyncIterable[bytes | bytearray | memoryview], pin: bool = True, replication: int = 1
     ) -> CID:
-        """Import a byte stream; returns the root CID once every block is committed (and pinned if asked)."""
+        """Import a byte stream; returns the root CID once every block is durable and indexed (and pinned if
+        asked). Pieces of immutable `bytes` are kept referenced (not copied) until their leaves are written."""
         if replication < 1:
             raise ValueError("replication factor must be at least 1")
         session = next(self._session_ids)
         written = self._sessions.setdefault(session, set())
         importer = Importer()
-        batch: list[Block] = []
+        writer = self.blocks.writer()
+        batch: list[tuple[CID, Buffer]] = []
         batch_size = 0
-        committing: asyncio.Future[int] | None = None
+        writing: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
-                for block in importer.feed(chunk):
-                    batch.append(block)
-                    batch_size += len(block.data)
+                for cid, data in importer.feed_views(chunk):
+                    batch.append((cid, data))
+                    batch_size += len(data)
                 if batch_size >= self._batch_bytes:
-                    if committing is not None:
-                        await committing  # at most one commit in flight: this is the backpressure
-                    committing = self._start_commit(batch, written, None)
+                    if writing is not None:
+                        await writing  # at most one batch in flight: this is the backpressure
+                    writing = self._start_write(writer, batch, written)
                     batch, batch_size = [], 0
             root, rest = importer.finish()
-            if committing is not None:
-                await committing
-            committing = None
+            if writing is not None:
+                await writing
+            writing = None
+            batch.extend((block.cid, block.data) for block in rest)
+            written.update(cid for cid, _ in batch)
             pin_record = PinRecord(root, replication) if pin else None
-            await self._start_commit(batch + rest, written, pin_record)
+            await asyncio.to_thread(self._write_and_commit, writer, batch, pin_record)
             return root
         finally:
-            if committing is not None:
-                # The source failed mid-way: let the running commit finish before the session's protection ends.
-                await asyncio.gather(committing, return_exceptions=True)
+            if writing is not None:
+                # The source failed mid-way: let the running write finish before the session's protection ends.
+                await asyncio.gather(writing, return_exceptions=True)
+            writer.abort()  # a no-op once committed
             del self._sessions[session]
 
-    def _start_commit(self, batch: list[Block], written: set[CID], pin: PinRecord | None) -> asyncio.Future[int]:
+    def _start_write(
+        self, writer: BlockWriter, batch: list[tuple[CID, Buffer]], written: set[CID]
+    ) -> asyncio.Future[None]:
         # Mark the blocks live before they exist on disk, so a GC that runs meanwhile cannot reclaim them.
-        written.update(block.cid for block in batch)
-        return asyncio.ensure_future(asyncio.to_thread(self.blocks.put_many, batch, True, pin))
+        written.update(cid for cid, _ in batch)
+        return asyncio.ensure_future(asyncio.to_thread(writer.write, batch))
+
+    @staticmethod
+    def _write_and_commit(writer: BlockWriter, batch: list[tuple[CID, Buffer]], pin: PinRecord | None) -> None:
+        writer.write(batch)
+        writer.commit(pin)
 
     @contextlib.contextmanager
     def protected(self) -> Iterator[set[CID]]:
@@ -100,12 +116,12 @@ class ObjectStore:
 
     def add_bytes(self, data: bytes, pin: bool = True, replication: int = 1) -> CID:
         """Import bytes already in memory (small records, tests)."""
+        if replication < 1:
+            raise ValueError("replication factor must be at least 1")
         importer = Importer()
         blocks = importer.feed(data)
         root, rest = importer.finish()
-        self.blocks.put_many(blocks + rest, trusted=True)
-        if pin:
-            self.pin(root, replication)
+        self.blocks.put_many(blocks + rest, trusted=True, pin=PinRecord(root, replication) if pin else None)
         return root
 
     def cat(self, root: CID) -> Iterator[bytes]:

@@ -5,13 +5,16 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storage.address import CID, RAW
 from storage.blockstore import Blockstore, PinRecord
-from storage.errors import BlockHashMismatchError, BlockNotFoundError, NotPinnedError, StoreFullError
+from storage.errors import BlockHashMismatchError, BlockNotFoundError, NotPinnedError, StorageError, StoreFullError
 from storage.importer import Block
+from storage.objects import ObjectStore
+from storage.packs import PackFiles
 
 
 def _block(data: bytes) -> Block:
@@ -150,3 +153,136 @@ def test_small_batches_of_large_blocks_stay_in_lmdb(tmp_path: Path) -> None:
     block = _block(b"s" * 262_144)
     store.put(block)
     assert (tmp_path / "packs" / "00000000.pack").stat().st_size == 0 and store.get(block.cid) == block.data
+
+
+def _events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record pack appends, pack syncs and LMDB write transactions, in order."""
+    events: list[str] = []
+    for cls, name, label in (
+        (PackFiles, "append", "append"),
+        (PackFiles, "sync", "sync"),
+        (Blockstore, "_write", "index"),
+    ):
+        original = getattr(cls, name)
+
+        def recorded(self: object, *args: Any, _original: Any = original, _label: str = label) -> Any:
+            events.append(_label)
+            return _original(self, *args)
+
+        monkeypatch.setattr(cls, name, recorded)
+    return events
+
+
+def test_a_writer_syncs_its_pack_once_and_before_the_index_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Blockstore(tmp_path, pack_min_batch=0)
+    events = _events(monkeypatch)
+    blocks = [_block(os.urandom(100_000)) for _ in range(6)]
+    writer = store.writer()
+    for pair in (blocks[:2], blocks[2:4], blocks[4:]):
+        writer.write((b.cid, b.data) for b in pair)
+    assert events == ["append"] * 3  # nothing durable, nothing indexed yet
+    root = blocks[0].cid
+    assert writer.commit(PinRecord(root)) == 600_000
+    assert events[3:] == ["sync", "index"]
+    assert store.get_pin(root) == PinRecord(root) and all(store.get(b.cid) == b.data for b in blocks)
+
+
+def test_a_writer_checkpoints_so_its_memory_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Blockstore(tmp_path, pack_min_batch=0, checkpoint_bytes=250_000)
+    events = _events(monkeypatch)
+    blocks = [_block(os.urandom(100_000)) for _ in range(6)]
+    writer = store.writer()
+    for block in blocks:
+        writer.write([(block.cid, block.data)])
+    # Every third block passes 250 kB: sync, then index — and no pin before the final commit.
+    assert events == ["append", "append", "append", "sync", "index"] * 2
+    assert store.pins() == [] and store.stats() == (6, 600_000)
+    writer.commit(PinRecord(blocks[0].cid))
+    assert store.pins() == [PinRecord(blocks[0].cid)]
+
+
+def test_compaction_leaves_the_packs_of_an_open_writer_alone(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path, max_pack_bytes=1 << 20, pack_min_batch=0)
+    blocks = [_block(n.to_bytes(4, "big") * 65_536) for n in range(6)]  # 256 KiB each: four fill a pack
+    writer = store.writer()
+    writer.write((b.cid, b.data) for b in blocks[:4])
+    writer.write((b.cid, b.data) for b in blocks[4:])  # rotates: pack 0 is no longer written to
+    assert store.compact() == 0  # pack 0 holds no indexed block, but the writer is about to index them
+    writer.commit()
+    assert all(store.get(b.cid) == b.data for b in blocks)
+    aborted = store.writer()
+    aborted.write([(_block(b"z" * 300_000).cid, b"z" * 300_000)])
+    aborted.abort()
+    with pytest.raises(StorageError):
+        aborted.commit()
+
+
+def test_two_writers_of_the_same_block_store_and_count_it_once(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path, max_pack_bytes=1 << 20, pack_min_batch=0)
+    block = _block(b"same" * 65_536)
+    first, second = store.writer(), store.writer()
+    first.write([(block.cid, block.data)])
+    second.write([(block.cid, block.data)])  # neither is indexed yet: both append a copy
+    assert first.commit() == 262_144 and second.commit() == 0
+    assert store.stats() == (1, 262_144) and store.get(block.cid) == block.data
+    store.put(_block(b"next pack" * 100_000))  # rotate, so pack 0 may be compacted
+    store.delete_many([block.cid])
+    assert store.compact() == 2 * 262_144  # both copies were garbage once the block went: live bytes counted once
+
+
+def test_small_commits_overwrite_preextended_lmdb_space(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path)
+    data_file = tmp_path / "index" / "data.mdb"
+    store.put(_block(os.urandom(200_000)))
+    size = data_file.stat().st_size
+    for _ in range(4):  # each stays inside the slack the first commit left: the file does not grow
+        store.put(_block(os.urandom(200_000)))
+        assert data_file.stat().st_size == size
+    kept = [_block(os.urandom(200_000)) for _ in range(30)]  # past the slack: extended again, data intact
+    for block in kept:
+        store.put(block)
+    store.close()
+    reopened = Blockstore(tmp_path)
+    assert reopened.stats()[0] == 35 and all(reopened.get(b.cid) == b.data for b in kept)
+
+
+_CRASHING_ADDER = """
+import asyncio, os, random, signal, sys
+from pathlib import Path
+from storage.blockstore import Blockstore
+from storage.objects import ObjectStore
+store = ObjectStore(Blockstore(Path(sys.argv[1]), max_pack_bytes=1 << 21, pack_min_batch=0,
+                               checkpoint_bytes=1 << 20), batch_bytes=1 << 18)
+
+async def pieces(seed: int, crash: bool):
+    rng = random.Random(seed)
+    yield seed.to_bytes(4, "big")
+    for n in range(12):  # ~5 MB: checkpoints, and packs rotate, during each add
+        if crash and n == 7:  # past the first checkpoint of this add
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield rng.randbytes((n + 1) * 65_536)
+
+async def main():
+    for seed in range(int(sys.argv[2])):
+        print(await store.add_stream(pieces(seed, False)), flush=True)
+    await store.add_stream(pieces(99, True))
+
+asyncio.run(main())
+"""
+
+
+def test_a_crash_mid_add_leaves_no_pinned_root_with_missing_blocks(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _CRASHING_ADDER, str(tmp_path), "3"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == -9, result.stderr  # killed inside the fourth add, after some of its checkpoints
+    finished = [CID.parse(line) for line in result.stdout.split()]
+    objects = ObjectStore(Blockstore(tmp_path, max_pack_bytes=1 << 21, pack_min_batch=0))
+    assert {p.root for p in objects.pins()} == set(finished) and len(finished) == 3  # the completed adds only
+    for seed, root in enumerate(finished):
+        assert objects.missing(root) == []
+        assert b"".join(objects.cat(root))[:4] == seed.to_bytes(4, "big")
+    report = objects.gc()  # the killed add's checkpointed blocks are unpinned: reclaimed, and its packs compacted
+    assert report.removed_blocks > 0 and all(objects.missing(root) == [] for root in finished)

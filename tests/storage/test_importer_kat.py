@@ -130,3 +130,17 @@ def test_feeding_in_odd_pieces_gives_the_same_root() -> None:
         importer.feed(data[start : start + 100_003])
     root, _ = importer.finish()
     assert root == whole
+
+
+def test_feed_views_cuts_leaves_out_of_immutable_pieces_without_copying() -> None:
+    data = bytes(range(256)) * (3 * CHUNK_SIZE // 256 + 5)
+    importer = Importer()
+    leaves = importer.feed_views(data)
+    assert len(leaves) == 3 and all(isinstance(chunk, memoryview) and chunk.obj is data for _, chunk in leaves)
+    root, rest = importer.finish()
+    assert root == import_bytes(data)[0] and all(isinstance(block.data, bytes) for block in rest)
+    # A bytearray may be reused by its owner after the call: its leaves must be copies.
+    mutable = bytearray(data)
+    copied = Importer().feed_views(mutable)
+    mutable[:] = bytes(len(mutable))
+    assert [bytes(chunk) for _, chunk in copied] == [bytes(chunk) for _, chunk in leaves]

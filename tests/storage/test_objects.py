@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -112,8 +113,25 @@ async def test_a_failing_source_leaves_no_pin_and_no_protected_session(objects: 
     with pytest.raises(ConnectionResetError):
         await objects.add_stream(source())
     assert objects.pins() == []
-    assert objects.gc().removed_blocks > 0  # what the aborted add wrote is reclaimable at once
-    assert objects.blocks.stats() == (0, 0)
+    assert objects.blocks.stats() == (0, 0)  # an add indexes nothing before its commit
+    assert objects.gc().removed_blocks == 0 and objects._sessions == {}
+
+
+async def test_pack_bytes_of_a_failed_add_are_reclaimed_by_compaction(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path, max_pack_bytes=4 * CHUNK_SIZE, pack_min_batch=0)
+    objects = ObjectStore(store, batch_bytes=CHUNK_SIZE)
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(4 * CHUNK_SIZE)  # fills pack 0 exactly
+        yield os.urandom(CHUNK_SIZE)  # the add waits for the first batch's write before taking this one
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await objects.add_stream(failing())
+    kept = await objects.add_stream(_chunks(os.urandom(4 * CHUNK_SIZE)))
+    report = objects.gc()
+    assert report.removed_blocks == 0 and report.compacted_bytes >= 4 * CHUNK_SIZE
+    assert [p.root for p in objects.pins()] == [kept] and objects.missing(kept) == []
 
 
 def test_blocks_of_a_fetch_in_progress_survive_gc(objects: ObjectStore) -> None:
