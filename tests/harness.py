@@ -38,6 +38,17 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.0
         time.sleep(interval)
 
 
+def holds_for(predicate: Callable[[], object], seconds: float, interval: float = 0.1) -> bool:
+    """Poll `predicate` for `seconds`; False as soon as it fails once. For properties of the form "nothing
+    happens", which no condition can signal (e.g. a chain without a quorum finalises no block)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not predicate():
+            return False
+        time.sleep(interval)
+    return bool(predicate())
+
+
 async def await_until(
     predicate: Callable[[], Any], timeout_s: float, interval: float = 0.02, what: str = "condition"
 ) -> Any:

@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from functools import partial
@@ -19,7 +18,7 @@ import pytest
 from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cluster import Cluster
-from tests.harness import http_json, running_cluster, wait_until
+from tests.harness import holds_for, http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -69,12 +68,7 @@ def record_tx(key: SigningKey, chain_id: str, nonce: int, value: bytes = b"v") -
 def stays_at(cluster: Cluster, names: list[str], seconds: float) -> bool:
     """True if no node in `names` finalises a new block for `seconds` (polled, so a block at any time fails)."""
     start = {n: height(cluster, n) for n in names}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if any(height(cluster, n) != start[n] for n in names):
-            return False
-        time.sleep(0.1)
-    return True
+    return holds_for(lambda: all(height(cluster, n) == start[n] for n in names), seconds)
 
 
 def test_validators_agree_reject_bad_transactions_and_the_cli_records(tmp_path: Path) -> None:
