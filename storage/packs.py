@@ -2,24 +2,48 @@
 
 LMDB copies every value into its own dirty pages and syncs twice per commit; for 256 KiB leaves that made
 adds about twice as slow as writing the bytes to a file (bench/store_throughput.py). Large blocks therefore go
-to append-only files: `append` writes a batch with no sync, `sync` one `fdatasync` before the
-blockstore commits the 17-byte locations of what was appended to LMDB — so an add pays one data sync however
-many batches it wrote. A crash before that commit leaves unreferenced bytes in a pack, which compaction
-reclaims. A failed append (disk full) truncates the pack back to its previous length. A pack that is closed
-for a new one is synced first, so `sync` only ever has the newest pack to flush.
+to append-only files: `append` writes a batch with no sync (it only starts the batch's writeback), and `sync`
+is one `fdatasync` before the blockstore commits the 17-byte locations of what was appended to LMDB — so an
+add pays one data sync however many batches it wrote. A crash before that commit leaves unreferenced bytes in
+a pack, which compaction reclaims. A failed append (disk full) truncates the pack back to its previous length.
+A pack that is closed for a new one is synced first, so `sync` only ever has the newest pack to flush.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from storage.errors import StorageError, StoreFullError
 from storage.importer import Buffer
 
 MAX_PACK_BYTES = 1 << 30
+_SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of the range's dirty pages, do not wait for it
+
+
+def _writeback_starter() -> Callable[[int, int, int], None]:
+    """`sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)` where libc has it, else a no-op.
+
+    Only a hint (durability is still `fdatasync`'s job): the disk starts writing a batch while the next one is
+    cut and hashed, so the sync that ends an add waits for the last batch rather than the whole file. Without
+    it, that one sync of a 100 MB add was a quarter of the add's time."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return lambda fd, offset, length: None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+
+    def start(fd: int, offset: int, length: int) -> None:
+        call(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a failure only means no head start
+
+    return start
+
+
+_start_writeback = _writeback_starter()
 
 
 class PackFiles:
@@ -78,6 +102,7 @@ class PackFiles:
             self._size = start
             raise _failure("pack write", exc, self._directory) from exc
         self._size = offset
+        _start_writeback(self._writer, start, offset - start)
         return locations
 
     def sync(self, pack_id: int) -> None:
