@@ -21,16 +21,18 @@ from pathlib import Path
 
 import lmdb
 
-from consensus import codec, smt
+from consensus import codec, event_index, smt
 from consensus.block import Block, Commit, Header, decode_block, verify_commit
 from consensus.errors import DiskFullError, StoreError, StoreMismatchError
+from consensus.event_index import ContractEvent, EventPosition
 from consensus.execute import BlockResult, Receipt, Registry, apply_block
 from consensus.genesis import Genesis, build_genesis
 from consensus.state import StateChanges, validators_at
 from consensus.votes import ValidatorSet
 
 FORMAT_VERSION = b"1"
-_DBS = ("meta", "blocks", "commits", "hashes", "txs", "receipts", "values", "nodes")
+EVENT_INDEX_KEY = b"event_index"  # present once every final block's events are in the "events" db
+_DBS = ("meta", "blocks", "commits", "hashes", "txs", "receipts", "values", "nodes", "events")
 _DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 # The top levels of the state tree are on every write's path: keep them decoded in memory (at most 2^14 nodes).
 TOP_CACHE_LIMIT = 1 << 14
@@ -91,6 +93,7 @@ class ChainStore:
             self._env.close()
             raise StoreMismatchError(f"{self.path} holds chain with genesis {bytes(stored).hex()[:16]}, not ours")
         self._head = self._load_head()
+        self._ensure_event_index()
 
     def _initialise(self, genesis: Genesis) -> None:
         block, changes = build_genesis(genesis)
@@ -100,7 +103,8 @@ class ChainStore:
             txn.put(b"format", FORMAT_VERSION, db=meta)
             txn.put(b"chain_id", genesis.chain_id.encode(), db=meta)
             txn.put(b"genesis_hash", genesis.hash(), db=meta)
-            self._put_block(txn, block, None, (), changes)
+            txn.put(EVENT_INDEX_KEY, b"1", db=meta)
+            self._put_block(txn, block, None, (), (), changes)
 
         self._write(write)
 
@@ -165,12 +169,72 @@ class ChainStore:
         return None if raw is None else (int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big"))
 
     def get_receipts(self, height: int) -> list[Receipt]:
-        raw = self._get("receipts", _height_key(height))
-        if raw is None:
-            return []
-        encodings = codec.decode(raw)
+        with self._env.begin() as txn:
+            return self._receipts_in(txn, height)
+
+    def events(
+        self,
+        contract: bytes,
+        name: str | None = None,
+        patient: bytes | None = None,
+        *,
+        from_height: int = 0,
+        to_height: int | None = None,
+        before: EventPosition | None = None,
+        limit: int = 100,
+    ) -> tuple[list[tuple[EventPosition, bytes, ContractEvent]], EventPosition | None]:
+        """A contract's events from the event index, newest first (reverse chain order): ((height, tx index,
+        event index), tx hash, event) each, and — when the limit cut the answer — the position to pass as
+        `before` for the next page (events strictly older than it)."""
+        top = self.height if to_height is None else min(to_height, self.height)
+        query = event_index.prefix(contract, name, patient)
+        low = event_index.height_bound(query, from_height)
+        high = event_index.height_bound(query, top + 1)
+        if before is not None:
+            high = min(high, query + event_index.position_bytes(*before))
+        found: list[tuple[EventPosition, bytes, ContractEvent]] = []
+        more: EventPosition | None = None
+        with self._env.begin(db=self._db["events"]) as txn:
+            receipts: tuple[int, list[Receipt]] = (-1, [])
+            cursor = txn.cursor()
+            # Walk backwards from the last key below `high`: newest first.
+            present = cursor.prev() if cursor.set_range(high) else cursor.last()
+            while present:
+                key = bytes(cursor.key())
+                if key < low or not key.startswith(query):
+                    break
+                position = event_index.position_of(key)
+                if len(found) == limit:
+                    more = found[-1][0]
+                    break
+                height, tx_index, index_in_tx = position
+                if receipts[0] != height:
+                    receipts = (height, self._receipts_in(txn, height))
+                receipt = receipts[1][tx_index]
+                event = dict(event_index.contract_events(receipt))[index_in_tx]
+                if patient is None or event.patient == patient:
+                    found.append((position, receipt.tx_hash, event))
+                present = cursor.prev()
+        return found, more
+
+    def _receipts_in(self, txn: lmdb.Transaction, height: int) -> list[Receipt]:
+        raw = txn.get(_height_key(height), db=self._db["receipts"])
+        encodings = codec.decode(bytes(raw)) if raw is not None else []
         assert isinstance(encodings, list)
         return [Receipt.from_value(codec.decode(e)) for e in encodings if isinstance(e, bytes)]
+
+    def _ensure_event_index(self) -> None:
+        """Index the events of a store written before the index existed (once; the index is derived data)."""
+        if self._get("meta", EVENT_INDEX_KEY) is not None:
+            return
+
+        def build(txn: lmdb.Transaction) -> None:
+            for height in range(1, self.height + 1):
+                for key in event_index.keys_for(height, self._receipts_in(txn, height)):
+                    txn.put(key, b"", db=self._db["events"])
+            txn.put(EVENT_INDEX_KEY, b"1", db=self._db["meta"])
+
+        self._write(build)
 
     def get_receipt(self, tx_hash: bytes) -> Receipt | None:
         location = self.tx_location(tx_hash)
@@ -219,7 +283,9 @@ class ChainStore:
             raise StoreMismatchError("commit is not for this block")
         if result.changes.root != block.header.state_root:
             raise StoreMismatchError("execution result does not produce the block's state root")
-        self._write(lambda txn: self._put_block(txn, block, commit, result.receipt_encodings, result.changes))
+        self._write(
+            lambda txn: self._put_block(txn, block, commit, result.receipt_encodings, result.receipts, result.changes)
+        )
         self._head = block.header
         for pos, node in result.changes.nodes.items():
             if pos < TOP_CACHE_LIMIT:
@@ -231,6 +297,7 @@ class ChainStore:
         block: Block,
         commit: Commit | None,
         receipts: tuple[bytes, ...],
+        decoded: tuple[Receipt, ...],
         changes: StateChanges,
     ) -> None:
         db = self._db
@@ -240,6 +307,8 @@ class ChainStore:
         if commit is not None:
             txn.put(key, codec.encode(commit.to_value()), db=db["commits"])
         txn.put(key, codec.encode(list(receipts)), db=db["receipts"])
+        for index_key in event_index.keys_for(height, decoded):
+            txn.put(index_key, b"", db=db["events"])
         txn.put(block.hash, key, db=db["hashes"])
         for index, tx in enumerate(block.txs):
             txn.put(tx.hash, key + index.to_bytes(4, "big"), db=db["txs"])

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 ROLES = ("admin", "ehr_manager", "edge", "doctor", "carer", "patient")  # ehr.contract ROLES
 VERDICTS = ("justified", "misuse")
-EVENT_WINDOW = 10_000  # heights per /events request (the API's MAX_SCAN_HEIGHTS)
 
 
 def register(sub: SubParsers) -> None:
@@ -231,15 +230,8 @@ async def _events(admin: EhrUser, name: str) -> list[dict[str, Any]]:
     """Every `name` event of the ehr contract, oldest first (the node's event index: node-reported)."""
     from consensus.vm.jsonvalues import from_json
 
-    doc = await admin.api.get(f"/events?contract=ehr&name={name}&limit=1000")
-    head = int(doc["to_height"])
-    windows = [(max(0, top - EVENT_WINDOW + 1), top) for top in range(head, -1, -EVENT_WINDOW)]
-    found: list[dict[str, Any]] = []
-    for low, high in reversed(windows):
-        page = await admin.api.get(f"/events?contract=ehr&name={name}&from_height={low}&to_height={high}&limit=1000")
-        for event in page.get("events", []):
-            found.append({"height": event["height"], **_jsonable(from_json(event["data"]))})
-    return found
+    events = await admin.api.events(f"contract=ehr&name={name}")
+    return [{"height": event["height"], **_jsonable(from_json(event["data"]))} for event in events]
 
 
 def cmd_penalties(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from consensus import codec, smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, contract_state_key, shared_vm
 from consensus.errors import TxError
+from consensus.event_index import EventPosition, contract_events
 from consensus.execute import Receipt
 from consensus.genesis import Genesis
 from consensus.keys import address_of
@@ -230,19 +231,35 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
     async def events(request: web.Request) -> web.Response:
         store = store_of()
         head = store.height
-        to_height = _int_param(request, "to_height", head, 0, head)
-        from_height = _int_param(request, "from_height", max(0, to_height - DEFAULT_SCAN_HEIGHTS + 1), 0, to_height)
-        if to_height - from_height + 1 > MAX_SCAN_HEIGHTS:
-            raise _Bad(400, f"from_height..to_height: at most {MAX_SCAN_HEIGHTS} heights per request")
-        limit = _int_param(request, "limit", DEFAULT_EVENTS, 1, MAX_EVENTS)
         contract = request.query.get("contract")
         address = resolve(store, parse_target(contract)) if contract else None
+        to_height = _int_param(request, "to_height", head, 0, head)
+        # One contract's events come from the event index, whose cost follows the answer, so the whole chain is
+        # the default range; events of every contract are a scan of the receipts, bounded per request.
+        default_from = 0 if address is not None else max(0, to_height - DEFAULT_SCAN_HEIGHTS + 1)
+        from_height = _int_param(request, "from_height", default_from, 0, to_height)
+        if address is None and to_height - from_height + 1 > MAX_SCAN_HEIGHTS:
+            raise _Bad(400, f"from_height..to_height: at most {MAX_SCAN_HEIGHTS} heights per request without contract")
+        limit = _int_param(request, "limit", DEFAULT_EVENTS, 1, MAX_EVENTS)
         name = request.query.get("name")
         patient_text = request.query.get("patient")
         patient: bytes | None = None
         if patient_text is not None:
             raw = _hex(patient_text, "patient", (20, 32))
             patient = address_of(raw) if len(raw) == 32 else raw  # a uid, or the registration public key
+        if address is not None:
+            before = _position_param(request.query.get("before"))
+            indexed, more = store.events(
+                address, name, patient, from_height=from_height, to_height=to_height, before=before, limit=limit
+            )
+            events = [
+                {"height": position[0], "tx_hash": tx_hash.hex(), "contract": event.contract.hex(),
+                 "name": event.name, "data": to_json(event.data)}
+                for position, tx_hash, event in indexed
+            ]  # fmt: skip
+            doc: dict[str, Any] = {"events": events, "from_height": from_height, "to_height": to_height}
+            next_before = None if more is None else ".".join(map(str, more))
+            return web.json_response({**doc, "complete": more is None, "next_before": next_before})
         found: list[dict[str, Any]] = []
         complete = True
         for height, tx_hash, event_name, event_contract, data in _contract_events(store, to_height, from_height):
@@ -311,13 +328,24 @@ def _check_call(abi: codec.Value, function: str, count: int) -> None:
     raise _Bad(404, f"function: the contract has no public function {function!r}")
 
 
+def _position_param(text: str | None) -> EventPosition | None:
+    """`before=<height>.<tx index>.<event index>`, as an answer's `next_before` gives it."""
+    if text is None:
+        return None
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 20 for p in parts):
+        raise _Bad(400, "before: <height>.<tx index>.<event index>, as `next_before` gives it")
+    height, tx_index, event_index = (int(p) for p in parts)
+    if height >= 1 << 64 or tx_index >= 1 << 32 or event_index >= 1 << 16:
+        raise _Bad(400, "before: a position out of range")
+    return height, tx_index, event_index
+
+
 def _contract_events(
     store: ChainStore, newest: int, oldest: int
 ) -> Iterator[tuple[int, bytes, str, bytes, codec.Value]]:
-    """(height, tx hash, name, contract, data) of every contract event, newest block first, in block order."""
+    """(height, tx hash, name, contract, data) of every contract event, newest first (reverse chain order)."""
     for height in range(newest, oldest - 1, -1):
-        for receipt in store.get_receipts(height):
-            for event in receipt.events:
-                contract = event.attrs.get("contract")
-                if isinstance(contract, bytes) and set(event.attrs) == {"contract", "data"}:
-                    yield height, receipt.tx_hash, event.name, contract, event.attrs["data"]
+        for receipt in reversed(store.get_receipts(height)):
+            for _, event in reversed(list(contract_events(receipt))):
+                yield height, receipt.tx_hash, event.name, event.contract, event.data

@@ -58,6 +58,21 @@ class NodeApi:
         async with self.session.post(self.url + path, json=body) as response:
             return await self._answer(response)
 
+    async def events(self, query: str) -> list[dict[str, Any]]:
+        """Every event matching `query` (with `contract=`: served by the node's event index), oldest first.
+
+        `GET /events` answers newest first, a page at a time; `next_before` says where the next page starts."""
+        newest_first: list[dict[str, Any]] = []
+        before = ""
+        while True:
+            doc = await self.get(f"/events?{query}&limit=1000{before}")
+            newest_first += doc.get("events", [])
+            cursor = doc.get("next_before")
+            if doc.get("complete", True) or not isinstance(cursor, str):
+                break
+            before = f"&before={cursor}"
+        return newest_first[::-1]
+
     @staticmethod
     async def _answer(response: aiohttp.ClientResponse) -> Any:
         doc = await response.json(content_type=None)
@@ -140,10 +155,10 @@ class EhrUser:
         return await self.call("revoke_policy", [self.pk, grantee])
 
     async def records(self, patient_uid: bytes | None = None) -> list[str]:
-        """CIDs registered for a patient (from the contract's `ehr_registered` events)."""
+        """CIDs registered for a patient, oldest first (from the contract's `ehr_registered` events)."""
         uid = (patient_uid or self.uid).hex()
-        doc = await self.api.get(f"/events?contract=ehr&name=ehr_registered&patient={uid}")
-        return [str(from_json(e["data"]).get("cid")) for e in doc.get("events", [])]  # type: ignore[union-attr]
+        events = await self.api.events(f"contract=ehr&name=ehr_registered&patient={uid}")
+        return [str(from_json(e["data"]).get("cid")) for e in events]  # type: ignore[union-attr]
 
     # ---- the 4-step read ------------------------------------------------------------------------------------
 

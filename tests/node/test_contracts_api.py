@@ -162,6 +162,15 @@ async def test_events_filter_by_contract_patient_and_name(api: Api) -> None:
     assert (await client.get("/events?limit=0")).status == 400
     assert (await client.get("/events?contract=nothing")).status == 404
     assert (await client.get("/events?patient=abcd")).status == 400
+    # One contract's events come from the event index, a page at a time, exactly.
+    first = await (await client.get("/events?contract=notes&limit=1")).json()
+    assert not first["complete"] and first["next_before"] == "2.1.0" and first["from_height"] == 0
+    rest = await (await client.get(f"/events?contract=notes&limit=1&before={first['next_before']}")).json()
+    assert rest["complete"] and rest["next_before"] is None
+    assert [e["data"] for e in first["events"] + rest["events"]] == [e["data"] for e in everything["events"]]
+    for bad in ("1.2", "a.b.c", "1.2.99999999"):
+        refused = await client.get(f"/events?contract=notes&before={bad}")
+        assert refused.status == 400 and "before" in (await refused.json())["error"]
 
 
 async def test_proofs_of_presence_and_absence_verify_against_the_header(api: Api) -> None:
