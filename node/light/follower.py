@@ -214,15 +214,21 @@ class Follower:
         """Verify `batch` in order and advance through what verifies (raising for the first header that does
         not); returns the request for the next batch, sent while this one's signatures were being checked."""
         items: list[tuple[Header, Commit, ValidatorSet | None]] = []
-        missing_commit: int | None = None
+        # What stops the batch before its end, raised once the headers before it are verified (as if each
+        # header were verified in turn).
+        stop: Exception | None = None
         for entry in batch:
             header, commit = entry.header, entry.commit
             if commit is None:
-                missing_commit = header.height
+                stop = BadPeerError(f"header {header.height} came without a commit")
                 break
             following = entry.next_validators
             if following is None and header.next_validators_hash != header.validators_hash:
-                following = await source.validators(header.height + 1)
+                try:
+                    following = await source.validators(header.height + 1)
+                except (SourceError, RemoteError, WireError) as exc:
+                    stop = exc
+                    break
             items.append((header, commit, following))
         client = self.client
         started = self.clock()
@@ -231,7 +237,7 @@ class Follower:
         ahead = None
         next_start = self.height + len(plan.steps) + 1
         whole = (
-            missing_commit is None
+            stop is None
             and plan.link_error is None
             and len(plan.steps) == len(items)
             and (not plan.steps or plan.steps[-1].set_error is None)
@@ -255,8 +261,8 @@ class Follower:
             raise
         finally:
             self.figures.verify_seconds += self.clock() - started
-        if missing_commit is not None:
-            raise BadPeerError(f"header {missing_commit} came without a commit")
+        if stop is not None:
+            raise stop
         return ahead
 
     def _count(self, plan: Plan, accepted: int) -> None:

@@ -17,7 +17,7 @@ from consensus.chainstore import ChainStore
 from consensus.state import record_key
 from consensus.votes import ValidatorSet
 from node.light import wire
-from node.light.errors import NoSourceError, TrustStoreError, WireError
+from node.light.errors import NoSourceError, SourceError, TrustStoreError, WireError
 from node.light.follower import Follower
 from node.light.sources import Source
 from node.light.trust import TRUST_FILE, TrustStore
@@ -387,3 +387,42 @@ async def test_the_next_batch_is_asked_for_while_one_is_verified_and_a_cancelled
     assert f.height == 20 and not verifier_threads()
     source.gate.set()
     assert await f.sync() == LONG
+
+
+class NoCommitAt11(TamperingSource):
+    def tamper_entry(self, entry: wire.SignedHeader) -> wire.SignedHeader:
+        return dataclasses.replace(entry, commit=None) if entry.header.height == 11 else entry
+
+
+class SetOnRequest(LocalSource):
+    """Leaves the new set out of the hand-over header, so the client asks for it; `fail` makes that ask fail."""
+
+    def __init__(self, server: LightServer, fail: bool) -> None:
+        super().__init__(server, "set-on-request")
+        self.fail = fail
+        self.asked_sets: list[int] = []
+
+    async def headers(self, start: int, end: int) -> list[wire.SignedHeader]:
+        return [dataclasses.replace(e, next_validators=None) for e in await super().headers(start, end)]
+
+    async def validators(self, height: int) -> ValidatorSet:
+        self.asked_sets.append(height)
+        if self.fail:
+            raise SourceError("set-on-request: timed out")
+        return await super().validators(height)
+
+
+async def test_what_stops_a_batch_midway_keeps_the_headers_before_it(long_store: ChainStore) -> None:
+    server = LightServer(None, lambda: long_store)
+    f = follower(long_store, [NoCommitAt11(server)], workers=2)
+    with pytest.raises(NoSourceError, match="header 11 came without a commit"):
+        await f.sync()
+    assert f.height == 10
+    asked = SetOnRequest(server, fail=False)
+    f = follower(long_store, [asked], workers=2)
+    assert await f.sync() == LONG and asked.asked_sets == [hand_over(long_store) + 1]
+    unreachable = SetOnRequest(server, fail=True)
+    f = follower(long_store, [unreachable], workers=2)
+    with pytest.raises(NoSourceError, match="timed out"):
+        await f.sync()
+    assert f.height == hand_over(long_store) - 1 and f.sources == [unreachable]  # skipped, not dropped
