@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--batch-mb", type=int, default=BATCH_BYTES >> 20, help="store commit batch (MiB)")
+    parser.add_argument("--batch-mb", type=int, default=BATCH_BYTES >> 20, help="writer hand-off (MiB)")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the temporary stores")
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP API and CLI code")
     parser.add_argument("--serve", type=Path, metavar="DIR", help=argparse.SUPPRESS)
