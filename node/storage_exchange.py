@@ -3,9 +3,9 @@ fetched from the providers the DHT names (docs/STORAGE.md §4).
 
 Memory stays bounded on both sides whatever the file size: a request names at most 64 blocks and an answer
 carries at most 8 MiB, the server builds at most `MAX_CONCURRENT_SERVES` answers at a time, and the fetching
-side walks the DAG a window of 32 blocks at a time (`storage.fetch.BlockFetcher`), committing each window to
-its own store before asking for the next. The consumer of `fetch_remote` pulls, so a slow HTTP client slows
-the fetch instead of filling memory.
+side walks the DAG a window of 32 blocks at a time (`storage.fetch.BlockFetcher`), writing each window to its
+own store's packs before asking for the next and committing the file once at the end. The consumer of
+`fetch_remote` pulls, so a slow HTTP client slows the fetch instead of filling memory.
 """
 
 from __future__ import annotations
@@ -96,23 +96,25 @@ class LibP2PBlockExchange:
         usable = [p for p in found.values() if p.peer_id not in self.dropped]
         if not usable:
             raise BlockNotFoundError(f"no reachable provider of {root} is known")
-        # The root block is stored last, once every block under it is: so `has(root)` keeps meaning "the whole
-        # file is here" (the HTTP route serves locally on it), even after a fetch cut short by its reader.
-        held: list[Block] = []
+        # One writer for the whole file: each window goes to disk as it arrives (memory stays bounded) and one
+        # commit at the end makes it durable and indexed — root included — in one transaction, so `has(root)`
+        # keeps meaning "the whole file is here" (the HTTP route serves locally on it), and a fetch cut short by
+        # its reader leaves nothing half-indexed. One sync per file instead of one per window.
+        writer = self.objects.blocks.writer()
 
         with self.objects.protected() as fetched:
 
             async def keep(blocks: list[Block]) -> None:
                 fetched.update(b.cid for b in blocks)  # live for GC before they are stored
-                held.extend(b for b in blocks if b.cid == root)
-                await self._keep([b for b in blocks if b.cid != root])
+                await asyncio.to_thread(writer.write, [(b.cid, b.data) for b in blocks])
 
             fetcher = self.fetcher(keep)
             try:
                 async for piece in fetcher.cat(root, usable):
                     yield piece
-                await self._keep(held)
+                await asyncio.to_thread(writer.commit)
             finally:
+                writer.abort()  # a no-op after the commit
                 self.dropped |= fetcher.scores.misbehaving()
 
     async def fetch_all(self, root: CID, hints: Sequence[Contact] = ()) -> int:
