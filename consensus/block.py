@@ -65,16 +65,17 @@ class Header:
     next_validators_hash: bytes
 
     def to_value(self) -> codec.Value:
+        # Keys in canonical (length-first, then bytewise) order, so encoding needs no sort.
         return {
             "type": HEADER_TYPE,
-            "chain_id": self.chain_id,
             "height": self.height,
-            "parent_hash": self.parent_hash,
             "time_ms": self.time_ms,
-            "proposer": self.proposer,
             "tx_root": self.tx_root,
-            "receipts_root": self.receipts_root,
+            "chain_id": self.chain_id,
+            "proposer": self.proposer,
             "state_root": self.state_root,
+            "parent_hash": self.parent_hash,
+            "receipts_root": self.receipts_root,
             "validators_hash": self.validators_hash,
             "next_validators_hash": self.next_validators_hash,
         }
@@ -128,11 +129,11 @@ class Commit:
     votes: tuple[Vote, ...]
 
     def to_value(self) -> codec.Value:
-        return {
-            "height": self.height,
+        return {  # canonical key order
             "round": self.round,
-            "block_hash": self.block_hash,
             "votes": [v.to_value() for v in self.votes],
+            "height": self.height,
+            "block_hash": self.block_hash,
         }
 
     @classmethod
@@ -167,7 +168,7 @@ class Block:
 
     def to_value(self) -> codec.Value:
         # Transactions travel as their canonical bytes, so their hashes need no re-encoding on the way in.
-        return {"header": self.header.to_value(), "txs": [tx.raw for tx in self.txs]}
+        return {"txs": [tx.raw for tx in self.txs], "header": self.header.to_value()}  # canonical key order
 
     def encode(self) -> bytes:
         return codec.encode(self.to_value())

@@ -46,12 +46,13 @@ class Tx:
     @classmethod
     def create(cls, key: SigningKey, chain_id: str, kind: str, nonce: int, body: dict[str, codec.Value]) -> Tx:
         """Sign a new transaction with the sender's key."""
+        # Keys in canonical (length-first) order, so encoding needs no sort.
         unsigned: codec.Value = {
-            "chain_id": chain_id,
-            "kind": kind,
-            "sender": key.public_key,
-            "nonce": nonce,
             "body": body,
+            "kind": kind,
+            "nonce": nonce,
+            "sender": key.public_key,
+            "chain_id": chain_id,
         }
         signature = key.sign(SIGN_DOMAIN + codec.encode(unsigned))
         raw = codec.encode({"tx": unsigned, "sig": signature})

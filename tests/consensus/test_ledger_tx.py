@@ -116,3 +116,97 @@ def test_any_single_byte_change_is_rejected(position: int, xor: int) -> None:
     mutated[pos] ^= xor or 1
     with pytest.raises(TxError):
         decode(bytes(mutated))
+
+
+# ---- the canonical codec (consensus/codec.py): its fast paths must agree with cbor2's canonical mode ----------
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=codec.INT_MIN, max_value=codec.INT_MAX)
+    | st.text(max_size=8)
+    | st.binary(max_size=8)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(max_size=6), inner, max_size=5)
+    ),  # keys in whatever order hypothesis draws them
+    max_leaves=20,
+)
+
+
+def _as_decoded(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return [_as_decoded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_decoded(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_encode_is_cbor2_canonical_mode_and_decode_inverts_it(value: codec.Value) -> None:
+    import cbor2
+
+    data = codec.encode(value)
+    assert data == cbor2.dumps(value, canonical=True)
+    assert codec.decode(data) == _as_decoded(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.integers(min_value=0, max_value=1000), min_size=2, max_size=6))
+def test_decode_rejects_a_map_whose_keys_are_out_of_canonical_order(value: dict[str, codec.Value]) -> None:
+    import cbor2
+
+    plain = cbor2.dumps(value)  # insertion order
+    if codec.keys_in_order(value):
+        assert codec.decode(plain) == value
+    else:
+        with pytest.raises(codec.CodecError, match="canonical"):
+            codec.decode(plain)
+        assert codec.decode(codec.encode(value)) == codec.sorted_map(value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x18\x01",  # 1 in a two-byte form
+        b"\x9f\x01\xff",  # indefinite-length list
+        b"\x5f\x41\x01\xff",  # indefinite-length byte string
+        b"\xa2\x61a\x01\x61a\x02",  # the same key twice
+        b"\xa1\x01\x02",  # an integer key
+        b"\xf9\x3c\x00",  # a float (1.0)
+        b"\xc2\x41\x01",  # 1 as a tagged bignum
+        b"\xc2\x49\x01\x00\x00\x00\x00\x00\x00\x00\x00",  # 2**64 as a tagged bignum (beyond 64 bits)
+        b"\xd8\x1c\x81\x01",  # a shareable value (tag 28)
+        b"\xf7",  # undefined
+        b"\x01\x01",  # trailing bytes
+    ],
+)
+def test_decode_rejects_non_canonical_and_foreign_items(data: bytes) -> None:
+    with pytest.raises(codec.CodecError):
+        codec.decode(data)
+
+
+def test_nesting_limit_holds_for_encode_and_decode() -> None:
+    deep: codec.Value = 0
+    for _ in range(codec.MAX_DEPTH + 1):
+        deep = [deep]
+    with pytest.raises(codec.CodecError, match="nesting"):
+        codec.encode(deep)
+    with pytest.raises(codec.CodecError):
+        codec.decode(b"\x81" * (codec.MAX_DEPTH + 1) + b"\x00")
+    ok: codec.Value = 0
+    for _ in range(codec.MAX_DEPTH):
+        ok = [ok]
+    assert codec.decode(codec.encode(ok)) == ok
+
+
+def test_event_attrs_in_any_order_give_one_receipt_encoding() -> None:
+    from consensus.execute import Event, Receipt
+
+    a = Receipt(b"\x01" * 32, 0, 3000, (Event("record", {"owner": b"o", "key": b"k"}),))
+    b = Receipt(b"\x01" * 32, 0, 3000, (Event("record", {"key": b"k", "owner": b"o"}),))
+    assert a.encode() == b.encode() == codec.encode(a.to_value())
+    assert Receipt.from_value(codec.decode(a.encode())) == a

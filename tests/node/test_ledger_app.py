@@ -49,3 +49,26 @@ def test_proposals_are_capped_and_validate_on_another_node(tmp_path: Path, monke
     assert other.validate(1, value) and other.value_hash(value) == block.hash
     executed, _ = other.executed(value)
     assert executed.hash == block.hash
+
+
+def test_a_bad_signature_is_caught_at_validation_when_the_mempool_never_checked_those_bytes(tmp_path: Path) -> None:
+    # The mempool's transactions skip the signature check at block validation (it checked them on admission);
+    # a transaction that did not come through this node's mempool is checked there, even when the pool holds the
+    # correctly signed transaction with the same sender and nonce: the skip is keyed by the hash of the bytes.
+    from consensus.tx import decode_tx
+
+    proposer, other = make_app(tmp_path / "a"), make_app(tmp_path / "b")
+    good = record(USER_KEYS[0], 0, k=b"k")
+    forged_raw = good.raw[:-64] + bytes(64)  # the signature is the last 64 bytes of the canonical encoding
+    forged = decode_tx(forged_raw, chain_id=CHAIN_ID, max_bytes=4096, check_signature=False)
+    assert forged.hash != good.hash and not forged.verify_signature()
+    proposer.mempool.add(forged)  # a faulty proposer: `add` trusts its caller to have checked the signature
+    other.mempool.add_raw(good.raw)
+    value = proposer.propose(1, 0, 0.0)
+    assert [tx.hash for tx in proposer.block_of(value).txs] == [forged.hash]
+    assert not other.validate(1, value)
+    # A third node that admitted nothing rejects it too; an honest block with the good bytes validates.
+    assert not make_app(tmp_path / "c").validate(1, value)
+    honest = make_app(tmp_path / "d")
+    honest.mempool.add_raw(good.raw)
+    assert other.validate(1, honest.propose(1, 0, 0.0))
