@@ -34,6 +34,7 @@ MAX_POST = 2000  # transactions per HTTP request
 BUSY_BACKOFF_S = 0.2
 DRAIN_IDLE_S = 10.0
 DRAIN_MAX_S = 120.0
+REQUEST_TIMEOUT_S = 60.0
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -64,7 +65,8 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
     # even when a node answers "busy" and its transactions are offered again.
     backlogs: list[deque[Tx]] = [deque() for _ in urls]
     stop = asyncio.Event()
-    async with aiohttp.ClientSession() as session:
+    # A request that outlasts this is a node in trouble, not load: fail the run rather than wait for ever.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
 
         async def observe() -> None:
             # Poll for the next block directly (404 until it is final): one cheap request per poll.
@@ -84,7 +86,10 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
         async def feed(node: int) -> None:
             nonlocal rejected, busy_answers
             backlog = backlogs[node]
-            while not (stop.is_set() and not backlog):
+            # Until the drain below is over (it waits for the backlogs to empty). Not "until this backlog is
+            # empty": a node that answers "busy" for ever (its gossip down, its pool full) would refill it
+            # after every answer and the run would never end.
+            while not stop.is_set():
                 if not backlog:
                     await asyncio.sleep(TICK_S)
                     continue
@@ -164,11 +169,28 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
             cpu_before = _cpu_seconds(cluster)
             report = asyncio.run(_drive(urls, per_sender, rate, duration))
             heights = [(cluster.status_of(n) or {}).get("height") for n in cluster.records]
+            tracebacks = [_count_tracebacks(Path(record.log)) for record in cluster.records.values()]
             # CPU the nodes spent during the run (start-up excluded): the machine is shared with the load generator.
             cpu = [round(after - before, 1) for before, after in zip(cpu_before, _cpu_seconds(cluster), strict=True)]
         finally:
             cluster.down()
-    return {"nodes": nodes, "duration_s": duration, **report, "final_heights": heights, "node_cpu_s": cpu}
+    return {
+        "nodes": nodes,
+        "duration_s": duration,
+        **report,
+        "final_heights": heights,
+        "node_cpu_s": cpu,
+        # Tracebacks in each node's log: a node whose libp2p host failed under load explains a stalled run.
+        "node_tracebacks": tracebacks,
+    }
+
+
+def _count_tracebacks(log: Path) -> int:
+    try:
+        with log.open("rb") as f:
+            return sum(1 for line in f if b"Traceback (most recent call last)" in line)
+    except OSError:
+        return -1
 
 
 def _cpu_seconds(cluster: Cluster) -> list[float]:
