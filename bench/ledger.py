@@ -15,7 +15,16 @@ import json
 
 from node.ledger_bench import run_ledger_bench
 
-COLUMNS = ("offered_tps", "committed_tps", "p50_final_s", "p99_final_s", "lost", "rejected", "final_heights")
+COLUMNS = (
+    "offered_tps",
+    "committed_tps",
+    "p50_final_s",
+    "p99_final_s",
+    "lost",
+    "rejected",
+    "final_heights",
+    "node_cpu_ms_per_tx",
+)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""The ledger benchmark's load generator against fake nodes: it ends, and counts what it could not place."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from node import ledger_bench
+
+
+def _always_busy_node() -> web.Application:
+    # A node whose gossip is down: its pool never drains, so it answers "busy" to every transaction for ever,
+    # and no block ever becomes final.
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response({"height": 0})
+
+    async def block(request: web.Request) -> web.Response:
+        return web.json_response({"error": "no final block"}, status=404)
+
+    async def submit(request: web.Request) -> web.Response:
+        txs = (await request.json())["txs"]
+        await asyncio.sleep(0.05)  # a loaded node answers slowly: the run's end finds the request in flight
+        rejected = [{"index": i, "error": f"txs[{i}]: node is busy; retry later"} for i in range(len(txs))]
+        return web.json_response({"error": "busy", "rejected": rejected, "hashes": []}, status=503)
+
+    app = web.Application()
+    app.add_routes([web.get("/status", status), web.get("/blocks/{height}", block), web.post("/tx", submit)])
+    return app
+
+
+async def test_a_node_busy_for_ever_does_not_keep_the_run_going(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_bench, "DRAIN_IDLE_S", 0.3)
+    monkeypatch.setattr(ledger_bench, "BUSY_BACKOFF_S", 0.001)
+    server = TestServer(_always_busy_node())
+    await server.start_server()
+    try:
+        per_sender = ledger_bench.presign("bench-chain", 2, 10)
+        url = str(server.make_url("")).rstrip("/")
+        report = await asyncio.wait_for(ledger_bench._drive([url], per_sender, rate=50, duration=0.2), timeout=30)
+    finally:
+        await server.close()
+    assert report["acknowledged"] == 0 and report["lost"] == 0 and report["committed"] == 0
+    assert report["never_accepted"] == report["offered_tps"] * 0.2 and report["busy_answers"] > 0
