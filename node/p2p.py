@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -85,6 +86,40 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _GuardedPubsub(Pubsub):
+    """py-libp2p 0.8.1's Pubsub with two of its defects contained (found under load in the ledger benchmark):
+
+    - its stream reader lets protobuf's DecodeError (one malformed RPC from a peer) escape the stream handler,
+      which ends the whole host: here it costs the sender that stream, as other read errors already do;
+    - its writers (our publishes, forwarding, heartbeat control) share one stream per peer, and yamux takes its
+      write lock per 64 KiB frame, so two messages written at once could interleave on the wire and corrupt
+      both; here each message is written whole under a per-stream lock.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+
+    async def stream_handler(self, stream: Any) -> None:
+        try:
+            await super().stream_handler(stream)
+        except Exception as exc:
+            peer = stream.muxed_conn.peer_id
+            log.warning(
+                "dropped a gossip stream from %s after a malformed message: %s: %s", peer, type(exc).__name__, exc
+            )
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            self._handle_dead_peer(peer)
+
+    async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        async with lock:
+            return bool(await super().write_msg(stream, rpc_msg))
+
+
 def peer_id_from_seed(seed: bytes) -> str:
     """The libp2p peer ID (base58 multihash of the Ed25519 public key) that a seed gives."""
     return str(ID.from_pubkey(create_new_key_pair(seed).public_key))
@@ -115,6 +150,16 @@ class P2PHost:
         self.listen_addrs: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True from a successful `start()` until the libp2p side ends (a `stop()`, or a failure)."""
+        return self._done is not None and not self._done.done() and self._ready is not None and self._ready.done()
+
+    async def wait_ended(self) -> None:
+        """Return once the libp2p side has ended after `stop()`; raise P2PError if it ended by failing."""
+        assert self._done is not None, "start() first"
+        await asyncio.shield(self._done)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -174,7 +219,7 @@ class P2PHost:
             # Our peers are few and all on loopback: IP diversity would keep them out of each other's mesh.
             eclipse_protection_enabled=False,
         )
-        pubsub = Pubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
+        pubsub = _GuardedPubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
         # Seqnos seeded from nanoseconds: with the library's seconds-based seed a restarted node reuses the
         # seqnos of its last life and its messages are dropped as seen for 5–8 s (ARCHITECTURE.md §1).
         pubsub.counter = time.time_ns()

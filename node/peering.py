@@ -47,6 +47,17 @@ class PeeringService(Service):
         log.info("p2p host %s listening on %s", self.host.peer_id, ", ".join(self.host.listen_addrs))
 
     async def run(self) -> None:
+        # If the libp2p side ends on its own (a library failure), the node must not linger without a network,
+        # looking alive: end this service with the reason, so the node stops with exit code 1 and says why.
+        redial = asyncio.create_task(self._redial(), name="redial")
+        try:
+            await self.host.wait_ended()
+        finally:
+            redial.cancel()
+            await asyncio.gather(redial, return_exceptions=True)
+        raise P2PError("the libp2p host stopped by itself")
+
+    async def _redial(self) -> None:
         while True:
             connected = set(self.host.connected_peers())
             now = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ import pytest
 
 from consensus.keys import SigningKey
 from node import identity
-from node.p2p import HostConfig, P2PHost, P2PStream, RequestError, peer_id_from_seed
+from node.p2p import GossipMessage, HostConfig, P2PError, P2PHost, P2PStream, RequestError, peer_id_from_seed
 from tests.harness import await_until
 
 
@@ -115,3 +116,41 @@ async def test_stop_is_idempotent_and_calls_after_stop_fail_cleanly() -> None:
     await host.stop()
     with pytest.raises(Exception, match="not running"):
         await host.publish("/t/1", b"x")
+
+
+async def test_a_malformed_gossip_rpc_costs_the_sender_its_stream_not_our_host(pair: tuple[P2PHost, P2PHost]) -> None:
+    # py-libp2p's pubsub reader lets protobuf's DecodeError escape its stream handler, which took the whole
+    # host down: any peer could stop a node's networking with one bad frame. The bridge confines it.
+    a, b = pair
+    await a.subscribe("/t/2")
+    attacker = await b.open_stream(a.peer_id, "/meshsub/1.1.0")
+    await attacker.write_frame(b"\x0a\xff\xff\xff\xff\x0f" + os.urandom(32))  # a field longer than the frame
+    with contextlib.suppress(P2PError):  # the host resets the stream: read ends, or raises
+        while await asyncio.wait_for(attacker.read(), timeout=10):
+            pass
+    assert a.running
+    # And it still does its job: a new peer meshes with it and receives what it publishes.
+    fresh = P2PHost(HostConfig(seed=os.urandom(32)))
+    await fresh.start()
+    try:
+        await fresh.dial(a.listen_addrs[0])
+        sub = await fresh.subscribe("/t/2")
+        await await_until(lambda: a.peer_id in fresh.gossip_peers("/t/2"), timeout_s=10, what="meshed")
+
+        async def first() -> GossipMessage:
+            async for message in sub:
+                return message
+            raise AssertionError("subscription ended")
+
+        got = asyncio.create_task(first())
+
+        async def delivered() -> bool:
+            if not got.done():
+                await a.publish("/t/2", b"still here")  # until the heartbeat-built mesh carries it
+            return got.done()
+
+        await await_until(delivered, timeout_s=10, interval=0.1, what="a publishes to the new peer")
+        assert got.result().data == b"still here"
+    finally:
+        await fresh.stop()
+    assert a.running
