@@ -20,6 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from consensus import codec
+from consensus.chainstore import ChainStore
+from consensus.contract_txs import ReadOnlyLedgerStorage, shared_vm
+from consensus.event_index import EventPosition
+from consensus.vm import CallError
 from node.ledger_service import LedgerService
 from node.service import Service
 
@@ -27,9 +31,6 @@ log = logging.getLogger(__name__)
 
 # on_erasure(uid, cids) — called once per event, in block order.
 OnErasure = Callable[[bytes, list[str]], None]
-
-# Heights scanned before yielding to the loop, so catching up on a long chain never stalls the node's other work.
-SCAN_SLICE = 200
 
 
 class ErasureCursor:
@@ -63,6 +64,7 @@ class ErasureCursor:
 class ErasureWatcher(Service):
     name = "erasure"
     poll_s = 0.2
+    contract_name = "ehr"
 
     def __init__(self, ledger: LedgerService, handlers: list[OnErasure], cursor_path: Path | None = None) -> None:
         self.ledger = ledger
@@ -73,25 +75,23 @@ class ErasureWatcher(Service):
 
     async def run(self) -> None:
         self.scanned_to = self.cursor.load()
+        contract: bytes | None = None
         while True:
             store = self.ledger.store
-            if store is not None and self.scanned_to < store.height:
-                stop = min(store.height, self.scanned_to + SCAN_SLICE)
-                while self.scanned_to < stop:
-                    height = self.scanned_to + 1
-                    for receipt in store.get_receipts(height):
-                        for event in receipt.events:
-                            if event.name == "erasure":
-                                self._handle(event.attrs)
-                    self.scanned_to = height
+            if store is not None and contract is None:
+                contract = _address_of(store, self.contract_name)
+            if store is not None and contract is not None and self.scanned_to < store.height:
+                # Only the EHR contract's erasure events count (another contract cannot order an erasure), and
+                # they come from the chain store's event index: the cost follows the erasures, not the chain.
+                head = store.height
+                for attrs in _erasures(store, contract, self.scanned_to + 1, head):
+                    self._handle(attrs)
+                self.scanned_to = head
                 with contextlib.suppress(OSError):  # a cursor we cannot write costs a rescan, never an erasure
-                    self.cursor.save(self.scanned_to)
-                await asyncio.sleep(0)
-                continue
+                    self.cursor.save(head)
             await asyncio.sleep(self.poll_s)
 
-    def _handle(self, attrs: dict[str, codec.Value]) -> None:
-        data = attrs.get("data")
+    def _handle(self, data: codec.Value) -> None:
         if not isinstance(data, dict):
             return
         uid, cids = data.get("uid"), data.get("cids")
@@ -105,3 +105,24 @@ class ErasureWatcher(Service):
                 log.exception("erasure handler failed for user %s", uid.hex())
         self.erased += 1
         log.info("erased user %s (%d records)", uid.hex()[:16], len(names))
+
+
+def _address_of(store: ChainStore, name: str) -> bytes | None:
+    """The address registered under a contract name (None if there is none: no erasures to act on)."""
+    vm = shared_vm()
+    with store.reader() as reader:
+        try:
+            return vm.resolve(ReadOnlyLedgerStorage(reader.get_value), name)
+        except CallError:
+            return None
+
+
+def _erasures(store: ChainStore, contract: bytes, low: int, high: int) -> list[codec.Value]:
+    """The data of `contract`'s erasure events in heights low..high, oldest first."""
+    newest_first: list[codec.Value] = []
+    before: EventPosition | None = None
+    while True:
+        page, before = store.events(contract, "erasure", from_height=low, to_height=high, before=before, limit=1000)
+        newest_first += [event.data for _, _, event in page]
+        if before is None:
+            return newest_first[::-1]

@@ -1,49 +1,78 @@
-"""The erasure watcher acts on every erasure event at least once, and a restart resumes where it left off."""
+"""The erasure watcher acts on every erasure event of the EHR contract at least once, in chain order, ignores
+other contracts' events of that name, and a restart resumes from its cursor."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-from consensus.execute import Event, Receipt
+from consensus import codec
+from consensus.chainstore import ChainStore
+from consensus.tx import Tx
 from node.erasure import ErasureWatcher
 from node.ledger_service import LedgerService
+from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 from tests.harness import await_until
 
-
-class FakeChain:
-    """Receipts by height; counts how often each height is read."""
-
-    def __init__(self, erasures: dict[int, bytes], height: int) -> None:
-        self.erasures = erasures
-        self.height = height
-        self.reads: dict[int, int] = {}
-
-    def get_receipts(self, height: int) -> list[Receipt]:
-        self.reads[height] = self.reads.get(height, 0) + 1
-        uid = self.erasures.get(height)
-        if uid is None:
-            return [Receipt(b"\x00" * 32, 0, 0)]
-        event = Event("erasure", {"data": {"uid": uid, "cids": [f"cid-of-{uid.hex()}"]}})
-        return [Receipt(b"\x01" * 32, 0, 0, (event,))]
+SHREDDER = """
+def init():
+    pass
 
 
-class FakeLedger:
-    def __init__(self, chain: FakeChain, chain_id: str = "ehrnet-test") -> None:
-        self.store = chain
-        self.chain_id = chain_id
+def erase(uid: bytes, cid: str):
+    ctx.emit("erasure", {"uid": uid, "cids": [cid]})
+"""
+Seen = list[tuple[bytes, list[str]]]
+
+
+class Ledger:
+    """What the watcher uses of LedgerService: the chain ID and the chain store."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self.store = store
+        self.chain_id = CHAIN_ID
+
+
+class World:
+    """A real chain store with two deployed copies of one contract: `shredder` (the one the watcher trusts
+    here) and `impostor`."""
+
+    def __init__(self, path: Path) -> None:
+        self.chain = Chain()
+        self.store = ChainStore(path, self.chain.genesis, initial_map_size=1 << 22)
+        self.nonce = 0
+        deploys = [
+            Tx.create(ADMIN_KEY, CHAIN_ID, "deploy", i, {"source": SHREDDER, "args": [], "gas_limit": 10**6,
+                                                         "name": name})
+            for i, name in enumerate(("shredder", "impostor"))
+        ]  # fmt: skip
+        self.add(deploys)
+
+    def add(self, txs: list[Tx]) -> None:
+        block, _, commit = self.chain.add_block(txs)
+        self.store.import_block(block, commit, self.chain.registry)
+
+    def erase(self, contract: str, uid: bytes) -> Tx:
+        body: dict[str, codec.Value] = {
+            "contract": contract, "function": "erase", "args": [uid, f"cid-{uid.hex()}"], "gas_limit": 10**6,
+        }  # fmt: skip
+        self.nonce += 1
+        return Tx.create(USER_KEYS[0], CHAIN_ID, "call", self.nonce - 1, body)
+
+    def empty_blocks(self, count: int) -> None:
+        for _ in range(count):
+            self.add([])
 
 
 @asynccontextmanager
-async def watching(chain: FakeChain, cursor: Path, chain_id: str = "ehrnet-test") -> Any:
-    seen: list[tuple[bytes, list[str]]] = []
-    watcher = ErasureWatcher(
-        cast(LedgerService, FakeLedger(chain, chain_id)), [lambda uid, cids: seen.append((uid, cids))], cursor
-    )
+async def watching(world: World, cursor: Path) -> AsyncIterator[tuple[ErasureWatcher, Seen]]:
+    seen: Seen = []
+    watcher = ErasureWatcher(cast(LedgerService, Ledger(world.store)), [lambda u, c: seen.append((u, c))], cursor)
+    watcher.contract_name = "shredder"
     watcher.poll_s = 0.01
     task = asyncio.create_task(watcher.run())
     try:
@@ -53,41 +82,47 @@ async def watching(chain: FakeChain, cursor: Path, chain_id: str = "ehrnet-test"
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _heights(n: int) -> Iterator[int]:
-    return iter(range(1, n + 1))
+def at_head(watcher: ErasureWatcher, world: World) -> bool:
+    return watcher.scanned_to == world.store.height
 
 
-async def test_every_erasure_is_handled_once_in_block_order(tmp_path: Path) -> None:
-    chain = FakeChain({3: b"\xaa", 450: b"\xbb"}, height=500)
-    async with watching(chain, tmp_path / "erasure.cursor") as (watcher, seen):
-        await await_until(lambda: watcher.scanned_to == 500, 5, what="the watcher reaches the head")
-        assert seen == [(b"\xaa", ["cid-of-aa"]), (b"\xbb", ["cid-of-bb"])]
-        chain.erasures[501] = b"\xcc"
-        chain.height = 501
+async def test_each_erasure_of_the_trusted_contract_is_handled_once_in_chain_order(tmp_path: Path) -> None:
+    world = World(tmp_path / "chain")
+    world.add([world.erase("shredder", b"\xaa"), world.erase("impostor", b"\xee"), world.erase("shredder", b"\xbb")])
+    world.empty_blocks(3)
+    async with watching(world, tmp_path / "erasure.cursor") as (watcher, seen):
+        await await_until(lambda: at_head(watcher, world), 5, what="the watcher reaches the head")
+        assert seen == [(b"\xaa", ["cid-aa"]), (b"\xbb", ["cid-bb"])]
+        world.add([world.erase("shredder", b"\xcc")])
         await await_until(lambda: len(seen) == 3, 5, what="a new block's erasure is handled")
-    assert all(chain.reads[h] == 1 for h in _heights(501))
+        assert seen[2] == (b"\xcc", ["cid-cc"])
+        await await_until(lambda: at_head(watcher, world), 5, what="the watcher reaches the new head")
+    assert seen == [(b"\xaa", ["cid-aa"]), (b"\xbb", ["cid-bb"]), (b"\xcc", ["cid-cc"])]
+    world.store.close()
 
 
-async def test_a_restart_resumes_from_the_cursor_instead_of_height_zero(tmp_path: Path) -> None:
+async def test_a_restart_resumes_from_the_cursor(tmp_path: Path) -> None:
+    world = World(tmp_path / "chain")
     cursor = tmp_path / "erasure.cursor"
-    chain = FakeChain({3: b"\xaa"}, height=300)
-    async with watching(chain, cursor) as (watcher, _):
-        await await_until(lambda: watcher.scanned_to == 300, 5, what="the first run reaches the head")
-    assert json.loads(cursor.read_text()) == {"chain_id": "ehrnet-test", "height": 300}
-    chain.reads.clear()
-    chain.erasures[301] = b"\xbb"
-    chain.height = 301
-    async with watching(chain, cursor) as (watcher, seen):
-        await await_until(lambda: watcher.scanned_to == 301, 5, what="the restarted watcher reaches the head")
-        assert seen == [(b"\xbb", ["cid-of-bb"])]
-    assert list(chain.reads) == [301]
+    world.add([world.erase("shredder", b"\xaa")])
+    async with watching(world, cursor) as (watcher, _):
+        await await_until(lambda: at_head(watcher, world), 5, what="the first run reaches the head")
+    assert json.loads(cursor.read_text()) == {"chain_id": CHAIN_ID, "height": world.store.height}
+    world.add([world.erase("shredder", b"\xbb")])
+    async with watching(world, cursor) as (watcher, seen):
+        await await_until(lambda: at_head(watcher, world), 5, what="the restarted watcher reaches the head")
+        assert seen == [(b"\xbb", ["cid-bb"])]
+    world.store.close()
 
 
 async def test_a_damaged_cursor_or_another_chain_rescans_from_the_start(tmp_path: Path) -> None:
+    world = World(tmp_path / "chain")
+    world.add([world.erase("shredder", b"\xaa")])
     cursor = tmp_path / "erasure.cursor"
-    chain = FakeChain({2: b"\xaa"}, height=10)
-    for content in ("{not json", json.dumps({"chain_id": "another-chain", "height": 10}), '{"height": -4}'):
+    height = world.store.height
+    for content in ("{not json", json.dumps({"chain_id": "another-chain", "height": height}), '{"height": -4}'):
         cursor.write_text(content)
-        async with watching(chain, cursor) as (watcher, seen):
-            await await_until(lambda: watcher.scanned_to == 10, 5, what="a rescan reaches the head")
-            assert seen == [(b"\xaa", ["cid-of-aa"])], content
+        async with watching(world, cursor) as (watcher, seen):
+            await await_until(lambda: at_head(watcher, world), 5, what="a rescan reaches the head")
+            assert seen == [(b"\xaa", ["cid-aa"])], content
+    world.store.close()
