@@ -283,7 +283,7 @@ async def _child(node: str, genesis: Genesis, data_dir: Path) -> dict[str, objec
     return {
         "height": height,
         "seconds": round(time.perf_counter() - started, 2),
-        "verify_cpu_s": round(follower.figures.verify_seconds, 3),
+        "verify_wall_s": round(follower.figures.verify_seconds, 3),
         "peak_rss_mb": peak_rss_mb(),
         "heavy_modules": [m for m in HEAVY if m in sys.modules],
     }

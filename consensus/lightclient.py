@@ -51,8 +51,13 @@ def verify_state_proof(header: Header, key: bytes, value: bytes | None, proof: s
 
 
 def default_workers() -> int:
-    """Threads for signature checks: one per core, at most 4 (a light client shares its device)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads for signature checks: one per core this process may use, at most 4 (a light client shares its
+    device; more threads than cores only add switching)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 @dataclass(frozen=True)

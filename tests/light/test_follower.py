@@ -46,11 +46,15 @@ def store(tmp_path: Path) -> Iterator[ChainStore]:
 
 
 def follower(
-    store: ChainStore, sources: list[Source], data_dir: Path | None = None, workers: int | None = None
+    store: ChainStore,
+    sources: list[Source],
+    data_dir: Path | None = None,
+    workers: int | None = None,
+    prefetch: bool = False,
 ) -> Follower:
     trust = TrustStore(data_dir, store.genesis) if data_dir is not None else None
     client = trust.open_client() if trust is not None else TrustStore(Path("/nonexistent"), store.genesis).open_client()
-    return Follower(client, sources, trust, workers=workers)
+    return Follower(client, sources, trust, workers=workers, prefetch=prefetch)
 
 
 async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store: ChainStore) -> None:
@@ -373,11 +377,11 @@ class PagedSource(LocalSource):
         return await super().headers(start, min(end, start + self.page - 1))
 
 
-async def test_the_next_batch_is_asked_for_while_one_is_verified_and_a_cancelled_sync_leaks_no_thread(
+async def test_with_prefetch_the_next_batch_is_asked_for_while_one_is_verified_and_cancelling_leaks_nothing(
     long_store: ChainStore,
 ) -> None:
     source = PagedSource(LightServer(None, lambda: long_store), page=10, gate_from=21)
-    f = follower(long_store, [source], workers=2)
+    f = follower(long_store, [source], workers=2, prefetch=True)
     task = asyncio.create_task(f.sync())
     await await_until(lambda: 21 in source.asked and f.height == 20, 10, what="two batches verified, third asked")
     assert source.asked == [1, 11, 21]  # each request went out before the previous batch was verified
@@ -426,3 +430,15 @@ async def test_what_stops_a_batch_midway_keeps_the_headers_before_it(long_store:
     with pytest.raises(NoSourceError, match="timed out"):
         await f.sync()
     assert f.height == hand_over(long_store) - 1 and f.sources == [unreachable]  # skipped, not dropped
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+async def test_forgeries_mid_batch_are_rejected_with_or_without_prefetch(
+    long_store: ChainStore, prefetch: bool
+) -> None:
+    server = LightServer(None, lambda: long_store)
+    middle = type("MiddleTooFew", (TooFewSigners,), {"AT": 15})
+    f = follower(long_store, [PagedSource(server, page=10, gate_from=LONG + 1)], workers=2, prefetch=prefetch)
+    f.sources.insert(0, middle(server))
+    assert await f.sync() == LONG and "quorum" in f.figures.dropped["forger"]
+    assert not verifier_threads()
