@@ -132,6 +132,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
         paths.root,
         key,
         block_interval_s=network.block_interval_ms / 1000,
+        idle_block_interval_s=network.idle_block_interval_ms / 1000,
     )
     storage = StorageService(
         peering.host,

@@ -80,6 +80,7 @@ class NetworkConfig:
     genesis: GenesisSpec
     source: str = "<memory>"
     block_interval_ms: int = 250  # pause after each final block before the next height starts
+    idle_block_interval_ms: int = 2000  # with no transactions, an (empty) block at most this often
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -152,6 +153,11 @@ def parse_network(text: str, source: str = "<memory>") -> NetworkConfig:
     interval = network.get("block_interval_ms", 250)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 60_000:
         raise r.fail("network.block_interval_ms", f"must be an integer 0–60000 (ms), not {interval!r}")
+    idle = network.get("idle_block_interval_ms", 2000)
+    if not isinstance(idle, int) or isinstance(idle, bool) or not interval <= idle <= 3_600_000:
+        raise r.fail(
+            "network.idle_block_interval_ms", f"must be an integer from block_interval_ms to 3600000 (ms), not {idle!r}"
+        )
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         raise r.fail("nodes", "need at least one [[nodes]] entry")
@@ -194,7 +200,9 @@ def parse_network(text: str, source: str = "<memory>") -> NetworkConfig:
             if peer not in names:
                 raise r.fail(f"nodes[{i}].bootstrap[{j}]", f"no node named {peer!r}")
     genesis = _parse_genesis(r, doc, names, nodes)
-    return NetworkConfig(name, tuple(nodes), genesis, source=source, block_interval_ms=interval)
+    return NetworkConfig(
+        name, tuple(nodes), genesis, source=source, block_interval_ms=interval, idle_block_interval_ms=idle
+    )
 
 
 def _parse_genesis(r: _Reader, doc: dict[str, Any], names: list[str], nodes: list[NodeSpec]) -> GenesisSpec:
@@ -273,7 +281,11 @@ def dump_network(config: NetworkConfig) -> str:
         "genesis_time_ms": g.genesis_time_ms,
         "params": dict(g.params),
     }
-    network = {"name": config.name, "block_interval_ms": config.block_interval_ms}
+    network = {
+        "name": config.name,
+        "block_interval_ms": config.block_interval_ms,
+        "idle_block_interval_ms": config.idle_block_interval_ms,
+    }
     return tomli_w.dumps({"network": network, "genesis": genesis, "nodes": nodes})
 
 

@@ -62,6 +62,7 @@ class LedgerRepair:
     malformed_messages: int
     _syncing: bool
     _last_progress: float
+    _idle: tuple[int, ValidatorSet, asyncio.TimerHandle] | None
     _last_regossip: float
     _last_pull: float
     _verified_peers: set[str]
@@ -100,6 +101,11 @@ class LedgerRepair:
             await asyncio.sleep(self.repair_interval_s)
             await self._check_new_peers()
             now = time.monotonic()
+            if self._idle is not None:
+                # Waiting for work on purpose (an idle chain, ledger_service._wait_for_work), not stalled: a
+                # peer that moves on wakes us with its messages, and the idle timer ends the wait anyway.
+                self._last_progress = now
+                continue
             stalled = now - self._last_progress
             if stalled > self.regossip_after_s and now - self._last_regossip > self.regossip_after_s:
                 self._last_regossip = now

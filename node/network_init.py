@@ -78,7 +78,14 @@ def resolve_network(template: NetworkConfig, data_dir: Path) -> NetworkConfig:
         admins=tuple(resolve_admin(a) for a in g.admins),
         genesis_time_ms=g.genesis_time_ms or int(time.time() * 1000),
     )
-    resolved = NetworkConfig(template.name, tuple(nodes), genesis, source=str(target))
+    resolved = NetworkConfig(
+        template.name,
+        tuple(nodes),
+        genesis,
+        source=str(target),
+        block_interval_ms=template.block_interval_ms,
+        idle_block_interval_ms=template.idle_block_interval_ms,
+    )
     tmp = target.with_suffix(".tmp")
     tmp.write_text(dump_network(resolved))
     tmp.replace(target)

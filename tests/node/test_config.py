@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -48,8 +49,9 @@ def test_defaults_validators_from_roles_and_bootstrap_from_all_others() -> None:
 
 
 def test_generated_config_round_trips_through_toml() -> None:
-    config = generate_network(5)
+    config = dataclasses.replace(generate_network(5), block_interval_ms=100, idle_block_interval_ms=7000)
     again = parse_network(dump_network(config), "gen.toml")
+    assert (again.block_interval_ms, again.idle_block_interval_ms) == (100, 7000)
     assert again.nodes == config.nodes
     assert again.genesis.validators == config.genesis.validators
     assert "edge" in again.node("node5").roles and "manager" in again.node("node1").roles
@@ -67,6 +69,10 @@ def test_generated_config_round_trips_through_toml() -> None:
         (('chain_id = "ehrnet-t3"', 'chain_id = "ehrnet-t3"\nvalidators = ["q"]'), "genesis.validators[0]"),
         (('chain_id = "ehrnet-t3"', 'chain_id = "ehrnet-t3"\nadmins = ["ed25519:zz"]'), "genesis.admins[0]"),
         (('[network]\nname = "t3"', "[network]"), "network.name"),
+        (
+            ('[network]\nname = "t3"', '[network]\nname = "t3"\nidle_block_interval_ms = 10'),
+            "network.idle_block_interval_ms",
+        ),
     ],
 )
 def test_bad_field_is_named_with_file(mutation: tuple[str, str], field: str) -> None:

@@ -3,6 +3,7 @@ typed rejection of bad transactions, and the `ehrnet tx record` CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cluster import Cluster
+from node.config import generate_network
 from tests.harness import holds_for, http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -173,3 +175,31 @@ def test_one_crash_is_tolerated_two_stop_the_chain_and_nodes_catch_up(tmp_path: 
             assert block_hash(cluster, second, h) == block_hash(cluster, names[0], h)
         # ... and it takes part again: the chain goes on with all four.
         heights_reach(cluster, names, head + 2, timeout=30)
+
+
+def test_an_idle_chain_waits_for_work_and_a_transaction_wakes_it(tmp_path: Path) -> None:
+    # With no transactions the validators make an empty block only every idle_block_interval_ms (here 20 s, so
+    # within this test: none after the first); a transaction sent to any node starts the next height at once.
+    network = dataclasses.replace(generate_network(4), idle_block_interval_ms=20_000)
+    with running_cluster(tmp_path / "net", network) as cluster:
+        names = list(cluster.records)
+        chain_id = str(http_json("GET", f"{url(cluster, names[0])}/status")["chain_id"])
+        idle_height = wait_until(
+            lambda: holds_for(lambda: len({height(cluster, n) for n in names}) == 1, 1.0) and height(cluster, names[0]),
+            timeout=30,
+            what="every node at the same height, idle",
+        )
+        assert holds_for(lambda: all(height(cluster, n) == idle_height for n in names), 3.0)
+        tx = record_tx(SigningKey.generate(), chain_id, 0)
+        status, answer = post_tx(cluster, names[2], {"tx": tx.raw.hex()})  # not necessarily the proposer
+        assert status == 200, answer
+
+        # Final well before the 20 s idle timer could have started the height.
+        def final_everywhere() -> bool:
+            try:
+                return all(is_final(cluster, n, tx.hash.hex()) for n in names)
+            except urllib.error.HTTPError:  # 404 while a node has not heard of it yet
+                return False
+
+        wait_until(final_everywhere, timeout=8, what="the woken chain finalises the transaction")
+        heights_reach(cluster, names, idle_height + 1, timeout=8)
