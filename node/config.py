@@ -79,7 +79,7 @@ class NetworkConfig:
     nodes: tuple[NodeSpec, ...]
     genesis: GenesisSpec
     source: str = "<memory>"
-    block_interval_ms: int = 250  # pause after each final block before the next height starts
+    block_interval_ms: int = 50  # on an idle chain, the pause after the first transaction to gather others
     idle_block_interval_ms: int = 2000  # with no transactions, an (empty) block at most this often
 
     def node(self, name: str) -> NodeSpec:
@@ -150,7 +150,7 @@ def parse_network(text: str, source: str = "<memory>") -> NetworkConfig:
     if not _NAME.match(name):
         raise r.fail("network.name", f"{name!r} must be lowercase letters, digits, '-' or '_' (≤ 32)")
 
-    interval = network.get("block_interval_ms", 250)
+    interval = network.get("block_interval_ms", 50)
     if not isinstance(interval, int) or isinstance(interval, bool) or not 0 <= interval <= 60_000:
         raise r.fail("network.block_interval_ms", f"must be an integer 0–60000 (ms), not {interval!r}")
     idle = network.get("idle_block_interval_ms", 2000)
