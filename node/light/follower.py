@@ -14,7 +14,6 @@ behind or refuses is skipped for this operation only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,7 +68,6 @@ class Follower:
         trust: TrustStore | None = None,
         clock: Callable[[], float] = time.perf_counter,
         workers: int | None = None,
-        prefetch: bool = False,
     ) -> None:
         if not sources:
             raise NoSourceError("no full node to follow: give at least one")
@@ -77,11 +75,10 @@ class Follower:
         self.sources = list(sources)
         self.trust = trust
         self.clock = clock
-        self.workers = workers  # threads checking signatures; None: lightclient.default_workers()
-        # Ask for the next batch of headers while one is verified: hides a node's response time, but holds two
-        # batches at once (measured: +2 MB peak RSS over HTTP, +9 MB over libp2p; docs/LIGHT.md), and on a
-        # 2-core device decoding the next batch competes with the signature threads for the GIL.
-        self.prefetch = prefetch
+        # Threads checking signatures; None: lightclient.default_workers(). Batches are fetched one at a time:
+        # asking for the next while one is verified held two batches (+2 MB peak RSS over HTTP, +9 MB over
+        # libp2p) and was no faster on 2 cores, where decoding competes with the signature threads for the GIL.
+        self.workers = workers
         self.figures = SyncFigures(start_height=client.height)
 
     @property
@@ -175,23 +172,10 @@ class Follower:
             return
         # The pool lives as long as this call, so no thread outlives a sync however it ends.
         with CommitVerifier(self.workers) as verifier:
-            ahead: asyncio.Task[list[wire.SignedHeader]] | None = None
-            try:
+            while self.height < goal:
                 batch = await self._fetch(source, self.height + 1, goal, head)
-                while True:
-                    ahead = await self._verify_batch(source, batch[: goal - self.height], verifier, goal, head)
-                    self._save()
-                    if self.height >= goal:
-                        break
-                    if ahead is None:
-                        batch = await self._fetch(source, self.height + 1, goal, head)
-                    else:
-                        batch, ahead = await ahead, None
-            finally:
-                if ahead is not None:
-                    ahead.cancel()
-                    with contextlib.suppress(Exception, asyncio.CancelledError):
-                        await ahead
+                await self._verify_batch(source, batch[: goal - self.height], verifier)
+                self._save()
         self._check_head(target, head)
 
     def _check_head(self, target: int | None, head: wire.SignedHeader) -> None:
@@ -214,12 +198,9 @@ class Follower:
         source: Source,
         batch: list[wire.SignedHeader],
         verifier: CommitVerifier,
-        goal: int,
-        head: wire.SignedHeader,
-    ) -> asyncio.Task[list[wire.SignedHeader]] | None:
+    ) -> None:
         """Verify `batch` in order and advance through what verifies (raising for the first header that does
-        not); with `prefetch`, returns the request for the next batch, sent while this one's signatures were
-        being checked."""
+        not)."""
         items: list[tuple[Header, Commit, ValidatorSet | None]] = []
         # What stops the batch before its end, raised once the headers before it are verified (as if each
         # header were verified in turn).
@@ -241,16 +222,6 @@ class Follower:
         started = self.clock()
         plan = client.plan(items)
         pending = verifier.submit(plan.steps)
-        ahead = None
-        next_start = self.height + len(plan.steps) + 1
-        whole = (
-            stop is None
-            and plan.link_error is None
-            and len(plan.steps) == len(items)
-            and (not plan.steps or plan.steps[-1].set_error is None)
-        )
-        if self.prefetch and whole and next_start <= goal:
-            ahead = asyncio.create_task(self._fetch(source, next_start, goal, head))
         try:
             failure = await asyncio.wrap_future(pending)
             before = self.height
@@ -260,17 +231,10 @@ class Follower:
                 raise BadPeerError(str(exc)) from exc
             finally:
                 self._count(plan, self.height - before)
-        except BaseException:
-            if ahead is not None:
-                ahead.cancel()
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await ahead
-            raise
         finally:
             self.figures.verify_seconds += self.clock() - started
         if stop is not None:
             raise stop
-        return ahead
 
     def _count(self, plan: Plan, accepted: int) -> None:
         for step in plan.steps[:accepted]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
@@ -23,7 +22,6 @@ from node.light.sources import Source
 from node.light.trust import TRUST_FILE, TrustStore
 from node.light_server import LightServer
 from tests.consensus.ledger_helpers import USER_KEYS, VALIDATOR_KEYS, key, make_genesis, sign_commit
-from tests.harness import await_until
 from tests.light.helpers import (
     NEW_SET,
     RECORD_KEY,
@@ -50,11 +48,10 @@ def follower(
     sources: list[Source],
     data_dir: Path | None = None,
     workers: int | None = None,
-    prefetch: bool = False,
 ) -> Follower:
     trust = TrustStore(data_dir, store.genesis) if data_dir is not None else None
     client = trust.open_client() if trust is not None else TrustStore(Path("/nonexistent"), store.genesis).open_client()
-    return Follower(client, sources, trust, workers=workers, prefetch=prefetch)
+    return Follower(client, sources, trust, workers=workers)
 
 
 async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store: ChainStore) -> None:
@@ -362,35 +359,14 @@ async def test_one_worker_and_a_pool_reach_the_same_head_with_the_same_figures(l
 
 
 class PagedSource(LocalSource):
-    """Serves at most `page` headers per answer, and holds the answer to `gate_from` until `gate` is set."""
+    """Serves at most `page` headers per answer, so a sync takes several batches."""
 
-    def __init__(self, server: LightServer, page: int, gate_from: int) -> None:
+    def __init__(self, server: LightServer, page: int) -> None:
         super().__init__(server, "paged")
-        self.page, self.gate_from = page, gate_from
-        self.gate = asyncio.Event()
-        self.asked: list[int] = []
+        self.page = page
 
     async def headers(self, start: int, end: int) -> list[wire.SignedHeader]:
-        self.asked.append(start)
-        if start >= self.gate_from:
-            await self.gate.wait()
         return await super().headers(start, min(end, start + self.page - 1))
-
-
-async def test_with_prefetch_the_next_batch_is_asked_for_while_one_is_verified_and_cancelling_leaks_nothing(
-    long_store: ChainStore,
-) -> None:
-    source = PagedSource(LightServer(None, lambda: long_store), page=10, gate_from=21)
-    f = follower(long_store, [source], workers=2, prefetch=True)
-    task = asyncio.create_task(f.sync())
-    await await_until(lambda: 21 in source.asked and f.height == 20, 10, what="two batches verified, third asked")
-    assert source.asked == [1, 11, 21]  # each request went out before the previous batch was verified
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert f.height == 20 and not verifier_threads()
-    source.gate.set()
-    assert await f.sync() == LONG
 
 
 class NoCommitAt11(TamperingSource):
@@ -432,13 +408,10 @@ async def test_what_stops_a_batch_midway_keeps_the_headers_before_it(long_store:
     assert f.height == hand_over(long_store) - 1 and f.sources == [unreachable]  # skipped, not dropped
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-async def test_forgeries_mid_batch_are_rejected_with_or_without_prefetch(
-    long_store: ChainStore, prefetch: bool
-) -> None:
+async def test_forgeries_mid_batch_are_rejected(long_store: ChainStore) -> None:
     server = LightServer(None, lambda: long_store)
     middle = type("MiddleTooFew", (TooFewSigners,), {"AT": 15})
-    f = follower(long_store, [PagedSource(server, page=10, gate_from=LONG + 1)], workers=2, prefetch=prefetch)
+    f = follower(long_store, [PagedSource(server, page=10)], workers=2)
     f.sources.insert(0, middle(server))
     assert await f.sync() == LONG and "quorum" in f.figures.dropped["forger"]
     assert not verifier_threads()
