@@ -24,6 +24,7 @@ from consensus.keys import SigningKey
 from node.cluster import Cluster, ClusterError, default_data_dir
 from node.cluster_cli import print_table, start_cluster
 from node.config import generate_network
+from node.demo_data_dir import prepare_demo_dir
 from node.identity import public_key_of_peer_id
 from node.network_init import admin_key_path
 
@@ -40,6 +41,11 @@ def register(sub: SubParsers) -> None:
     demo = sub.add_parser("demo", help="run the end-to-end demo on a local cluster")
     demo.add_argument("--data-dir", type=Path, default=None, help="where the demo cluster keeps its state")
     demo.add_argument("--keep", action="store_true", help="leave the cluster running for exploring")
+    demo.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the contents of a --data-dir the demo did not create (never one with a running cluster)",
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -97,7 +103,7 @@ class ManagerRecords:
 
 def run_demo(args: argparse.Namespace) -> int:
     data_dir: Path = (args.data_dir or default_data_dir().parent / "demo").resolve()
-    _fresh(data_dir)
+    prepare_demo_dir(data_dir, fresh=args.fresh, running_nodes=_running_nodes)
     say = Narrator()
     say.say(f"start a local 4-node cluster (real processes, Noise-encrypted libp2p, LMDB stores in {data_dir})")
     cluster = start_cluster(generate_network(4, name="demo4"), data_dir, timeout=60)
@@ -125,23 +131,15 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fresh(data_dir: Path) -> None:
-    """The demo tells its story from genesis: reuse its data dir only when no cluster is running there."""
-    import shutil
-
+def _running_nodes(data_dir: Path) -> list[str]:
     from node.config import load_network
     from node.network_init import RESOLVED_NAME
 
     config = data_dir / RESOLVED_NAME
-    if config.exists():
-        running = [
-            n
-            for n in Cluster(load_network(config), data_dir).records
-            if Cluster(load_network(config), data_dir).alive(n)
-        ]
-        if running:
-            raise ClusterError(f"--data-dir: a cluster is running in {data_dir}; stop it with ehrnet cluster down")
-        shutil.rmtree(data_dir)
+    if not config.exists():
+        return []
+    cluster = Cluster(load_network(config), data_dir)
+    return [name for name in cluster.records if cluster.alive(name)]
 
 
 async def _story(cluster: Cluster, data_dir: Path, say: Narrator) -> None:
