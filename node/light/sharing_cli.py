@@ -26,6 +26,7 @@ from node.light import args as parse
 
 if TYPE_CHECKING:
     from node.light.session import LightSession
+    from node.sharing_client import Record
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -50,7 +51,16 @@ def register(cmds: SubParsers) -> None:
     request = cmds.add_parser("request", help="read a patient's records through the 4-step protocol")
     _session_args(request)
     request.add_argument("--patient", required=True, metavar="PK", help="the patient's Ed25519 public key (hex)")
-    request.add_argument("--manager", metavar="MULTIADDR", help="the EHRs manager (default: from the config)")
+    request.add_argument(
+        "--manager",
+        metavar="MULTIADDR|URL",
+        help="the EHRs manager (default: the config's node with role manager); with --http, its http:// URL",
+    )
+    request.add_argument(
+        "--http",
+        action="store_true",
+        help="send the signed request to the manager node's HTTP relay (POST /ehr/request) instead of over libp2p",
+    )
     request.add_argument("--out", type=Path, help="write each record to DIR/<cid>.json instead of printing it")
     request.set_defaults(func=cmd_request)
 
@@ -213,27 +223,21 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 async def _request(s: LightSession, args: argparse.Namespace, patient: bytes) -> dict[str, Any]:
     from node.light.errors import LightError
-    from node.light.session import libp2p_host, peer_of, role_multiaddr
-    from node.p2p import P2PError
     from node.sharing_client import SharingError
     from offload.errors import OffloadError
     from offload.fhir import parse_record
 
-    manager = role_multiaddr(s.network, "manager", args.manager, "--manager")
     patient_uid = await s.state.uid_of(patient)
     started = time.monotonic()
-    if getattr(args, "http", False):
-        # No libp2p on this device: the manager node relays the same signed request from its HTTP API.
-        from node.sharing_client import NodeApi
-
-        spec = next(n for n in s.network.nodes if n.p2p_multiaddr == manager)
-        got, height = await s.user.request_records_http(NodeApi(s.user.api.session, spec.http_url), patient)
-    else:
-        try:
-            async with libp2p_host([manager]) as host:
-                got, height = await s.user.request_records(host, peer_of(manager), patient)
-        except P2PError as exc:
-            raise SharingError(f"the EHRs manager at {manager}: {exc}") from exc
+    try:
+        if args.http:
+            got, height = await _request_over_http(s, args.manager, patient)
+        else:
+            got, height = await _request_over_libp2p(s, args.manager, patient)
+    except SharingError as exc:
+        if str(exc).startswith("denied:"):
+            raise SharingError(await _with_penalty(s, str(exc))) from exc
+        raise
     took_ms = 1000 * (time.monotonic() - started)
     records, lines = [], []
     for record in got:
@@ -262,6 +266,62 @@ async def _request(s: LightSession, args: argparse.Namespace, patient: bytes) ->
         f"{height}; each record's owner proof-verified"
     )
     return {"patient": patient.hex(), "records": records, "height": height, "ms": round(took_ms), "lines": lines}
+
+
+async def _request_over_libp2p(s: LightSession, given: str | None, patient: bytes) -> tuple[list[Record], int]:
+    from node.light.session import libp2p_host, peer_of, role_multiaddr
+    from node.p2p import P2PError
+    from node.sharing_client import SharingError
+
+    manager = role_multiaddr(s.network, "manager", given, "--manager")
+    try:
+        async with libp2p_host([manager]) as host:
+            return await s.user.request_records(host, peer_of(manager), patient)
+    except P2PError as exc:
+        raise SharingError(f"the EHRs manager at {manager}: {exc}") from exc
+
+
+async def _request_over_http(s: LightSession, given: str | None, patient: bytes) -> tuple[list[Record], int]:
+    """No libp2p on this device: the manager node relays the same signed request from its HTTP API."""
+    from node.light.client import is_http
+    from node.light.session import peer_of, role_multiaddr
+    from node.sharing_client import NodeApi
+
+    if given is not None and is_http(given):
+        url = given
+    else:
+        manager = role_multiaddr(s.network, "manager", given, "--manager")
+        spec = next((n for n in s.network.nodes if n.peer_id == peer_of(manager)), None)
+        if spec is None:
+            raise parse.UsageError(f"--manager {given!r}: with --http, give the manager's http:// URL")
+        url = spec.http_url
+    return await s.user.request_records_http(NodeApi(s.user.api.session, url), patient)
+
+
+async def _with_penalty(s: LightSession, denial: str) -> str:
+    """The manager's refusal, plus what it cost the requester: the contract warns a registered requester for every
+    denied request and suspends the account at its configured number of warnings (the paper's Penalty). Read
+    from the requester's own user record, proof-verified at or above the height of the denial."""
+    from node.light.errors import LightError
+
+    try:
+        await s.follower.sync()
+        user = await s.state.user(await s.my_uid())
+        config = (await s.state.read(b"cfg")).value
+    except LightError:
+        return denial  # an unregistered requester is not penalised; nothing more to say
+    if not isinstance(user, dict):
+        return denial
+    warnings = user.get("warnings")
+    limit = config.get("max_warnings") if isinstance(config, dict) else "?"
+    if not isinstance(warnings, int) or not isinstance(limit, int | str):
+        return denial
+    if user.get("suspended"):
+        return f"{denial}; the contract has suspended this account ({warnings} warnings): an admin must lift it"
+    return (
+        f"{denial}; the contract gave this account a warning for it: {warnings} of {limit} "
+        f"(at {limit} the account is suspended)"
+    )
 
 
 # ---- audit -----------------------------------------------------------------------------------------------------
