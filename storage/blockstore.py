@@ -262,11 +262,19 @@ class Blockstore:
 
     def compact(self, max_garbage_ratio: float = 0.5) -> int:
         """Delete packs with no live block and rewrite those more than `max_garbage_ratio` garbage; returns the
-        pack bytes reclaimed. Call after GC."""
+        pack bytes reclaimed. Call after GC.
+
+        The pack being appended to is included once no open writer has unindexed bytes in it: its tail past
+        the last indexed block (what an add killed or abandoned mid-way left) is cut off, and if it is still
+        mostly garbage it is closed and rewritten like any other. Without this, the garbage of an interrupted
+        add stayed on disk until the pack reached its 1 GiB rotation size."""
         with self._lock:
-            with self._env.begin() as txn:
-                live = {_LIVE.unpack(k)[0]: _LIVE.unpack(v)[0] for k, v in txn.cursor(db=self._live)}
-            reclaimed = 0
+            reclaimed = self._trim_current_pack()
+            live = self._live_bytes()
+            current = self._packs.current
+            size = self._packs.size(current)
+            if not self._unindexed[current] and size and (size - live.get(current, 0)) / size > max_garbage_ratio:
+                self._packs.rotate()
             for pack_id in self._packs.ids():
                 if pack_id == self._packs.current or self._unindexed[pack_id]:
                     continue
@@ -279,6 +287,30 @@ class Blockstore:
                 self._forget_pack(pack_id)
                 reclaimed += size - in_use
             return reclaimed
+
+    def _live_bytes(self) -> dict[int, int]:
+        with self._env.begin() as txn:
+            return {_LIVE.unpack(k)[0]: _LIVE.unpack(v)[0] for k, v in txn.cursor(db=self._live)}
+
+    def _trim_current_pack(self) -> int:
+        """Truncate the newest pack after its last indexed block, unless a writer is appending to it. Appends
+        only ever go to the end and are indexed after they are synced, so nothing past that point is named by
+        the index. Returns the bytes cut."""
+        current = self._packs.current
+        size = self._packs.size(current)
+        if self._unindexed[current] or size == self._live_bytes().get(current, 0):
+            return 0
+        end = 0
+        with self._env.begin(buffers=True) as txn:
+            for value in txn.cursor(db=self._blocks).iternext(keys=False, values=True):
+                if bytes(value[:1]) == _PACKED:
+                    pack_id, offset, length = _LOCATION.unpack_from(value, 1)
+                    if pack_id == current:
+                        end = max(end, offset + length)
+        if end >= size:
+            return 0
+        self._packs.truncate_current(end)
+        return size - end
 
     def _forget_pack(self, pack_id: int) -> None:
         key = _LIVE.pack(pack_id)

@@ -177,5 +177,9 @@ async def pin_command(
 async def gc_command(node: str, token: str, out: IO[str] | None = None) -> int:
     code, body = await _operator_call(node, token, "POST", "/gc", {})
     if code == 0:
-        print(f"removed {body['removed_blocks']} blocks, freed {body['freed_bytes']} bytes", file=out or sys.stdout)
+        print(
+            f"removed {body['removed_blocks']} blocks, freed {body['freed_bytes']} bytes, "
+            f"returned {body.get('compacted_bytes', 0)} bytes of pack files to the disk",
+            file=out or sys.stdout,
+        )
     return code

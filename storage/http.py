@@ -8,7 +8,8 @@
                                                first when not local; then announced like an add)
     DELETE /pins/{cid}                         operator -> {"cid": ...}
     GET    /pins                               operator -> {"pins": [{"cid": ..., "replication": r}]}
-    POST   /gc                                 operator -> {"removed_blocks": n, "freed_bytes": n}
+    POST   /gc                                 operator -> {"removed_blocks": n, "freed_bytes": n,
+                                               "compacted_bytes": n}
 
 Errors are JSON {"error": message} with 400 (bad CID or parameter), 404 (unknown object or pin), 507 (store
 full) or 502 (peers served bad data). Backpressure: uploads are read a chunk at a time only as fast as the store
@@ -178,7 +179,13 @@ def storage_routes(
     async def gc(request: web.Request) -> web.StreamResponse:
         require_operator(request)
         report = objects.gc()
-        return web.json_response({"removed_blocks": report.removed_blocks, "freed_bytes": report.freed_bytes})
+        return web.json_response(
+            {
+                "removed_blocks": report.removed_blocks,
+                "freed_bytes": report.freed_bytes,
+                "compacted_bytes": report.compacted_bytes,
+            }
+        )
 
     return [
         web.post("/objects", add),

@@ -75,8 +75,9 @@ class PackFiles:
             os.close(fd)
         self._readers.clear()
 
-    def _rotate(self) -> None:
-        # Appends to this pack may not be synced yet (their index commit comes later): flush before closing.
+    def rotate(self) -> None:
+        """Start a new pack; the one written so far becomes an ordinary closed pack (compaction may rewrite it).
+        Appends to it may not be synced yet (their index commit comes later): flush before closing."""
         self._fdatasync()
         os.close(self._writer)
         self.current += 1
@@ -88,7 +89,7 @@ class PackFiles:
         if not chunks:
             return []
         if self._size and self._size + sum(len(c) for c in chunks) > self._max_pack_bytes:
-            self._rotate()
+            self.rotate()
         start = self._size
         locations: list[tuple[int, int]] = []
         offset = start
@@ -139,6 +140,17 @@ class PackFiles:
         if len(data) != length:
             raise StorageError(f"pack {pack_id} is shorter than its index says")
         return data
+
+    def truncate_current(self, length: int) -> None:
+        """Cut the newest pack back to `length` bytes: its tail past the last indexed block is what an
+        interrupted write (a crash, an abandoned add) left, and appends would otherwise only ever go after it."""
+        if not 0 <= length <= self._size:
+            raise ValueError(f"cannot truncate a pack of {self._size} bytes to {length}")
+        try:
+            os.ftruncate(self._writer, length)
+        except OSError as exc:
+            raise _failure("pack truncate", exc, self._directory) from exc
+        self._size = length
 
     def remove(self, pack_id: int) -> None:
         """Delete a pack no block refers to any more (never the one being appended to)."""

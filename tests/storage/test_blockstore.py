@@ -286,3 +286,47 @@ def test_a_crash_mid_add_leaves_no_pinned_root_with_missing_blocks(tmp_path: Pat
         assert b"".join(objects.cat(root))[:4] == seed.to_bytes(4, "big")
     report = objects.gc()  # the killed add's checkpointed blocks are unpinned: reclaimed, and its packs compacted
     assert report.removed_blocks > 0 and all(objects.missing(root) == [] for root in finished)
+
+
+def test_compaction_cuts_the_tail_an_interrupted_add_left_in_the_current_pack(tmp_path: Path) -> None:
+    # The default pack size: everything below stays in pack 0, the pack being written, which compaction used to
+    # skip, so an add killed mid-way left its bytes there until the pack reached 1 GiB.
+    store = Blockstore(tmp_path, pack_min_batch=0)
+    kept = [_block(n.to_bytes(4, "big") * 65_536) for n in range(3)]
+    store.put_many(kept, pin=PinRecord(kept[0].cid))
+    writer = store.writer()
+    writer.write((b.cid, b.data) for b in (_block(bytes([n + 10]) * 262_144) for n in range(8)))
+    store.close()  # the process dies: the writer never commits
+    pack = tmp_path / "packs" / "00000000.pack"
+    assert pack.stat().st_size == 11 * 262_144
+    reopened = Blockstore(tmp_path, pack_min_batch=0)
+    assert reopened.compact() == 8 * 262_144
+    assert pack.stat().st_size == 3 * 262_144 and all(reopened.get(b.cid) == b.data for b in kept)
+    later = _block(b"after" * 60_000)  # appends continue right after the live data
+    reopened.put(later)
+    assert reopened.get(later.cid) == later.data and pack.stat().st_size == 3 * 262_144 + len(later.data)
+    assert reopened.compact() == 0
+
+
+def test_compaction_rewrites_a_current_pack_that_is_mostly_garbage(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path, pack_min_batch=0)
+    first, last = _block(b"first" * 60_000), _block(b"last" * 70_000)
+    store.put(first)
+    aborted = store.writer()
+    aborted.write((b.cid, b.data) for b in (_block(bytes([n]) * 262_144) for n in range(4)))
+    aborted.abort()  # a client that went away: its bytes sit between two live blocks
+    store.put(last)
+    assert store.compact() == 4 * 262_144
+    total = sum(p.stat().st_size for p in (tmp_path / "packs").glob("*.pack"))
+    assert total == len(first.data) + len(last.data)
+    assert store.get(first.cid) == first.data and store.get(last.cid) == last.data
+
+
+def test_compaction_leaves_the_current_pack_alone_while_a_writer_appends_to_it(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path, pack_min_batch=0)
+    writer = store.writer()
+    blocks = [_block(bytes([n]) * 262_144) for n in range(2)]
+    writer.write((b.cid, b.data) for b in blocks)
+    assert store.compact() == 0
+    writer.commit()
+    assert all(store.get(b.cid) == b.data for b in blocks) and store.compact() == 0

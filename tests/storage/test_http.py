@@ -113,7 +113,7 @@ async def test_pins_and_gc(client: TestClient[web.Request, web.Application]) -> 
     pins = await (await client.get("/pins", headers=AUTH)).json()
     assert pins == {"pins": [{"cid": kept, "replication": 1}]}
     gc = await (await client.post("/gc", headers=AUTH)).json()
-    assert gc == {"removed_blocks": 1, "freed_bytes": len(b"let me go")}
+    assert gc == {"removed_blocks": 1, "freed_bytes": len(b"let me go"), "compacted_bytes": 0}
     assert client.app is not None and not client.app[OBJECTS].has(CID.parse(loose))
     response = await client.delete(f"/pins/{kept}", headers=AUTH)
     assert response.status == 200
