@@ -46,10 +46,14 @@ CONSTRAINT_MEANING = {
     "C1": "total time must not exceed the all-local time",
     "C2": "total energy must not exceed the all-local energy",
     "C3": "total time must not exceed T_max",
-    "C4": "total memory must not exceed the device's available memory",
+    "C4": "every task's memory must fit in the device's available memory",
 }
 EQUAL_WEIGHTS = (1 / 3, 1 / 3, 1 / 3)
-_RELATIVE_TOLERANCE = 1e-7
+# The one feasibility tolerance of the project: a constraint may be overshot by this fraction of its scale (the
+# largest single-task coefficient of its row; the available memory for C4). The MILP hands HiGHS the same value
+# as its feasibility tolerances on rows scaled to a largest coefficient of 1 (offload/milp.py), so an answer the
+# solver accepts is an answer this checker accepts: no tolerance is added on top of another.
+FEASIBILITY_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -148,11 +152,16 @@ class OffloadProblem:
         return np.array([0.0, 0.0, self.t_max_s - self.all_local[TIME]])
 
     @functools.cached_property
+    def row_scale(self) -> FloatArray:
+        """The scale of each of C1..C3: its row's largest |coefficient| (1 for an all-zero row)."""
+        largest = np.abs(self.constraint_matrix).max(axis=1)
+        return np.asarray(np.where(largest > 0, largest, 1.0), dtype=np.float64)
+
+    @functools.cached_property
     def tolerance(self) -> FloatArray:
-        """Slack forgiven as rounding error, per constraint C1..C4."""
-        size = np.abs(self.constraint_matrix).sum(axis=1) + np.abs(self.constraint_bounds)
-        rows = _RELATIVE_TOLERANCE * size + 1e-12
-        return np.append(rows, _RELATIVE_TOLERANCE * self.memory_available_mb + 1e-12)
+        """Overshoot forgiven per constraint C1..C4: FEASIBILITY_TOLERANCE times the constraint's scale."""
+        rows = FEASIBILITY_TOLERANCE * self.row_scale
+        return np.append(rows, FEASIBILITY_TOLERANCE * max(self.memory_available_mb, 1e-6))
 
     @functools.cached_property
     def must_offload(self) -> BoolArray:
@@ -196,7 +205,9 @@ class Decision:
     """A decider's answer: x_n per task, its totals and objective, and which constraints it breaks.
 
     `conflict` is non-empty only when a decider proved the instance infeasible: the smallest set of constraints
-    that cannot all hold (x is then the all-local fallback)."""
+    that cannot all hold (x is then the all-local fallback). `optimality_gap` is a proven bound on how far the
+    objective may lie above the optimum, relative to the objective (0 for a proven optimum; None from deciders
+    that prove nothing); `time_limited` says the exact decider stopped at its time limit and x is its fallback."""
 
     method: str
     x: BoolArray
@@ -206,6 +217,8 @@ class Decision:
     objective: float
     violated: tuple[str, ...]
     conflict: tuple[str, ...] = ()
+    optimality_gap: float | None = None
+    time_limited: bool = False
 
     @property
     def feasible(self) -> bool:
@@ -219,12 +232,23 @@ class Decision:
         if self.conflict:
             meanings = "; ".join(CONSTRAINT_MEANING[name] for name in self.conflict)
             return f"infeasible instance: {' + '.join(self.conflict)} cannot hold together ({meanings})"
+        stopped = "the solver stopped at its time limit; " if self.time_limited else ""
         if self.violated:
-            return "violates " + ", ".join(f"{c} ({CONSTRAINT_MEANING[c]})" for c in self.violated)
+            return stopped + "violates " + ", ".join(f"{c} ({CONSTRAINT_MEANING[c]})" for c in self.violated)
+        if self.time_limited and self.optimality_gap is not None:
+            return f"feasible; {stopped}within {100 * self.optimality_gap:.3g} % of the optimum"
         return "feasible"
 
 
-def evaluate(problem: OffloadProblem, x: npt.ArrayLike, method: str, conflict: tuple[str, ...] = ()) -> Decision:
+def evaluate(
+    problem: OffloadProblem,
+    x: npt.ArrayLike,
+    method: str,
+    conflict: tuple[str, ...] = (),
+    *,
+    optimality_gap: float | None = None,
+    time_limited: bool = False,
+) -> Decision:
     chosen = np.asarray(x).astype(bool)
     if chosen.shape != (problem.n,):
         raise ProblemError(f"a decision has one entry per task ({problem.n}), got shape {chosen.shape}")
@@ -238,4 +262,6 @@ def evaluate(problem: OffloadProblem, x: npt.ArrayLike, method: str, conflict: t
         objective=float(problem.objective(chosen)),
         violated=problem.violated(chosen),
         conflict=conflict,
+        optimality_gap=optimality_gap,
+        time_limited=time_limited,
     )

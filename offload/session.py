@@ -113,6 +113,8 @@ class SessionReport:
             "feasible": decision.feasible,
             "explain": decision.explain(),
             "objective": decision.objective,
+            "optimality_gap": decision.optimality_gap,
+            "time_limited": decision.time_limited,
             "predicted": {
                 "time_s": decision.time_s,
                 "energy_mAh": decision.energy_mah,
