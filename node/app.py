@@ -23,6 +23,8 @@ from node.api import HttpApiService, OperatorAuth, json_error, read_json
 from node.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
 from node.contract_api import contract_routes
 from node.erasure import ErasureWatcher, OnErasure
+from node.fault_control import FaultControl
+from node.fault_options import FaultOptions
 from node.identity import public_key_of_peer_id
 from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
@@ -108,8 +110,10 @@ class Node:
         self.stop_event.set()
 
 
-def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
-    """Wire a full peer. `data_dir` holds one directory per node; this node's is `data_dir/name`."""
+def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultOptions | None = None) -> Node:
+    """Wire a full peer. `data_dir` holds one directory per node; this node's is `data_dir/name`. `faults` makes
+    it breakable on purpose (operator fault-control routes, a byzantine mode); the default is neither."""
+    faults = faults or FaultOptions()
     if not network.resolved:
         raise ConfigError(
             f"{network.source}: config is not resolved (keys, ports, peer IDs); "
@@ -176,6 +180,10 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path) -> Node:
     http.add_routes(contract_routes(ledger))
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
+    if faults.control:
+        control = FaultControl(peering.host, auth, ledger.faults, byzantine=faults.byzantine)
+        http.add_routes(control.routes())
+        log.warning("fault control is enabled: operator routes under /admin/faults can break this node")
     return node
 
 

@@ -40,13 +40,26 @@ def _register_node(sub: SubParsers) -> None:
     run.add_argument("--data-dir", type=Path, default=None, help="base data dir (default: the config's directory)")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-file", type=Path, default=None, help="log to this file instead of stderr")
+    run.add_argument(
+        "--fault-control",
+        action="store_true",
+        help="serve the operator-only /admin/faults routes (fault injection; also EHRNET_FAULT_CONTROL=1)",
+    )
+    run.add_argument(
+        "--unsafe-byzantine",
+        metavar="MODE",
+        default=None,
+        help="TESTING ONLY: misbehave as a byzantine validator (equivocate, invalid-block, malformed)",
+    )
     run.set_defaults(func=_cmd_node_run)
 
 
 def _cmd_node_run(args: argparse.Namespace) -> int:
+    from node.fault_options import FaultOptions
     from node.runner import run_node
 
-    return run_node(args.config, args.name, args.data_dir, args.log_level, args.log_file)
+    faults = FaultOptions.resolve(args.fault_control, args.unsafe_byzantine)
+    return run_node(args.config, args.name, args.data_dir, args.log_level, args.log_file, faults)
 
 
 def _register_cluster(sub: SubParsers) -> None:

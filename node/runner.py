@@ -14,6 +14,7 @@ from pathlib import Path
 
 from node.app import build_node
 from node.config import load_network
+from node.fault_options import FaultOptions
 from node.service import ServiceCrashed
 
 log = logging.getLogger("ehrnet.node")
@@ -30,9 +31,9 @@ def configure_logging(level: str, log_file: Path | None) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-async def _serve(config_path: Path, name: str, data_dir: Path | None) -> int:
+async def _serve(config_path: Path, name: str, data_dir: Path | None, faults: FaultOptions) -> int:
     network = load_network(config_path)
-    node = build_node(network, name, data_dir or config_path.parent)
+    node = build_node(network, name, data_dir or config_path.parent, faults)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.request_stop)
@@ -46,6 +47,13 @@ async def _serve(config_path: Path, name: str, data_dir: Path | None) -> int:
     return 0
 
 
-def run_node(config_path: Path, name: str, data_dir: Path | None, log_level: str, log_file: Path | None) -> int:
+def run_node(
+    config_path: Path,
+    name: str,
+    data_dir: Path | None,
+    log_level: str,
+    log_file: Path | None,
+    faults: FaultOptions | None = None,
+) -> int:
     configure_logging(log_level, log_file)
-    return asyncio.run(_serve(config_path, name, data_dir))
+    return asyncio.run(_serve(config_path, name, data_dir, faults or FaultOptions()))
