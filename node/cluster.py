@@ -17,12 +17,15 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from node.config import NetworkConfig, NodeSpec
 from node.network_init import RESOLVED_NAME
+
+if TYPE_CHECKING:
+    from node.netns import NamespaceNetwork
 
 CLUSTER_FILE = "cluster.json"
 
@@ -40,6 +43,7 @@ class NodeRecord:
     peer_id: str
     data_dir: str
     log: str
+    netns: str | None = None  # the network namespace the node runs in (node/netns.py), if any
 
 
 def default_data_dir() -> Path:
@@ -68,9 +72,10 @@ def is_node_process(pid: int | None) -> bool:
 class Cluster:
     """A set of node processes described by a resolved network config in `data_dir`."""
 
-    def __init__(self, network: NetworkConfig, data_dir: Path) -> None:
+    def __init__(self, network: NetworkConfig, data_dir: Path, netns: NamespaceNetwork | None = None) -> None:
         self.network = network
         self.data_dir = data_dir
+        self.netns = netns  # when set, each node runs in its own namespace of it (node/netns_cluster.py)
         self.records: dict[str, NodeRecord] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._load_records()
@@ -119,6 +124,8 @@ class Cluster:
     def spawn(self, name: str, extra_env: dict[str, str] | None = None) -> None:
         spec = self.network.node(name)
         record = self._record_for(spec, None)
+        previous = self.records.get(name)
+        record.netns = self.netns.namespace_of(name) if self.netns else previous.netns if previous else None
         Path(record.data_dir).mkdir(parents=True, exist_ok=True)
         log_file = open(record.log, "ab")  # noqa: SIM115 - handed to the child, closed below
         cmd = [
@@ -134,6 +141,8 @@ class Cluster:
             "--data-dir",
             str(self.data_dir),
         ]
+        if record.netns:
+            cmd = ["ip", "netns", "exec", record.netns, *cmd]  # exec'd in place: the pid stays the node's
         env = {**os.environ, **(extra_env or {}), "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen(

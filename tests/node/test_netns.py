@@ -1,0 +1,94 @@
+"""Network namespaces (root only): links, silent cuts, heals, and cleanup that leaves nothing behind, including
+after a runner that died without cleaning up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from node.netns import NamespaceNetwork, NetnsError
+
+AVAILABLE, WHY_NOT = NamespaceNetwork.available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY_NOT)
+
+
+def tcp_probe(net: NamespaceNetwork, source: str, address: str, timeout: float = 1.0) -> str:
+    """From inside `source`'s namespace, connect to port 9 of `address`: "refused" means the address answered
+    (nothing listens there), "timeout" means the packets went nowhere (a silent cut), else the error's name."""
+    code = textwrap.dedent(f"""
+        import socket
+        s = socket.socket()
+        s.settimeout({timeout})
+        try:
+            s.connect(({address!r}, 9))
+            print("open")
+        except ConnectionRefusedError:
+            print("refused")
+        except TimeoutError:
+            print("timeout")
+        except OSError as exc:
+            print(type(exc).__name__)
+    """)
+    out = subprocess.run(net.wrap(source, [sys.executable, "-c", code]), capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
+def leftovers(tag: str) -> list[str]:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    found = [line.split()[0] for line in names.splitlines() if f"-{tag}-" in line]
+    found += [line.split(":")[1].strip() for line in links.splitlines() if f"ehrb{tag}" in line or f"ehrv{tag}" in line]
+    return found
+
+
+def test_partition_cuts_silently_between_groups_and_heal_restores() -> None:
+    net = NamespaceNetwork()
+    try:
+        ips = net.create(["a", "b", "c"])
+        assert tcp_probe(net, "a", ips["b"]) == "refused"
+        assert tcp_probe(net, "c", net.host_ip) == "refused"  # every node reaches the host through the bridge
+        net.partition([["a"], ["b", "c"]])
+        assert tcp_probe(net, "a", ips["b"]) == "timeout"  # no error, no reset: the packets vanish
+        assert tcp_probe(net, "c", ips["a"]) == "timeout"
+        assert tcp_probe(net, "b", ips["c"]) == "refused"  # inside a group the link stays
+        assert tcp_probe(net, "a", net.host_ip) == "refused"  # and so does every node's link to the host
+        net.partition([["a", "b"]])  # replaces the first partition; c, in no group, is isolated
+        assert tcp_probe(net, "a", ips["b"]) == "refused"
+        assert tcp_probe(net, "b", ips["c"]) == "timeout"
+        net.heal()
+        assert net.partitioned() == []
+        assert tcp_probe(net, "a", ips["c"]) == "refused"
+        with pytest.raises(NetnsError, match="no namespace for node 'z'"):
+            net.partition([["a"], ["z"]])
+    finally:
+        net.cleanup()
+        net.cleanup()  # idempotent
+    assert leftovers(net.tag) == []
+
+
+def test_cleanup_leftovers_removes_a_dead_runners_network_but_not_a_live_one() -> None:
+    live = NamespaceNetwork()
+    live.create(["x"])
+    try:
+        # A runner that builds a network and dies without cleaning up (SIGKILL: no finally runs).
+        code = textwrap.dedent("""
+            import os, signal, sys
+            from node.netns import NamespaceNetwork
+            net = NamespaceNetwork()
+            net.create(["p", "q"])
+            print(net.tag, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        dead_tag = out.stdout.strip()
+        assert len(dead_tag) == 4 and leftovers(dead_tag), out.stderr
+        removed = NamespaceNetwork.cleanup_leftovers()
+        assert dead_tag in removed
+        assert leftovers(dead_tag) == []
+        assert live.tag not in removed and leftovers(live.tag)  # a live runner's network is left alone
+    finally:
+        live.cleanup()
+    assert leftovers(live.tag) == []
