@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,6 +222,56 @@ class Cluster:
                 self.wait_exit(name, 5)
             self.records[name].pid = None
         self.save()
+
+    # ---- faults: pause, resume, wipe ----------------------------------------------------------------------
+    # A paused node (SIGSTOP) keeps its sockets open and answers nothing, as a node stuck in a long GC or on a
+    # frozen VM would: peers see a silent connection, not a closed one.
+
+    def pause(self, name: str) -> None:
+        if not self.alive(name):
+            raise ClusterError(f"{name} is not running; nothing to pause")
+        self.signal(name, signal.SIGSTOP)
+        deadline = time.monotonic() + 5  # the stop is delivered asynchronously: return once it has taken effect
+        while not self.paused(name) and self.alive(name) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def resume(self, name: str) -> None:
+        self.signal(name, signal.SIGCONT)
+
+    def paused(self, name: str) -> bool:
+        pid = self.records[name].pid
+        if pid is None or not self.alive(name):
+            return False
+        try:
+            return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+        except psutil.NoSuchProcess:
+            return False
+
+    def wipe(self, name: str) -> None:
+        """Kill a node and delete its chain, blockstore and every other state, keeping only its identity (key and
+        operator token) and its log: started again, it must rebuild everything from its peers."""
+        pid = self.records[name].pid
+        self.signal(name, signal.SIGCONT)
+        self.kill(name)
+        # A dying process loses its command line before it is gone, so `kill` can return while it still holds
+        # its files: delete nothing until it is a zombie or reaped.
+        deadline = time.monotonic() + 10
+        while pid is not None and time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        root = Path(self.records[name].data_dir)
+        keep = {"node.key", "api.token", "node.log"}
+        for entry in root.iterdir() if root.exists() else []:
+            if entry.name in keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     # ---- observation ------------------------------------------------------------------------------------
 

@@ -50,6 +50,9 @@ def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], 
         ("kill", "SIGKILL one node (a crash)", cmd_kill),
         ("restart", "stop one node and start it again", cmd_restart),
         ("logs", "print a node's log", cmd_logs),
+        ("pause", "SIGSTOP one node (it holds its connections and answers nothing)", cmd_pause),
+        ("resume", "SIGCONT a paused node", cmd_resume),
+        ("wipe", "kill one node, delete its state but its key, and start it again", cmd_wipe),
     ):
         p = cluster.add_parser(cmd, help=helptext)
         p.add_argument("node", help="node name, e.g. node2")
@@ -57,6 +60,8 @@ def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], 
         if cmd == "logs":
             p.add_argument("--lines", type=int, default=0, help="only the last N lines")
             p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+        if cmd == "wipe":
+            p.add_argument("--no-start", action="store_true", help="leave the wiped node stopped")
         p.set_defaults(func=func)
 
     network = sub.add_parser("network", help="network configs").add_subparsers(dest="network_cmd", required=True)
@@ -183,6 +188,33 @@ def cmd_restart(args: argparse.Namespace) -> int:
     cluster.spawn(name)
     cluster.wait_connected([name])
     print(f"{name} restarted (pid {cluster.records[name].pid})")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    cluster = _open_cluster(args)
+    cluster.pause(_known(cluster, args.node))
+    print(f"{args.node} paused (resume with: ehrnet cluster resume {args.node})")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    cluster = _open_cluster(args)
+    cluster.resume(_known(cluster, args.node))
+    print(f"{args.node} resumed")
+    return 0
+
+
+def cmd_wipe(args: argparse.Namespace) -> int:
+    cluster = _open_cluster(args)
+    name = _known(cluster, args.node)
+    cluster.wipe(name)
+    if args.no_start:
+        print(f"{name} wiped and stopped")
+        return 0
+    cluster.spawn(name)
+    cluster.wait_connected([name])
+    print(f"{name} wiped and started again (pid {cluster.records[name].pid})")
     return 0
 
 
