@@ -5,6 +5,10 @@ committed state; later ones wait as *queued* until the gap fills. Only ready tra
 block, in arrival order across senders and nonce order within a sender, so a proposal built from the pool
 always executes without nonce errors. After a block commits, `update` drops what the block included and
 re-checks the senders it touched against the new state (their nonces moved).
+
+The pool itself stays in memory; an optional `journal` observer is told of every admission and every removal, so
+a node can mirror the pool on disk (consensus/mempool_journal.py) whichever path changes it — client submission,
+gossip, a committed block or a block imported by sync.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import enum
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from consensus.errors import MempoolFullError, TxNonceError
 from consensus.execute import Registry
@@ -20,6 +25,14 @@ from consensus.genesis import Params
 from consensus.tx import Tx, decode_tx
 
 NonceSource = Callable[[bytes], int]  # address -> next nonce in the committed state
+
+
+class PoolObserver(Protocol):
+    """Told of each change to the pool's contents (e.g. to keep a journal on disk)."""
+
+    def added(self, tx: Tx) -> None: ...
+
+    def removed(self, tx_hash: bytes) -> None: ...
 
 
 class Admission(enum.Enum):
@@ -58,6 +71,7 @@ class Mempool:
         self._senders: dict[bytes, _Sender] = {}
         self._ready: dict[bytes, Tx] = {}  # insertion-ordered: the reap order
         self._bytes = 0
+        self.journal: PoolObserver | None = None
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -121,6 +135,8 @@ class Mempool:
         self._by_hash[tx.hash] = tx
         self._bytes += tx.size
         self._promote(sender)
+        if self.journal is not None:
+            self.journal.added(tx)
         return Admission.READY if tx.nonce < sender.ready_upto else Admission.QUEUED
 
     def _promote(self, sender: _Sender) -> None:
@@ -168,6 +184,8 @@ class Mempool:
             return
         self._bytes -= tx.size
         self._ready.pop(tx_hash, None)
+        if self.journal is not None:
+            self.journal.removed(tx_hash)
         sender = self._senders.get(tx.address)
         if sender is not None:
             sender.txs.pop(tx.nonce, None)

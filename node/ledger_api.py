@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from consensus.block import block_to_json
-from consensus.errors import MempoolFullError, TxError
+from consensus.errors import LedgerError, MempoolFullError, TxError
 from node.api import json_error, read_json
 from node.ledger_service import LedgerService
 
@@ -59,6 +59,20 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             hashes.append(tx.hash.hex())
             if index % 100 == 99:
                 await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
+        if hashes:
+            # An acknowledgement promises the transactions survive a crash of this node (docs/API.md): answer only
+            # once the mempool journal holding them is fsynced (one fsync serves every request waiting then).
+            try:
+                await ledger.durable()
+            except LedgerError as exc:
+                return web.json_response(
+                    {
+                        "error": f"accepted but not known to be stored, so not acknowledged ({exc}); they may still "
+                        "become final: send the same transactions again (a retry is answered like a success)",
+                        "unconfirmed": hashes,
+                    },
+                    status=503,
+                )
         if errors and busy == len(errors):
             # Only "busy" refusals: a temporary condition, so 503 (retry those later) rather than a client error.
             return web.json_response(

@@ -36,6 +36,7 @@ from consensus.timeouts import TimeoutParams
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote
 from node import ledger_wire as wire
+from node.group_commit import JournalWriter, open_mempool_journal
 from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger_guard import SignGuard
 from node.ledger_repair import LedgerRepair
@@ -83,6 +84,7 @@ class LedgerService(LedgerRepair, Service):
         self.registry = registry or default_registry()
         self.store: ChainStore | None = None
         self.mempool: Mempool | None = None
+        self.journal: JournalWriter | None = None  # the mempool on disk: what makes an acknowledgement durable
         self.app: ChainApp | None = None
         self.machine: ConsensusMachine | None = None
         self._inbox: asyncio.Queue[Input] = asyncio.Queue()
@@ -90,6 +92,7 @@ class LedgerService(LedgerRepair, Service):
         self._out_proposals: list[ProposalMessage] = []
         self._compact: dict[bytes, wire.CompactBlock] = {}  # proposed blocks waiting for transactions, by hash
         self._out_txs: list[bytes] = []
+        self._restored: list[bytes] = []  # reloaded from the mempool journal, to gossip again
         self._flush = asyncio.Event()
         self._guard = SignGuard(data_dir / "signed_votes.json")
         self._verified_peers: set[str] = set()
@@ -114,6 +117,11 @@ class LedgerService(LedgerRepair, Service):
         self.mempool = Mempool(
             chain_id=self.chain_id, params=params, registry=self.registry, nonce_of=self._nonce_of_state
         )
+        # Refill the pool from its journal (what this node held before a crash or stop) and gossip those again.
+        self.journal, restored = open_mempool_journal(
+            self.data_dir / "mempool", self.mempool, lambda tx_hash: store.tx_location(tx_hash) is not None
+        )
+        self._restored = [tx.raw for tx in restored]
         self.app = ChainApp(store, self.mempool, self.registry, self.key.public_key)
         self.last_block_time_ms = store.head.time_ms
         self.machine = ConsensusMachine(
@@ -142,8 +150,14 @@ class LedgerService(LedgerRepair, Service):
             group.create_task(self._read_txs(), name="ledger-tx-gossip")
             group.create_task(self._publish_loop(), name="ledger-publish")
             group.create_task(self._repair_loop(), name="ledger-repair")
+            assert self.journal is not None
+            group.create_task(self.journal.run(), name="ledger-mempool-journal")
+            group.create_task(self._gossip_restored(), name="ledger-gossip-restored")
 
     async def stop(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -297,6 +311,20 @@ class LedgerService(LedgerRepair, Service):
             log.warning("could not submit evidence: %s", exc)
 
     # ---- transactions -----------------------------------------------------------------------------------
+
+    async def _gossip_restored(self) -> None:
+        """Gossip what the journal gave back once a peer listens (published before that, it reaches nobody)."""
+        topic = wire.txs_topic(self.chain_id)
+        while self._restored and not self.host.gossip_peers(topic):  # noqa: ASYNC110 - no event for that in the host
+            await asyncio.sleep(0.1)
+        self._out_txs.extend(self._restored)
+        self._restored = []
+
+    async def durable(self) -> None:
+        """Return once every transaction admitted so far is on disk (the mempool journal, fsynced in batches).
+        `POST /tx` awaits it before acknowledging. Raises a LedgerError if that write failed."""
+        if self.journal is not None:
+            await self.journal.durable()
 
     def status(self) -> dict[str, object]:
         store = self.store
