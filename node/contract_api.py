@@ -18,7 +18,7 @@ from aiohttp import web
 from consensus import codec, smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, contract_state_key, shared_vm
-from consensus.errors import TxError
+from consensus.errors import LedgerError, TxError
 from consensus.event_index import EventPosition, contract_events
 from consensus.execute import Receipt
 from consensus.genesis import Genesis
@@ -46,6 +46,8 @@ class ContractLedger(Protocol):
     store: ChainStore | None
 
     def submit_tx(self, raw: bytes) -> Tx: ...
+
+    async def durable(self) -> None: ...
 
 
 class _Bad(Exception):
@@ -149,6 +151,11 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
             ledger.submit_tx(raw)
         except TxError as exc:
             raise _Bad(exc.http_status, f"tx: {exc}") from None
+        try:
+            await ledger.durable()  # acknowledged like POST /tx: only once it is on disk (docs/API.md)
+        except LedgerError as exc:
+            message = f"tx: accepted but not known to be stored, so not acknowledged ({exc}); send it again"
+            raise _Bad(503, message) from None
         source = tx.body["source"]
         assert isinstance(source, str)  # the deploy body check ran at admission
         code_hash = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()

@@ -50,11 +50,15 @@ class StubLedger:
         self.genesis = genesis
         self.store: ChainStore | None = store
         self.submitted: list[Tx] = []
+        self.durable_after = 0  # transactions submitted when the route last waited for the journal
 
     def submit_tx(self, raw: bytes) -> Tx:
         tx = decode_tx(raw, chain_id=self.genesis.chain_id, max_bytes=self.genesis.params.max_tx_bytes)
         self.submitted.append(tx)
         return tx
+
+    async def durable(self) -> None:
+        self.durable_after = len(self.submitted)
 
 
 def _call(sender: Any, nonce: int, contract: str | bytes, function: str, args: list[codec.Value]) -> Tx:
@@ -198,7 +202,7 @@ async def test_post_contracts_takes_only_deploy_transactions(api: Api) -> None:
     answer = await (await client.post("/contracts", json={"tx": tx.raw.hex()})).json()
     expected = contract_address(ADMIN_KEY.address, hashlib.sha256(NOTE.encode()).digest(), 1)
     assert answer == {"hash": tx.hash.hex(), "address": expected.hex(), "name": None}
-    assert ledger.submitted == [tx]
+    assert ledger.submitted == [tx] and ledger.durable_after == 1  # answered only once it was on disk
     call = _call(USER_KEYS[0], 3, "notes", "boom", [])
     refused = await client.post("/contracts", json={"tx": call.raw.hex()})
     assert refused.status == 400 and "POST /tx" in (await refused.json())["error"]
