@@ -176,7 +176,8 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int
         code: int = args.func(args)
     except (CliError, ConfigError, ClusterError) as exc:
         print(f"ehrnet: error: {exc}", file=sys.stderr)
-        return 2
+        exit_code: int = getattr(exc, "exit_code", 2)  # a cluster that is only slow (a timeout) exits 1
+        return exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

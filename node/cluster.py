@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -275,9 +276,9 @@ class Cluster:
 
     # ---- observation ------------------------------------------------------------------------------------
 
-    def status_of(self, name: str) -> dict[str, Any] | None:
+    def status_of(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = http_get_json(self.records[name].http_url + "/status", timeout=1.0)
+            result: dict[str, Any] = http_get_json(self.records[name].http_url + "/status", timeout=timeout)
             return result
         except (urllib.error.URLError, OSError, ValueError):
             return None
@@ -285,24 +286,20 @@ class Cluster:
     def expected_peers(self, name: str) -> set[str]:
         return {p.peer_id or "" for p in self.network.bootstrap_of(name)}
 
-    def wait_connected(self, names: list[str] | None = None, timeout: float = 15.0) -> None:
-        """Wait until each named node answers /status and is connected to all its bootstrap peers."""
-        pending = set(names or self.records)
-        deadline = time.monotonic() + timeout
-        while pending:
-            for name in sorted(pending):
-                if not self.alive(name):
-                    raise ClusterError(f"node {name} exited during start-up; log tail:\n{self.log_tail(name)}")
-                status = self.status_of(name)
-                live_expected = {self.records[n].peer_id for n in self.records if self.alive(n)}
-                wanted = self.expected_peers(name) & live_expected
-                if status is not None and wanted <= set(status.get("peers", [])):
-                    pending.discard(name)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"nodes not connected after {timeout:.0f} s: {', '.join(sorted(pending))}")
-            time.sleep(0.1)
+    def wait_connected(
+        self,
+        names: list[str] | None = None,
+        timeout: float = 15.0,
+        progress: Callable[[str], None] | None = None,
+        *,
+        skip_silent_peers: bool = False,
+    ) -> None:
+        """Wait until each named node answers /status and is connected to all its running bootstrap peers;
+        `progress` gets a line whenever that changes, and a timeout names the slow node with the end of its log
+        (node/cluster_wait.py). With `skip_silent_peers`, a running peer that does not answer is not waited for."""
+        from node.cluster_wait import wait_meshed
+
+        wait_meshed(self, list(names or self.records), timeout, progress, skip_silent_peers=skip_silent_peers)
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = Path(self.records[name].log)

@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from node.cluster import Cluster, ClusterError, default_data_dir
+from node.cluster_wait import STATUS_TIMEOUT_S, ClusterTimeout
 from node.config import NetworkConfig, dump_network, generate_network, load_network
 from node.network_init import RESOLVED_NAME, resolve_network
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+# A node answers within ~2 s on a quiet 2-core machine, but its imports alone took over 12 s at load 14: the wait
+# is generous because it only matters when something is slow, and progress lines show what it is waiting for.
+DEFAULT_TIMEOUT_S = 60.0
 
 
 def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -34,7 +39,12 @@ def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], 
         add_data_dir(p)
         if cmd == "up":
             p.add_argument("--detach", action="store_true", help="return once meshed; manage with cluster status/down")
-            p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the mesh (default 15)")
+            p.add_argument(
+                "--timeout",
+                type=float,
+                default=DEFAULT_TIMEOUT_S,
+                help=f"seconds to wait for the mesh (default {DEFAULT_TIMEOUT_S:.0f}); progress is shown meanwhile",
+            )
         p.set_defaults(func=func)
 
     status = cluster.add_parser("status", help="show the nodes and their connections")
@@ -57,6 +67,13 @@ def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], 
         p = cluster.add_parser(cmd, help=helptext)
         p.add_argument("node", help="node name, e.g. node2")
         add_data_dir(p)
+        if cmd == "restart":
+            p.add_argument(
+                "--timeout",
+                type=float,
+                default=DEFAULT_TIMEOUT_S,
+                help=f"seconds to wait for the node to answer and connect (default {DEFAULT_TIMEOUT_S:.0f})",
+            )
         if cmd == "logs":
             p.add_argument("--lines", type=int, default=0, help="only the last N lines")
             p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -66,7 +83,7 @@ def register(sub: SubParsers, add_data_dir: Callable[[argparse.ArgumentParser], 
 
     network = sub.add_parser("network", help="network configs").add_subparsers(dest="network_cmd", required=True)
     gen = network.add_parser("generate", help="write a template config for an N-node local network")
-    gen.add_argument("-n", type=int, required=True)
+    gen.add_argument("-n", type=int, required=True, help="number of nodes")
     gen.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
     gen.set_defaults(func=cmd_generate)
 
@@ -105,6 +122,14 @@ def print_table(cluster: Cluster) -> None:
         print(f"{row['name']:<8} {state:<6} {peers:>5}  {row['peer_id']:<54} {row['http_url']:<24} {row['multiaddr']}")
 
 
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def _timeout_hint(timeout: float) -> str:
+    return f"(waited --timeout {timeout:.0f} s; start-up is slower on a busy machine: try --timeout {2 * timeout:.0f})"
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     resolved = resolve_network(_template(args), data_dir)
@@ -115,8 +140,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_cluster(template: NetworkConfig, data_dir: Path, timeout: float) -> Cluster:
-    """Resolve, spawn every node and wait until meshed; on failure nothing is left running."""
+def start_cluster(
+    template: NetworkConfig, data_dir: Path, timeout: float, progress: Callable[[str], None] | None = None
+) -> Cluster:
+    """Resolve, spawn every node and wait until meshed (`progress` gets a line whenever that changes); on failure
+    nothing is left running."""
     resolved = resolve_network(template, data_dir)
     cluster = Cluster(resolved, data_dir)
     running = [n for n in cluster.records if cluster.alive(n)]
@@ -125,7 +153,7 @@ def start_cluster(template: NetworkConfig, data_dir: Path, timeout: float) -> Cl
     try:
         for node in resolved.nodes:
             cluster.spawn(node.name)
-        cluster.wait_connected(timeout=timeout)
+        cluster.wait_connected(timeout=timeout, progress=progress)
     except BaseException:
         cluster.down(timeout=5)
         raise
@@ -135,7 +163,10 @@ def start_cluster(template: NetworkConfig, data_dir: Path, timeout: float) -> Cl
 def cmd_up(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     started = time.monotonic()
-    cluster = start_cluster(_template(args), data_dir, args.timeout)
+    try:
+        cluster = start_cluster(_template(args), data_dir, args.timeout, progress=_progress)
+    except ClusterTimeout as exc:
+        raise ClusterTimeout(f"{exc}\n{_timeout_hint(args.timeout)}; every node was stopped", exc.slow) from exc
     print(f"cluster {cluster.network.name} meshed in {time.monotonic() - started:.1f} s; data dir {data_dir}")
     print_table(cluster)
     if args.detach:
@@ -182,12 +213,25 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
+    """Exit 0 once the node answers and is connected to every running peer that answers; a peer that runs but
+    does not answer (paused, hung) is named and not waited for. Exit 1 if the node has not answered within
+    --timeout: it is left starting, and the message says how to follow it."""
     cluster = _open_cluster(args)
     name = _known(cluster, args.node)
     cluster.stop(name)
     cluster.spawn(name)
-    cluster.wait_connected([name])
-    print(f"{name} restarted (pid {cluster.records[name].pid})")
+    pid = cluster.records[name].pid
+    _progress(f"{name} started (pid {pid}); waiting up to {args.timeout:.0f} s for it to answer and connect")
+    try:
+        cluster.wait_connected([name], timeout=args.timeout, progress=_progress, skip_silent_peers=True)
+    except ClusterTimeout as exc:
+        if cluster.status_of(name, timeout=STATUS_TIMEOUT_S) is not None:
+            print(f"{name} restarted (pid {pid}) and answers, but is not meshed yet:\n{exc}", file=sys.stderr)
+            return 0
+        print(f"ehrnet: error: {exc}\n{_timeout_hint(args.timeout)}", file=sys.stderr)
+        print(f"{name} keeps starting in the background; `ehrnet cluster status` shows when it is up", file=sys.stderr)
+        return 1
+    print(f"{name} restarted (pid {pid})")
     return 0
 
 
