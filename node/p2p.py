@@ -1,4 +1,4 @@
-"""The asyncio bridge to py-libp2p: the only module in ehrnet that imports trio.
+"""The asyncio bridge to py-libp2p: the host, and the crossings between asyncio and trio.
 
 py-libp2p 0.8.1 runs only on trio (ARCHITECTURE.md §1), while ehrnet is an asyncio program. We run trio in
 *guest mode* on the asyncio loop (`trio.lowlevel.start_guest_run`): both runtimes share one thread, trio's
@@ -13,8 +13,14 @@ Crossings:
 
 The host is configured against the defaults that bite (ARCHITECTURE.md §1): Noise is the only security
 transport (a plaintext dial is refused), yamux the only muxer, one connection per peer, gossipsub's per-topic
-spam cap and queues raised deliberately, and the pubsub seqno seeded from `time.time_ns()` so a restarted node's
-messages are not dropped as duplicates of its previous life.
+spam cap and queues raised deliberately, its heartbeat kept at the configured interval and its message cache
+bounded in seconds (`node/p2p_gossip.py`), and the pubsub seqno seeded from `time.time_ns()` so a restarted
+node's messages are not dropped as duplicates of its previous life. Peers can be blocked by peer ID and
+connections closed even when the peer has stopped reading (`node/p2p_connections.py`), for fault injection and
+for the keepalive (`node/keepalive.py`).
+
+The bridge is this module and its helpers `node/p2p_gossip.py`, `node/p2p_connections.py` and
+`node/p2p_runtime.py`; they are the only modules in ehrnet that import trio.
 """
 
 from __future__ import annotations
@@ -24,9 +30,8 @@ import contextlib
 import functools
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import multiaddr
 import trio
@@ -37,15 +42,18 @@ from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub import pubsub as pubsub_module
-from libp2p.pubsub import rpc_queue
-from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
+
+from node.p2p_connections import PeerGate, close_connections
+from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, raise_library_limits
+from node.p2p_runtime import TrioRuntime, run_in_nursery
 
 # The trio-free parts live in node/p2p_types.py; they are re-exported here so callers import one module.
 from node.p2p_types import (
@@ -85,39 +93,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a stopping host waits for its connections and listeners to close before it is torn down anyway.
+_SHUTDOWN_CLOSE_S = 3.0
 
-class _GuardedPubsub(Pubsub):
-    """py-libp2p 0.8.1's Pubsub with two of its defects contained (found under load in the ledger benchmark):
 
-    - its stream reader lets protobuf's DecodeError (one malformed RPC from a peer) escape the stream handler,
-      which ends the whole host: here it costs the sender that stream, as other read errors already do;
-    - its writers (our publishes, forwarding, heartbeat control) share one stream per peer, and yamux takes its
-      write lock per 64 KiB frame, so two messages written at once could interleave on the wire and corrupt
-      both; here each message is written whole under a per-stream lock.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
-
-    async def stream_handler(self, stream: Any) -> None:
-        try:
-            await super().stream_handler(stream)
-        except Exception as exc:
-            peer = stream.muxed_conn.peer_id
-            log.warning(
-                "dropped a gossip stream from %s after a malformed message: %s: %s", peer, type(exc).__name__, exc
-            )
-            with contextlib.suppress(Exception):
-                await stream.reset()
-            self._handle_dead_peer(peer)
-
-    async def write_msg(self, stream: Any, rpc_msg: Any) -> bool:
-        lock = self._write_locks.get(stream)
-        if lock is None:
-            lock = self._write_locks[stream] = trio.Lock()
-        async with lock:
-            return bool(await super().write_msg(stream, rpc_msg))
+def _peer_id(text: str) -> ID:
+    try:
+        return ID.from_base58(text)
+    except Exception as exc:
+        raise P2PError(f"bad peer ID {text!r}: {exc}") from exc
 
 
 def peer_id_from_seed(seed: bytes) -> str:
@@ -140,12 +124,14 @@ class P2PHost:
         self._nursery: trio.Nursery | None = None
         self._host: Any = None
         self._pubsub: Any = None
+        self._router: SteadyGossipSub | None = None
         self._stop_event: trio.Event | None = None
-        self._runtime: _TrioRuntime | None = None
+        self._runtime: TrioRuntime | None = None
         self._done: asyncio.Future[None] | None = None
         self._ready: asyncio.Future[None] | None = None
         self._subscriptions: dict[str, Subscription] = {}
         self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._gate = PeerGate()
         self._stopping = False
         self.listen_addrs: list[str] = []
 
@@ -166,8 +152,8 @@ class P2PHost:
         self._loop = loop
         self._ready = loop.create_future()
         self._done = loop.create_future()
-        _raise_library_limits(self._config.gossip)
-        self._runtime = await _TrioRuntime.acquire()
+        raise_library_limits(self._config.gossip)
+        self._runtime = await TrioRuntime.acquire()
         self._token = self._runtime.token
         self._runtime.spawn(self._trio_main)
         try:
@@ -207,7 +193,8 @@ class P2PHost:
             connection_config=ConnectionConfig(max_connections_per_peer=1, dial_timeout=cfg.dial_timeout_s),
         )
         limits = cfg.gossip
-        router = GossipSub(
+        self._gate.install(host.get_network())
+        router = SteadyGossipSub(
             protocols=[PROTOCOL_ID_V11],
             degree=limits.degree,
             degree_low=limits.degree_low,
@@ -219,7 +206,8 @@ class P2PHost:
             # Our peers are few and all on loopback: IP diversity would keep them out of each other's mesh.
             eclipse_protection_enabled=False,
         )
-        pubsub = _GuardedPubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
+        pubsub = GuardedPubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
+        self._router = router
         # Seqnos seeded from nanoseconds: with the library's seconds-based seed a restarted node reuses the
         # seqnos of its last life and its messages are dropped as seen for 5–8 s (ARCHITECTURE.md §1).
         pubsub.counter = time.time_ns()
@@ -236,6 +224,11 @@ class P2PHost:
                 await self._stop_event.wait()
                 nursery.cancel_scope.cancel()
             self._nursery = None
+            # Close connections and listeners before the library's services are cancelled: its own cleanup runs
+            # under cancellation and never closed the TCP listener, so a stopped host went on accepting (and
+            # completing handshakes) for as long as the trio run lived — the whole process, with other hosts.
+            with trio.move_on_after(_SHUTDOWN_CLOSE_S), contextlib.suppress(Exception):
+                await host.get_network().close()
 
     async def stop(self) -> None:
         """Ordered shutdown: handlers, subscriptions, then the trio side. Never raises."""
@@ -266,45 +259,7 @@ class P2PHost:
         token, nursery, loop = self._token, self._nursery, self._loop
         if token is None or nursery is None or loop is None or self._stopping:
             raise P2PError("the libp2p host is not running")
-        future: asyncio.Future[T] = loop.create_future()
-        scopes: list[trio.CancelScope] = []
-
-        async def runner() -> None:
-            with trio.CancelScope() as scope:
-                scopes.append(scope)
-                try:
-                    result = await fn()
-                except P2PError as exc:
-                    if not future.done():
-                        future.set_exception(exc)
-                    return
-                except Exception as exc:
-                    if not future.done():
-                        future.set_exception(P2PError(f"{type(exc).__name__}: {exc}"))
-                    return
-                if not future.done():
-                    future.set_result(result)
-            if not future.done():
-                future.set_exception(P2PError("cancelled"))
-
-        def spawn() -> None:
-            try:
-                nursery.start_soon(runner)
-            except RuntimeError as exc:  # nursery closed: the host is shutting down
-                if not future.done():
-                    future.set_exception(P2PError(f"the libp2p host is shutting down ({exc})"))
-
-        try:
-            token.run_sync_soon(spawn)
-        except trio.RunFinishedError as exc:
-            raise P2PError("the libp2p host has stopped") from exc
-        try:
-            return await future
-        except asyncio.CancelledError:
-            if scopes:
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(scopes[0].cancel)
-            raise
+        return await run_in_nursery(loop, token, nursery, fn)
 
     # ---- connections ----------------------------------------------------------------------------------
 
@@ -319,9 +274,14 @@ class P2PHost:
             info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
         except Exception as exc:
             raise DialError(f"bad peer address {addr!r}: {exc}") from exc
+        if self._gate.blocks(str(info.peer_id)):
+            raise DialError(f"peer {info.peer_id} is blocked by this host")
         host, timeout = self._host, self._config.dial_timeout_s
 
         async def connect() -> str:
+            # The swarm refuses for 60 s to dial a peer whose dial failed (its negative cache): the caller's own
+            # backoff decides when to retry, so a peer that comes back is reached on the next try.
+            host.get_network().unblock_peer(info.peer_id)
             try:
                 with trio.fail_after(timeout):
                     await host.connect(info)
@@ -333,14 +293,42 @@ class P2PHost:
 
         return await self._call(connect)
 
-    async def disconnect(self, peer_id: str) -> None:
-        host = self._host
+    async def disconnect(self, peer_id: str) -> bool:
+        """Close the connection to `peer_id` once (a redial loop may reconnect); False if there was none.
 
-        async def close() -> None:
-            with contextlib.suppress(Exception):
-                await host.disconnect(ID.from_base58(peer_id))
+        Bounded even when the peer has stopped reading (`node/p2p_connections.py`).
+        """
+        swarm, peer = self._host.get_network(), _peer_id(peer_id)
 
-        await self._call(close)
+        async def close() -> bool:
+            return await close_connections(swarm, peer) > 0
+
+        return await self._call(close)
+
+    async def set_blocked_peers(self, peer_ids: Iterable[str]) -> None:
+        """Refuse these peers until the next call: close their connections now, refuse their inbound connections
+        and streams, and do not dial them (`dial` raises DialError). `set_blocked_peers(set())` heals.
+
+        For fault injection where the runner cannot cut links; raises P2PError for a malformed peer ID.
+        """
+        wanted = {str(_peer_id(p)) for p in peer_ids}
+        newly_blocked = self._gate.set_blocked(wanted)
+        swarm = self._host.get_network() if self._host is not None else None
+        if newly_blocked:
+            log.info("blocking %d peer(s): %s", len(newly_blocked), ", ".join(sorted(newly_blocked)))
+        if swarm is None or not newly_blocked:
+            return
+
+        async def close_all() -> None:
+            async with trio.open_nursery() as nursery:
+                for peer in newly_blocked:
+                    nursery.start_soon(close_connections, swarm, ID.from_base58(peer))
+
+        await self._call(close_all)
+
+    @property
+    def blocked_peers(self) -> frozenset[str]:
+        return self._gate.blocked
 
     # ---- gossip ---------------------------------------------------------------------------------------
 
@@ -349,6 +337,36 @@ class P2PHost:
         if len(data) > self._config.gossip.max_message_bytes:
             raise P2PError(f"gossip message of {len(data)} bytes exceeds the configured limit")
         await self._call(functools.partial(pubsub.publish, topic, data))
+
+    async def publish_to(self, topic: str, data: bytes, peers: list[str]) -> int:
+        """Send one gossip message on `topic` to `peers` only, written to their pubsub streams directly instead of
+        handed to the router (which would send it to the whole mesh). Receivers treat it as any gossip message
+        and forward it on. Honest code never needs this; the byzantine test mode (node/byzantine.py) uses it to
+        show two halves of the network two different messages. Returns how many peers it was written to."""
+        pubsub = self._pubsub
+        if len(data) > self._config.gossip.max_message_bytes:
+            raise P2PError(f"gossip message of {len(data)} bytes exceeds the configured limit")
+        targets = [ID.from_base58(peer) for peer in peers]
+
+        async def send() -> int:
+            # Built and signed exactly as Pubsub.publish does (py-libp2p 0.8.1), then written per peer.
+            msg = rpc_pb2.Message(
+                data=data, topicIDs=[topic], from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno()
+            )
+            if pubsub.strict_signing:
+                signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
+                msg.key = pubsub.host.get_public_key().serialize()
+                msg.signature = signature
+            pubsub._mark_msg_seen(msg)
+            rpc = rpc_pb2.RPC(publish=[msg])
+            sent = 0
+            for peer in targets:
+                stream = pubsub.peers.get(peer)
+                if stream is not None and await pubsub.write_msg(stream, rpc):
+                    sent += 1
+            return sent
+
+        return await self._call(send)
 
     async def subscribe(self, topic: str) -> Subscription:
         """Subscribe once per topic; iterate the returned object for messages (our own are not delivered)."""
@@ -378,6 +396,11 @@ class P2PHost:
         await self._call(start)
         return sub
 
+    @property
+    def gossip_heartbeats(self) -> int:
+        """Gossipsub heartbeats run since start (one per `GossipLimits.heartbeat_interval_s` when healthy)."""
+        return 0 if self._router is None else self._router.heartbeats
+
     def gossip_peers(self, topic: str) -> list[str]:
         """Peers known to be subscribed to `topic`."""
         if self._pubsub is None:
@@ -391,6 +414,10 @@ class P2PHost:
 
         async def on_stream(raw: Any) -> None:
             peer = str(raw.muxed_conn.peer_id)
+            if self._gate.blocks(peer):  # a stream that raced the connection's close
+                with contextlib.suppress(Exception):
+                    await raw.reset()
+                return
             stream = P2PStream(self, raw, peer)
             finished = trio.Event()
             self._spawn_handler(handler(stream), finished.set)
@@ -414,6 +441,8 @@ class P2PHost:
         task.add_done_callback(self._handler_tasks.discard)
 
     async def open_stream(self, peer_id: str, protocol: str) -> P2PStream:
+        if self._gate.blocks(peer_id):
+            raise RequestError(f"cannot open {protocol} to {peer_id}: the peer is blocked by this host")
         host = self._host
 
         async def open_() -> Any:
@@ -483,91 +512,3 @@ class P2PHost:
             raise RequestError(f"{protocol} request to {peer_id} timed out after {timeout_s} s") from exc
         except StreamClosed as exc:
             raise RequestError(f"{protocol} request to {peer_id} failed: {exc}") from exc
-
-
-class _TrioRuntime:
-    """One trio guest run per asyncio loop, shared by every host on it (trio allows one run per thread)."""
-
-    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, _TrioRuntime]] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._users = 0
-        self._ready: asyncio.Future[None] = loop.create_future()
-        self._done: asyncio.Future[None] = loop.create_future()
-        self._stop: trio.Event | None = None
-        self._nursery: trio.Nursery | None = None
-        self.token: trio.lowlevel.TrioToken | None = None
-
-    @classmethod
-    async def acquire(cls) -> _TrioRuntime:
-        loop = asyncio.get_running_loop()
-        runtime = cls._by_loop.get(loop)
-        if runtime is None:
-            runtime = cls(loop)
-            cls._by_loop[loop] = runtime
-            runtime._start()
-        runtime._users += 1
-        await runtime._ready
-        return runtime
-
-    def _start(self) -> None:
-        def done_callback(outcome: Any) -> None:
-            self._by_loop.pop(self._loop, None)
-            try:
-                outcome.unwrap()
-            except BaseException as exc:  # surface how the trio run ended; never lose it
-                for fut in (self._ready, self._done):
-                    if not fut.done():
-                        fut.set_exception(P2PError(f"the trio runtime failed: {exc!r}"))
-                return
-            for fut in (self._ready, self._done):
-                if not fut.done():
-                    fut.set_result(None)
-
-        trio.lowlevel.start_guest_run(
-            self._main,
-            run_sync_soon_threadsafe=self._schedule_threadsafe,
-            run_sync_soon_not_threadsafe=self._schedule,
-            done_callback=done_callback,
-            host_uses_signal_set_wakeup_fd=True,
-            restrict_keyboard_interrupt_to_checkpoints=True,
-        )
-
-    def _schedule_threadsafe(self, fn: Callable[[], None]) -> None:
-        self._loop.call_soon_threadsafe(fn)
-
-    def _schedule(self, fn: Callable[[], None]) -> None:
-        self._loop.call_soon(fn)
-
-    async def _main(self) -> None:
-        self._stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            self.token = trio.lowlevel.current_trio_token()
-            self._ready.set_result(None)
-            await self._stop.wait()
-            nursery.cancel_scope.cancel()
-
-    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
-        nursery, token = self._nursery, self.token
-        assert nursery is not None and token is not None
-        token.run_sync_soon(nursery.start_soon, fn)
-
-    async def release(self) -> None:
-        self._users -= 1
-        if self._users > 0:
-            return
-        if self.token is not None and self._stop is not None:
-            with contextlib.suppress(trio.RunFinishedError):
-                self.token.run_sync_soon(self._stop.set)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._done), timeout=10)
-        except Exception as exc:
-            log.warning("trio runtime shutdown: %s", exc)
-
-
-def _raise_library_limits(limits: GossipLimits) -> None:
-    """Replace the library's fixed 32-slot queues (module constants read at subscribe/connect time)."""
-    pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = limits.subscription_queue
-    setattr(pubsub_module, "RpcQueue", functools.partial(rpc_queue.RpcQueue, max_size=limits.outbound_queue))  # noqa: B010

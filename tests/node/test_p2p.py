@@ -12,7 +12,16 @@ import pytest
 
 from consensus.keys import SigningKey
 from node import identity
-from node.p2p import GossipMessage, HostConfig, P2PError, P2PHost, P2PStream, RequestError, peer_id_from_seed
+from node.p2p import (
+    DialError,
+    GossipMessage,
+    HostConfig,
+    P2PError,
+    P2PHost,
+    P2PStream,
+    RequestError,
+    peer_id_from_seed,
+)
 from tests.harness import await_until
 
 
@@ -154,3 +163,21 @@ async def test_a_malformed_gossip_rpc_costs_the_sender_its_stream_not_our_host(p
     finally:
         await fresh.stop()
     assert a.running
+
+
+async def test_a_stopped_host_stops_listening_while_others_share_its_runtime() -> None:
+    # The library's own cleanup ran under cancellation and left the TCP listener open: a stopped host went on
+    # accepting connections and completing handshakes while another host kept the shared trio run alive.
+    other, stopped = P2PHost(HostConfig(seed=os.urandom(32))), P2PHost(HostConfig(seed=os.urandom(32)))
+    await other.start()
+    await stopped.start()
+    port = int(stopped.listen_addrs[0].split("/tcp/")[1].split("/")[0])
+    await stopped.stop()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+        with pytest.raises(DialError):
+            await other.dial(stopped.listen_addrs[0])
+    finally:
+        await other.stop()

@@ -1,0 +1,115 @@
+"""Connection control for the libp2p bridge: refusing peers by peer ID, and closing connections that may be dead.
+
+Part of the libp2p bridge (like `node/p2p.py` it imports trio; nothing outside the bridge's `node/p2p*.py`
+modules does).
+
+**Gating.** py-libp2p 0.8.1's `ConnectionGate` filters by IP address only, and every peer of a local cluster is
+127.0.0.1, so fault injection without root (a "partition" between processes on one machine) needs gating by
+peer ID. Every connection, whichever side dialled, is registered through `Swarm.add_conn` after the Noise
+handshake has authenticated the remote peer ID, and every dial (ours, the library's auto-connector's, one made
+implicitly by opening a stream) goes through `Swarm.dial_peer`; `PeerGate.install` wraps both on the swarm
+instance, so a blocked peer is neither dialled nor let in, whoever asks.
+
+**Closing.** Closing a yamux connection first writes a GoAway frame under the connection's write lock. To a
+peer that stopped reading (paused, or behind a cut link) that write, or a gossip write already holding the lock,
+can block for as long as TCP keeps retrying: the close would hang and the dead connection stay "connected".
+`close_connections` therefore bounds the orderly close and then closes the socket itself, which fails every
+pending read and write on it at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import trio
+from libp2p.network.exceptions import SwarmException
+from libp2p.peer.id import ID
+
+log = logging.getLogger(__name__)
+
+# How long an orderly close may take before the socket is closed under it.
+ORDERLY_CLOSE_S = 1.0
+
+
+class PeerGate:
+    """The set of peer IDs a host refuses to dial or accept, installed on one py-libp2p swarm."""
+
+    def __init__(self) -> None:
+        self._blocked: frozenset[str] = frozenset()
+
+    @property
+    def blocked(self) -> frozenset[str]:
+        return self._blocked
+
+    def blocks(self, peer_id: str) -> bool:
+        return peer_id in self._blocked
+
+    def set_blocked(self, peer_ids: Iterable[str]) -> frozenset[str]:
+        """Replace the blocked set; returns the peers newly blocked (whose connections the caller closes)."""
+        new = frozenset(peer_ids)
+        added = new - self._blocked
+        self._blocked = new
+        return added
+
+    def install(self, swarm: Any) -> None:
+        """Wrap `swarm.dial_peer` and `swarm.add_conn` (instance attributes shadow the class's methods)."""
+        dial_peer, add_conn = swarm.dial_peer, swarm.add_conn
+
+        async def gated_dial_peer(peer_id: ID) -> Any:
+            if self.blocks(str(peer_id)):
+                raise SwarmException(f"peer {peer_id} is blocked by this host")
+            return await dial_peer(peer_id)
+
+        async def gated_add_conn(muxed_conn: Any, direction: str = "unknown") -> Any:
+            peer = str(muxed_conn.peer_id)
+            if self.blocks(peer):
+                log.debug("refused a %s connection from blocked peer %s", direction, peer)
+                with trio.move_on_after(ORDERLY_CLOSE_S), contextlib.suppress(Exception):
+                    await muxed_conn.secured_conn.close()
+                raise SwarmException(f"peer {peer} is blocked by this host")
+            return await add_conn(muxed_conn, direction)
+
+        swarm.dial_peer = gated_dial_peer
+        swarm.add_conn = gated_add_conn
+
+
+async def close_connections(swarm: Any, peer_id: ID) -> int:
+    """Close every connection to `peer_id`, within ~ORDERLY_CLOSE_S even if the peer has stopped reading.
+
+    Returns how many connections there were.
+    """
+    connections = list(swarm.get_connections(peer_id))
+    if not connections:
+        return 0
+    with trio.move_on_after(ORDERLY_CLOSE_S) as scope:
+        with contextlib.suppress(Exception):
+            await swarm.close_peer(peer_id)
+    if scope.cancelled_caught:
+        log.info("closing the connection to %s took over %.1f s: closing its socket", peer_id, ORDERLY_CLOSE_S)
+        for conn in connections:
+            socket_stream = _socket_stream_of(conn)
+            if socket_stream is not None:
+                with contextlib.suppress(Exception):
+                    await socket_stream.aclose()  # wakes every task blocked on this socket with an error
+        with trio.move_on_after(ORDERLY_CLOSE_S), contextlib.suppress(Exception):
+            await swarm.close_peer(peer_id)
+    return len(connections)
+
+
+def _socket_stream_of(conn: Any) -> trio.SocketStream | None:
+    """The trio socket under a swarm connection (SwarmConn → yamux → secure session → noise → raw → TCP)."""
+    obj = conn
+    for _ in range(10):
+        if isinstance(obj, trio.SocketStream):
+            return obj
+        for attr in ("muxed_conn", "secured_conn", "conn", "stream"):
+            inner = getattr(obj, attr, None)
+            if inner is not None and inner is not obj:
+                obj = inner
+                break
+        else:
+            return None
+    return None
