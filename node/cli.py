@@ -124,6 +124,12 @@ def _register_admin(sub: SubParsers) -> None:
     admin_cli.register(sub)
 
 
+def _register_chaos(sub: SubParsers) -> None:
+    from node.chaos import cli as chaos_cli
+
+    chaos_cli.register(sub)
+
+
 def _register_demo(sub: SubParsers) -> None:
     from node import demo
 
@@ -148,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_light,
         _register_admin,
         _register_demo,
+        _register_chaos,
     ]
     for register in registrars:
         register(sub)
