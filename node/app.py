@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from aiohttp import web
 
 from consensus.keys import SigningKey
 from node import __version__
 from node.api import HttpApiService, OperatorAuth, json_error, read_json
+from node.byzantine import ByzantineHost, byzantine_parts
 from node.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
 from node.contract_api import contract_routes
 from node.erasure import ErasureWatcher, OnErasure
@@ -30,7 +32,7 @@ from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
 from node.light_server import LightServer
 from node.manager_service import ManagerService
-from node.p2p import HostConfig, P2PError
+from node.p2p import HostConfig, P2PError, P2PHost
 from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
 from node.service import Service, run_services
@@ -130,8 +132,16 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     http = HttpApiService(spec.host, spec.http_port)
     auth = OperatorAuth.load_or_create(paths.token)
     probe = ProbeService(peering.host)
+    # A byzantine node (testing only) hands its ledger a host stand-in that lies for it; nothing else sees it.
+    ledger_host: P2PHost = peering.host
+    byzantine: ByzantineHost | None = None
+    byzantine_services: list[Service] = []
+    if faults.byzantine is not None:
+        byzantine, byzantine_services = byzantine_parts(peering.host, faults.byzantine, key, network.genesis.chain_id)
+        ledger_host = cast(P2PHost, byzantine)  # duck-typed: the real host except what the mode rewrites
+        log.warning("UNSAFE: byzantine mode %r: this validator attacks its own network", faults.byzantine)
     ledger = LedgerService(
-        peering.host,
+        ledger_host,
         genesis_of(network),
         paths.root,
         key,
@@ -145,8 +155,10 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
         takes_replicas="storage" in spec.roles,
         bootstrap=[(p.peer_id, p.multiaddr) for p in bootstrap],
     )
+    if byzantine is not None:
+        byzantine.attach(ledger)
     light = LightServer(peering.host, lambda: ledger.store)
-    services: list[Service] = [peering, probe, ledger, light, storage]
+    services: list[Service] = [peering, probe, ledger, *byzantine_services, light, storage]
     status_sections: list[Callable[[], dict[str, object]]] = []
     erasure_handlers: list[OnErasure] = [lambda uid, cids: _unpin_erased(storage, cids)]
     fetch = functools.partial(_fetch_record, storage)
@@ -181,7 +193,9 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
     if faults.control:
-        control = FaultControl(peering.host, auth, ledger.faults, byzantine=faults.byzantine)
+        control = FaultControl(
+            peering.host, auth, ledger.faults, byzantine=byzantine.status if byzantine is not None else None
+        )
         http.add_routes(control.routes())
         log.warning("fault control is enabled: operator routes under /admin/faults can break this node")
     return node

@@ -12,10 +12,9 @@ token (docs/API.md, "Fault control").
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +32,9 @@ _PEER_ID_CHARS = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz
 class Gate(Protocol):
     """What fault control needs of the libp2p host (node/p2p.py)."""
 
-    async def disconnect(self, peer_id: str) -> None: ...
+    async def set_blocked_peers(self, peer_ids: Iterable[str]) -> None: ...
+
+    async def disconnect(self, peer_id: str) -> object: ...
 
     def connected_peers(self) -> list[str]: ...
 
@@ -67,7 +68,13 @@ def _peer_id(value: object, where: str) -> str:
 class FaultControl:
     """The `/admin/faults` routes of one node."""
 
-    def __init__(self, host: Gate, auth: OperatorAuth, points: Armable, byzantine: str | None = None) -> None:
+    def __init__(
+        self,
+        host: Gate,
+        auth: OperatorAuth,
+        points: Armable,
+        byzantine: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
         self.host = host
         self.auth = auth
         self.points = points
@@ -79,16 +86,11 @@ class FaultControl:
             "blocked_peers": sorted(self.state.blocked_peers),
             "disconnects": self.state.disconnects,
             "armed": self.points.armed(),
-            "byzantine": self.byzantine,
+            "byzantine": self.byzantine() if self.byzantine is not None else None,
         }
 
     async def set_blocked(self, peers: set[str]) -> None:
-        setter = getattr(self.host, "set_blocked_peers", None)
-        if setter is None:  # a host without connection gating (node/p2p.py before it had it)
-            raise web.HTTPNotImplemented(reason="this node's libp2p host cannot gate connections")
-        result = setter(set(peers))
-        if inspect.isawaitable(result):
-            await result
+        await self.host.set_blocked_peers(set(peers))
         self.state.blocked_peers = frozenset(peers)
         log.warning("fault control: blocking %d peer(s): %s", len(peers), ", ".join(sorted(peers)) or "none")
 

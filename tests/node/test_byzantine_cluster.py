@@ -1,0 +1,128 @@
+"""One byzantine validator of four, on a real cluster: whatever it does, the three honest nodes finalise the same
+block at every height and the chain keeps going; an equivocation ends up on chain as evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.cluster import Cluster
+from node.config import generate_network
+from node.network_init import resolve_network
+from tests.harness import http_json, node_processes, operator_token, wait_until
+
+pytestmark = pytest.mark.cluster
+
+BYZANTINE = "node2"
+HONEST = ("node1", "node3", "node4")
+
+
+@contextmanager
+def cluster_with_byzantine(data_dir: Path, mode: str) -> Iterator[Cluster]:
+    resolved = resolve_network(generate_network(4), data_dir)
+    cluster = Cluster(resolved, data_dir)
+    hostile = {"EHRNET_UNSAFE": "1", "EHRNET_UNSAFE_BYZANTINE": mode, "EHRNET_FAULT_CONTROL": "1"}
+    try:
+        for spec in resolved.nodes:
+            cluster.spawn(spec.name, extra_env=hostile if spec.name == BYZANTINE else None)
+        cluster.wait_connected(timeout=60)
+        yield cluster
+    finally:
+        cluster.down(timeout=5)
+        for proc in node_processes():
+            proc.kill()
+
+
+def height(cluster: Cluster, name: str) -> int:
+    status = cluster.status_of(name)
+    return int(status["height"]) if status else -1
+
+
+def block(cluster: Cluster, name: str, at: int) -> dict[str, Any]:
+    found: dict[str, Any] = http_json("GET", f"{cluster.records[name].http_url}/blocks/{at}")
+    return found
+
+
+def byzantine_key(cluster: Cluster) -> str:
+    status = cluster.status_of(BYZANTINE)
+    assert status is not None
+    return str(status["public_key"])
+
+
+def assert_one_chain(cluster: Cluster, up_to: int) -> list[dict[str, Any]]:
+    """Every honest node holds the same block at every height up to `up_to`; returns node1's blocks."""
+    chain = []
+    for at in range(1, up_to + 1):
+        blocks = [block(cluster, name, at) for name in HONEST]
+        assert len({b["hash"] for b in blocks}) == 1, f"honest nodes disagree at height {at}"
+        assert len({b["state_root"] for b in blocks}) == 1
+        chain.append(blocks[0])
+    return chain
+
+
+def run_past_byzantine_turns(cluster: Cluster, heights: int = 12) -> int:
+    """Let the chain grow by `heights` (the byzantine validator proposes every fourth height, or takes a round)."""
+    start = min(height(cluster, n) for n in HONEST)
+    target = start + heights
+    wait_until(
+        lambda: min(height(cluster, n) for n in HONEST) >= target, timeout=180, interval=0.5, what="honest progress"
+    )
+    return target
+
+
+def faults_of(cluster: Cluster, name: str) -> dict[str, Any]:
+    url = f"{cluster.records[name].http_url}/admin/faults"
+    found: dict[str, Any] = http_json("GET", url, token=operator_token(cluster, name))
+    return found
+
+
+def test_equivocating_validator_cannot_fork_and_its_equivocation_becomes_evidence(tmp_path: Path) -> None:
+    with cluster_with_byzantine(tmp_path, "equivocate") as cluster:
+        accused = byzantine_key(cluster)
+        top = run_past_byzantine_turns(cluster)
+        counts = faults_of(cluster, BYZANTINE)["byzantine"]
+        assert counts["mode"] == "equivocate"
+        assert counts["forged_proposals"] > 0 and counts["conflicting_votes"] > 0
+
+        def evidence_on_chain() -> list[dict[str, Any]]:
+            now = min(height(cluster, n) for n in HONEST)
+            found = []
+            for entry in assert_one_chain(cluster, now):
+                for tx in entry["txs"]:
+                    if tx["kind"] == "evidence":
+                        found.append(tx)
+            return found
+
+        evidence = wait_until(evidence_on_chain, timeout=120, interval=1.0, what="evidence on chain")
+        for tx in evidence:
+            votes = tx["body"]["votes"]
+            assert {v["validator"] for v in votes} == {accused}
+            assert votes[0]["block_hash"] != votes[1]["block_hash"]
+        assert min(height(cluster, n) for n in HONEST) >= top
+
+
+def test_invalid_block_proposer_never_gets_a_block_final(tmp_path: Path) -> None:
+    with cluster_with_byzantine(tmp_path, "invalid-block") as cluster:
+        accused = byzantine_key(cluster)
+        top = run_past_byzantine_turns(cluster)
+        assert faults_of(cluster, BYZANTINE)["byzantine"]["forged_proposals"] >= 2  # both kinds of invalid block
+        chain = assert_one_chain(cluster, top)
+        proposers = [entry["proposer"] for entry in chain]
+        assert accused not in proposers  # every block it proposed was invalid, and none became final
+        assert len(set(proposers)) == 3
+
+
+def test_malformed_messages_neither_crash_nor_stall_honest_nodes(tmp_path: Path) -> None:
+    with cluster_with_byzantine(tmp_path, "malformed") as cluster:
+        wait_until(
+            lambda: faults_of(cluster, BYZANTINE)["byzantine"]["garbage_sent"] >= 9,  # every kind at least once
+            timeout=60,
+            what="every kind of garbage sent",
+        )
+        top = run_past_byzantine_turns(cluster, heights=8)
+        assert_one_chain(cluster, top)
+        assert all(cluster.alive(name) for name in cluster.records)
