@@ -16,10 +16,15 @@ from consensus.votes import Vote
 
 @dataclass(frozen=True)
 class BroadcastProposal:
-    """Gossip our signed proposal with its value to every validator (and keep it for repair requests)."""
+    """Gossip our signed proposal with its value to every validator (and keep it for repair requests).
+
+    A re-proposal (`proposal.pol_round` ≥ 0) carries its proof of lock: the quorum of prevotes for the value in
+    `pol_round`. A validator that missed that round — it was down — needs exactly these, and the value itself, to
+    accept the re-proposal (Algorithm 1, line 28), so the shell sends them together and serves them on repair."""
 
     proposal: Proposal
     value: bytes
+    proof_of_lock: tuple[Vote, ...] = ()
 
 
 @dataclass(frozen=True)

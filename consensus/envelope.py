@@ -3,8 +3,12 @@
 GossipSub caps each publisher's message rate (ARCHITECTURE.md §1), so the shell sends what the machine asks it to
 broadcast in batches rather than one message per vote. The payload is canonical DAG-CBOR:
 
-    {"proposals": [{"proposal": <Proposal.to_value()>, "value": bytes | null}, ...],
+    {"proposals": [{"proposal": <Proposal.to_value()>, "value": bytes | null, "full"?: true}, ...],
      "votes": [<Vote.to_value()>, ...]}
+
+`full` (present only when true) says `value` is the whole value rather than the shell's compact form of it: a
+re-proposal travels whole, because the node that needs it most — one restarted without the block's
+transactions — could not rebuild it (docs/CONSENSUS.md, "Re-proposals after a crash").
 
 Decoding checks sizes and every field; signatures are left to the state machine (or a batch verifier before it).
 """
@@ -24,10 +28,12 @@ MAX_BATCH_ITEMS = 4096
 
 @dataclass(frozen=True)
 class ProposalMessage:
-    """A proposal and, unless only its hash is being announced, the value it proposes."""
+    """A proposal and, unless only its hash is being announced, the value it proposes (in the shell's compact
+    form, or whole when `full`)."""
 
     proposal: Proposal
     value: bytes | None
+    full: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class ConsensusBatch:
     def encode(self) -> bytes:
         return codec.encode(
             {
-                "proposals": [{"proposal": p.proposal.to_value(), "value": p.value} for p in self.proposals],
+                "proposals": [_proposal_entry(p) for p in self.proposals],
                 "votes": [v.to_value() for v in self.votes],
             }
         )
@@ -72,9 +78,19 @@ class ConsensusBatch:
             value = entry.get("value")
             if value is not None and not isinstance(value, bytes):
                 raise MessageError("a batch proposal value must be bytes or null")
-            proposals.append(ProposalMessage(Proposal.from_value(entry.get("proposal")), value))
+            full = entry.get("full", False)
+            if not isinstance(full, bool) or (full and value is None):
+                raise MessageError("a batch proposal's full flag must be a boolean, and true only with a value")
+            proposals.append(ProposalMessage(Proposal.from_value(entry.get("proposal")), value, full))
         try:
             votes = tuple(Vote.from_value(v) for v in raw_votes)
         except ValueError as exc:
             raise MessageError(f"consensus batch vote: {exc}") from exc
         return cls(tuple(proposals), votes)
+
+
+def _proposal_entry(message: ProposalMessage) -> dict[str, codec.Value]:
+    entry: dict[str, codec.Value] = {"proposal": message.proposal.to_value(), "value": message.value}
+    if message.full:
+        entry["full"] = True
+    return entry

@@ -42,7 +42,8 @@ class HeightState:
         self.proposals: dict[int, Proposal] = {}
         self.values: dict[bytes, bytes] = {}
         self._validity: dict[bytes, bool] = {}
-        self._requested: set[bytes] = set()
+        # Value hash → the last round in which we asked the shell for it (see `request`).
+        self._requested: dict[bytes, int] = {}
         self._evidence_seen: set[bytes] = set()
         # Bumped whenever a precommit or a value arrives: the decide rule (line 49) only needs a fresh look then.
         self.decide_revision = 0
@@ -66,8 +67,9 @@ class HeightState:
             self.values[proposal.value_hash] = value
             self.decide_revision += 1
             return True
-        # A relay may have attached a wrong value to a genuine proposal: keep the proposal, fetch the value.
-        self.request(proposal.value_hash)
+        # A relay may have attached a wrong value to a genuine proposal (or a compact block could not be rebuilt):
+        # keep the proposal, fetch the value.
+        self.request(proposal.value_hash, proposal.round)
         return changed
 
     def accept_vote(self, vote: Vote, verified: bool) -> bool:
@@ -106,7 +108,12 @@ class HeightState:
             known = self._validity[value_hash] = self.app.validate(self.height, self.values[value_hash])
         return known
 
-    def request(self, value_hash: bytes) -> None:
-        if value_hash not in self._requested:
-            self._requested.add(value_hash)
-            self.out.append(RequestValue(self.height, value_hash))
+    def request(self, value_hash: bytes, round_: int) -> None:
+        """Ask the shell for a value we lack, again in every later round that still needs it: a fetch that
+        failed (no peer reachable yet after a restart, a timeout) must not leave a re-proposed locked value
+        unobtainable for the rest of the height — that stalled a chain whose locked validators kept
+        re-proposing a block the restarted ones could not get. At most one request per value and round."""
+        if value_hash in self.values or self._requested.get(value_hash, -1) >= round_:
+            return
+        self._requested[value_hash] = round_
+        self.out.append(RequestValue(self.height, value_hash))

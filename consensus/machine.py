@@ -155,6 +155,13 @@ class ConsensusMachine:
         """Every vote held at the current height (for gossip catch-up and repair replies)."""
         return self._votes.all_votes()
 
+    def proof_of_lock(self, proposal: Proposal) -> tuple[Vote, ...]:
+        """The prevotes for `proposal`'s value in its `pol_round` that we hold (a quorum for our own re-proposals):
+        what a node that missed that round needs to accept the re-proposal. Empty for a fresh proposal."""
+        if proposal.pol_round < 0 or proposal.height != self.height:
+            return ()
+        return self._votes.prevotes(proposal.pol_round).votes_for(proposal.value_hash)
+
     # ---- accepting messages -----------------------------------------------------------------------------------
 
     def _accept(self, message: Message, value: bytes | None, *, verified: bool) -> bool:
@@ -213,7 +220,7 @@ class ConsensusMachine:
                 if value_hash is None:
                     continue
                 if value_hash not in self._values:
-                    self._held.request(value_hash)
+                    self._held.request(value_hash, self.round)
                 elif self._held.valid(value_hash):
                     votes = precommits.votes_for(value_hash)
                     self.decision = Commit(self.height, round_, value_hash, self._values[value_hash], votes)
@@ -268,7 +275,7 @@ class ConsensusMachine:
             if value is None:
                 continue
             if value not in self._values:
-                self._held.request(value)
+                self._held.request(value, self.round)
                 continue
             if not self._held.valid(value):
                 continue
@@ -309,7 +316,7 @@ class ConsensusMachine:
         held = self._proposals.get(round_)
         if held is not None and held.value_hash in self._values:
             # Already signed one for this round (e.g. inputs replayed after a restart): never sign a second.
-            self._out.append(BroadcastProposal(held, self._values[held.value_hash]))
+            self._out.append(BroadcastProposal(held, self._values[held.value_hash], self.proof_of_lock(held)))
             return
         if self.valid_value is not None:
             value_hash, value = self.valid_value, self._values[self.valid_value]
@@ -320,7 +327,7 @@ class ConsensusMachine:
         self._proposals[round_] = proposal
         self._values[value_hash] = value
         self._held.decide_revision += 1
-        self._out.append(BroadcastProposal(proposal, value))
+        self._out.append(BroadcastProposal(proposal, value, self.proof_of_lock(proposal)))
 
     def _cast(self, kind: VoteKind, value_hash: bytes | None) -> None:
         """Sign, count and broadcast our vote, unless we are not a validator at this height."""

@@ -70,3 +70,19 @@ def test_random_bytes_never_crash_the_decoder(data: bytes) -> None:
     except MessageError:
         return
     assert batch.encode() == data  # whatever decodes is canonical: one meaning, one byte string
+
+
+def test_a_whole_value_is_flagged_and_the_flag_is_checked() -> None:
+    # A re-proposal travels whole ("full"); without the flag the bytes of an ordinary batch are unchanged.
+    reproposal = Proposal(CHAIN, 1, 2, 0, HASH, KEYS[0].public_key).signed(KEYS[0])
+    batch = ConsensusBatch((ProposalMessage(reproposal, VALUE, full=True),))
+    decoded = ConsensusBatch.decode(batch.encode())
+    assert decoded == batch and decoded.proposals[0].full
+    plain = codec.decode(sample().encode())
+    assert isinstance(plain, dict) and isinstance(plain["proposals"], list)
+    assert all(isinstance(p, dict) and "full" not in p for p in plain["proposals"])
+
+    entry = {"proposal": reproposal.to_value(), "value": VALUE, "full": True}
+    for bad in ({**entry, "full": 1}, {**entry, "value": None}):
+        with pytest.raises(MessageError, match="full"):
+            ConsensusBatch.decode(codec.encode({"proposals": [bad], "votes": []}))
