@@ -47,6 +47,9 @@ class LedgerRepair:
     # How long a compact proposal waits for missing transactions to arrive by tx gossip before the block is
     # fetched from a peer by hash.
     compact_wait_s = 0.4
+    # A value the machine lacks is asked for again after these pauses (doubling) until it arrives.
+    fetch_retry_first_s = 0.1
+    fetch_retry_max_s = 2.0
 
     # State owned by the service (ledger_service.LedgerService).
     host: P2PHost
@@ -68,6 +71,7 @@ class LedgerRepair:
     _verified_peers: set[str]
     _rejected_peers: set[str]
     _compact: dict[bytes, wire.CompactBlock]
+    _fetching: set[bytes]
 
     # Provided by the service.
     def _submit(self, step: Input) -> None:
@@ -133,6 +137,8 @@ class LedgerRepair:
                 await self.host.disconnect(peer)
             else:
                 self._verified_peers.add(peer)
+                if self.store is not None and status.height > self.store.height:
+                    self._want_sync()  # behind (restarted, wiped): catch up now, not when the stall timer says
 
     def _good_peers(self) -> list[str]:
         peers = [p for p in self.host.connected_peers() if p in self._verified_peers]
@@ -221,22 +227,54 @@ class LedgerRepair:
                 log.debug("round state from %s: %s", peer, exc)
 
     async def _fetch_value(self, height: int, value_hash: bytes) -> None:
-        """Find the block behind `value_hash`: from a compact proposal once tx gossip has brought its
-        transactions, else from a peer that holds it."""
+        """Find the block behind `value_hash` and hand it to the machine: from a compact proposal once tx gossip
+        has brought its transactions, else from any peer that holds it — again and again, with backoff, until it
+        is obtained or the height is over. One pass over the peers was not enough: right after a restart no peer
+        may be reachable yet, and a validator that never gets the block its peers are locked on splits the vote
+        in every round (docs/CONSENSUS.md, "Re-proposals after a crash"). One fetch per value at a time."""
+        if value_hash in self._fetching:
+            return
+        self._fetching.add(value_hash)
+        try:
+            await self._fetch_until_obtained(height, value_hash)
+        finally:
+            self._fetching.discard(value_hash)
+
+    def _value_settled(self, height: int, value_hash: bytes) -> bool:
+        machine = self.machine
+        assert machine is not None
+        return machine.height != height or machine.decision is not None or machine.value(value_hash) is not None
+
+    async def _fetch_until_obtained(self, height: int, value_hash: bytes) -> None:
         machine, app, mempool = self.machine, self.app, self.mempool
         assert machine is not None and app is not None and mempool is not None
         deadline = time.monotonic() + self.compact_wait_s
-        while value_hash in self._compact and time.monotonic() < deadline:
-            block = self._compact[value_hash].expand(mempool.get)
+        pause = self.fetch_retry_first_s
+        while not self._value_settled(height, value_hash):
+            compact = self._compact.get(value_hash)
+            block = compact.expand(mempool.get) if compact is not None else None
             if block is not None:
                 rebuilt = block.encode()
                 app.remember_encoding(rebuilt, block)
                 self._submit(functools.partial(deliver_value, machine, value_hash, rebuilt))
                 return
-            await asyncio.sleep(0.05)
-        for peer in self._good_peers():
-            if machine.height != height or machine.value(value_hash) is not None:
+            if compact is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # tx gossip usually brings the missing transactions in time
+                continue
+            value = await self._value_from_peers(height, value_hash)
+            if value is not None:
+                self._submit(functools.partial(deliver_value, machine, value_hash, value))
                 return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.fetch_retry_max_s)
+
+    async def _value_from_peers(self, height: int, value_hash: bytes) -> bytes | None:
+        """One pass over the connected peers (handshaken ones first: the hash check makes any answer safe)."""
+        verified = self._good_peers()
+        others = [p for p in self.host.connected_peers() if p not in verified and p not in self._rejected_peers]
+        for peer in verified + others:
+            if self._value_settled(height, value_hash):
+                return None
             try:
                 raw = await self.host.request(
                     peer,
@@ -249,8 +287,8 @@ class LedgerRepair:
             except (P2PError, wire.WireError):
                 continue
             if value is not None:
-                self._submit(functools.partial(deliver_value, machine, value_hash, value))
-                return
+                return value
+        return None
 
     async def _serve(self, peer: str, request: bytes) -> bytes:
         store, machine = self.store, self.machine

@@ -36,6 +36,7 @@ from consensus.timeouts import TimeoutParams
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote
 from node import ledger_wire as wire
+from node.fault_points import FaultPoints
 from node.group_commit import JournalWriter, open_mempool_journal
 from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger_guard import SignGuard
@@ -91,10 +92,13 @@ class LedgerService(LedgerRepair, Service):
         self._out_votes: list[Vote] = []
         self._out_proposals: list[ProposalMessage] = []
         self._compact: dict[bytes, wire.CompactBlock] = {}  # proposed blocks waiting for transactions, by hash
+        self._fetching: set[bytes] = set()  # values being fetched (ledger_repair._fetch_value)
         self._out_txs: list[bytes] = []
         self._restored: list[bytes] = []  # reloaded from the mempool journal, to gossip again
         self._flush = asyncio.Event()
         self._guard = SignGuard(data_dir / "signed_votes.json")
+        # Deliberate crashes for fault-injection tests (node/fault_points.py); none armed unless asked for.
+        self.faults = FaultPoints.from_environment()
         self._verified_peers: set[str] = set()
         self._rejected_peers: set[str] = set()
         self._syncing = False
@@ -185,10 +189,13 @@ class LedgerService(LedgerRepair, Service):
         if isinstance(action, actions.BroadcastProposal):
             if self._guard.allow_proposal(action.proposal):
                 self._out_proposals.append(self._compact_message(action.proposal, action.value))
+                self._out_votes.extend(action.proof_of_lock)  # what a node that missed the lock round needs
             else:
                 log.warning("withholding a proposal that conflicts with one signed before a restart")
         elif isinstance(action, actions.BroadcastVote):
+            self.faults.before_vote_persisted(action.vote)
             if self._guard.allow_vote(action.vote):
+                self.faults.after_vote_persisted(action.vote)
                 self._out_votes.append(action.vote)
             else:
                 log.warning("withholding a vote that conflicts with one signed before a restart: %s", action.vote)
@@ -394,7 +401,7 @@ class LedgerService(LedgerRepair, Service):
             proposal = item.proposal
             if proposal.height > store.height + 1:
                 self._want_sync()
-            value = self._expand(proposal, item.value) if item.value is not None else None
+            value = item.value if item.full else self._expand(proposal, item.value) if item.value is not None else None
             self._submit(self._proposal_input(proposal, value))
         for vote in batch.votes:
             if vote.height > store.height + 1:
@@ -412,11 +419,15 @@ class LedgerService(LedgerRepair, Service):
         return lambda now: machine.on_vote(vote, now)
 
     def _compact_message(self, proposal: Proposal, value: bytes | None) -> ProposalMessage:
-        """Our proposal as it is gossiped: with its block in compact form (header and tx hashes)."""
+        """A proposal as it is gossiped: with its block in compact form (header and tx hashes), except a
+        re-proposal (`pol_round` ≥ 0), which goes whole: a validator restarted since the block was first proposed
+        lacks its transactions (docs/CONSENSUS.md, "Re-proposals after a crash")."""
         app = self.app
         assert app is not None
         if value is None:
             return ProposalMessage(proposal, None)
+        if proposal.pol_round >= 0:
+            return ProposalMessage(proposal, value, full=True)
         return ProposalMessage(proposal, wire.CompactBlock.of(app.block_of(value)).encode())
 
     def _expand(self, proposal: Proposal, data: bytes) -> bytes | None:
@@ -486,8 +497,11 @@ class LedgerService(LedgerRepair, Service):
         self._out_votes.extend(v for v in machine.votes() if v.validator == me)
         for round_ in range(machine.round + 1):
             held = machine.proposal(round_)
-            if held is not None and held[0].proposer == me:
+            # Through the guard: after a restart the machine may hold a proposal the guard withheld (it conflicts
+            # with one signed before the crash); re-gossip must not send it either.
+            if held is not None and held[0].proposer == me and self._guard.allow_proposal(held[0]):
                 self._out_proposals.append(self._compact_message(*held))
+                self._out_votes.extend(machine.proof_of_lock(held[0]))
         self._flush.set()
 
 
