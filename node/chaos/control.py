@@ -24,6 +24,7 @@ from chaoslib.exceptions import InterruptExecution
 
 from node.chaos import report, schedule
 from node.chaos.fault_api import FAULT_CONTROL_ENV
+from node.chaos.history import Bounds
 from node.chaos.session import ChaosSession, close_current, open_session
 from node.cluster import Cluster, ClusterError
 from node.config import generate_network, load_network
@@ -134,6 +135,11 @@ def after_experiment_control(
     if session is None:
         return
     session.workload_stop.set()
+    if session.verdict is None and session.workload_started and configuration and not session.stopping.is_set():
+        # The after-method hypothesis stopped at an earlier failing probe: the report still gets its verdict.
+        from node.chaos.probes import check_now
+
+        check_now(session, Bounds.from_json(configuration["bounds"]))
     failed = [
         f"{run['activity'].get('name')}: {str(run.get('exception') or run.get('output'))[:300]}"
         for run in journal.get("run", []) + journal.get("rollbacks", [])

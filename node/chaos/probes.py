@@ -15,7 +15,7 @@ from typing import Any
 from node.chaos import invariants
 from node.chaos.chains import drain, fetch_chains
 from node.chaos.history import Bounds
-from node.chaos.session import current
+from node.chaos.session import ChaosSession, current
 
 log = logging.getLogger("ehrnet.chaos")
 
@@ -34,8 +34,18 @@ def peers() -> dict[str, int | None]:
     return result
 
 
-def nodes_answer() -> bool:
-    return all(h is not None for h in heights().values())
+def nodes_answer(within_s: float = 15.0) -> bool:
+    """True once every node has answered /status, each within `within_s` (a loaded node may be slow once)."""
+    session = current()
+    pending = set(session.cluster.records)
+    deadline = time.monotonic() + float(within_s)
+    while pending and time.monotonic() < deadline:
+        pending = {n for n in pending if session.cluster.status_of(n) is None}
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        log.warning("not answering within %g s: %s", within_s, ", ".join(sorted(pending)))
+    return not pending
 
 
 def chain_progresses(within_s: float = 10.0) -> bool:
@@ -67,12 +77,15 @@ def invariants_hold(configuration: dict[str, Any], drain_idle_s: float = 15.0, d
     session = current()
     if session.workload_started:  # after the method (the hypothesis is also checked before it)
         session.workload_stop.set()
+    return check_now(session, Bounds.from_json(configuration["bounds"]), drain_idle_s, drain_max_s)
+
+
+def check_now(session: ChaosSession, bounds: Bounds, drain_idle_s: float = 15.0, drain_max_s: float = 120.0) -> bool:
     drained = session.run(drain(session, float(drain_idle_s), float(drain_max_s)))
     if not drained:
         log.warning("acknowledged transactions still not final after the drain")
     history = session.snapshot()
     history.chains = session.run(fetch_chains(session))
-    bounds = Bounds.from_json(configuration["bounds"])
     session.history = history
     session.verdict = invariants.check(history, bounds)
     for c in session.verdict.checks:
