@@ -78,8 +78,12 @@ def _start_cluster(configuration: dict[str, Any], out_dir: Path) -> ChaosSession
     os.environ[FAULT_CONTROL_ENV] = "1"
     try:
         if configuration.get("network") == "netns":
-            from node.netns import NamespaceNetwork
-            from node.netns_cluster import start_netns_cluster
+            try:
+                from node.netns import NamespaceNetwork
+                from node.netns_cluster import start_netns_cluster
+            except ImportError as exc:
+                RESULT["skipped"] = f"needs network namespaces: {exc}"
+                raise InterruptExecution(RESULT["skipped"]) from exc
 
             available, reason = NamespaceNetwork.available()
             if not available:
@@ -118,10 +122,18 @@ def before_experiment_control(context: dict[str, Any], configuration: dict[str, 
     out_dir = Path(str(configuration.get("out_dir") or f"chaos-out/{_slug(context.get('title', ''))}")).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(configuration.get("seed", 1))
-    steps = expand_schedule(context, seed)
+    try:
+        steps = expand_schedule(context, seed)
+    except (schedule.PlanError, KeyError, TypeError) as exc:
+        raise InterruptExecution(f"seeded-fault-schedule: bad plan: {exc}") from exc
     (out_dir / "schedule.json").write_text(json.dumps(context.get("method", []), indent=2) + "\n")
     log.info("seed %d: %d scheduled activities (schedule.json)", seed, steps)
-    session = open_session(_start_cluster(configuration, out_dir))
+    try:
+        session = open_session(_start_cluster(configuration, out_dir))
+    except InterruptExecution:
+        raise
+    except Exception as exc:  # Chaos Toolkit would log any other error and run the method without a cluster
+        raise InterruptExecution(f"the cluster did not start: {type(exc).__name__}: {exc}") from exc
     _install_stop_on_signal(session)
     RESULT.update(out_dir=str(out_dir), seed=seed, data_dir=str(session.cluster.data_dir))
 

@@ -72,7 +72,7 @@ def nodes_caught_up(timeout_s: float = 60.0) -> bool:
     return False
 
 
-def invariants_hold(configuration: dict[str, Any], drain_idle_s: float = 15.0, drain_max_s: float = 120.0) -> bool:
+def invariants_hold(configuration: dict[str, Any], drain_idle_s: float = 10.0, drain_max_s: float = 60.0) -> bool:
     """Stop the load, let the acknowledged transactions drain, read every node's chain and check the history."""
     session = current()
     if session.workload_started:  # after the method (the hypothesis is also checked before it)
@@ -80,7 +80,7 @@ def invariants_hold(configuration: dict[str, Any], drain_idle_s: float = 15.0, d
     return check_now(session, Bounds.from_json(configuration["bounds"]), drain_idle_s, drain_max_s)
 
 
-def check_now(session: ChaosSession, bounds: Bounds, drain_idle_s: float = 15.0, drain_max_s: float = 120.0) -> bool:
+def check_now(session: ChaosSession, bounds: Bounds, drain_idle_s: float = 10.0, drain_max_s: float = 60.0) -> bool:
     drained = session.run(drain(session, float(drain_idle_s), float(drain_max_s)))
     if not drained:
         log.warning("acknowledged transactions still not final after the drain")
