@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_args import node_url
 from node.light import args as parse
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def register(sub: SubParsers) -> None:
     add = cmds.add_parser("add-user", help="register a user in the ehr contract (AddUser)")
     _common(add)
     add.add_argument("--pk", required=True, help="the user's Ed25519 public key (hex) or a node's peer id")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--role", required=True, choices=ROLES, help="the user's role in the ehr contract")
     add.add_argument("--area", default="", help="area id (required for a patient)")
     add.add_argument(
         "--enc-pk",
@@ -71,14 +72,21 @@ def register(sub: SubParsers) -> None:
     review = cmds.add_parser("review", help="give a break-glass access its verdict (misuse penalises the doctor)")
     _common(review)
     review.add_argument("--id", required=True, help="the break-glass access id (see: ehrnet admin reviews)")
-    review.add_argument("--verdict", required=True, choices=VERDICTS)
+    review.add_argument(
+        "--verdict", required=True, choices=VERDICTS, help="misuse penalises the doctor; justified closes the case"
+    )
     review.set_defaults(func=cmd_review)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", type=Path, help="the admin's key file (default: <data-dir>/keys/admin.key)")
     parser.add_argument("--data-dir", type=Path, help="a cluster's data dir (admin key and network.toml)")
-    parser.add_argument("--node", metavar="URL", help="a full node's HTTP API (default: from <data-dir>)")
+    parser.add_argument(
+        "--node",
+        metavar="URL",
+        type=node_url,
+        help="a full node's HTTP API (default: from <data-dir>; HOST:PORT works)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

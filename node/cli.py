@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from node import __version__
+from node.cli_args import HintingParser, reject_unknown
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -38,7 +39,7 @@ def _register_node(sub: SubParsers) -> None:
     run.add_argument("--config", type=Path, required=True, help="resolved network config (network.toml)")
     run.add_argument("--name", required=True, help="which node of the config to run")
     run.add_argument("--data-dir", type=Path, default=None, help="base data dir (default: the config's directory)")
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info")
     run.add_argument("--log-file", type=Path, default=None, help="log to this file instead of stderr")
     run.add_argument(
         "--fault-control",
@@ -137,7 +138,7 @@ def _register_demo(sub: SubParsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = HintingParser(  # its subcommands' parsers are HintingParsers too
         prog="ehrnet",
         description="ehrnet: a peer-to-peer network for smart healthcare (offloading and EHR sharing).",
     )
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] | None = None) -> int:
     """One command group without the rest of `ehrnet` (e.g. `python -m node.light.cli light ...` on a device),
     with the same error handling as the full CLI."""
-    parser = argparse.ArgumentParser(prog="ehrnet")
+    parser: argparse.ArgumentParser = HintingParser(prog="ehrnet")
     register(parser.add_subparsers(dest="command", required=True))
     return dispatch(parser, argv)
 
@@ -178,7 +179,9 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int
     from node.cluster import ClusterError
     from node.config import ConfigError
 
-    args = parser.parse_args(argv)
+    HintingParser.command_line = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(argv)
+    reject_unknown(parser, args, extras)
     try:
         code: int = args.func(args)
     except (CliError, ConfigError, ClusterError) as exc:

@@ -3,7 +3,9 @@
 A deploy or a call is a signed transaction sent to a node (`POST /contracts`, `POST /tx`) and followed until its
 receipt is final (`GET /receipts/<hash>`); `--view` evaluates a function on the node's final state instead,
 without a transaction. Call arguments are typed by the contract's ABI (`GET /contracts/<name>/abi`): ints in
-decimal, bytes in hex, bools as true/false, lists and dicts as JSON (consensus/vm/jsonvalues.py).
+decimal, bytes in hex, bools as true/false, lists and dicts as JSON (consensus/vm/jsonvalues.py). Answers print
+bytes in hex as well (the HTTP API writes them as DAG-JSON base64 objects), so a value printed by one call can be
+passed to the next as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from node.cli_args import node_url
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -36,7 +40,7 @@ def register(sub: SubParsers) -> None:
 
     call = contract.add_parser("call", help="call a contract function (a transaction, or --view)")
     call.add_argument("contract", metavar="NAME", help="contract name or 40-hex-character address")
-    call.add_argument("function", metavar="FUNC")
+    call.add_argument("function", metavar="FUNC", help="the function to call (see GET /contracts/NAME/abi)")
     call.add_argument("args", metavar="ARGS", nargs="*", help="arguments, typed by the ABI")
     call.add_argument("--view", action="store_true", help="evaluate read-only on the final state, no transaction")
     _common(call, key_required=False)
@@ -44,19 +48,21 @@ def register(sub: SubParsers) -> None:
 
     bench = _bench_subcommands(sub)
     gas = bench.add_parser("gas", help="gas used per EHR-contract function (deterministic) and VM throughput")
-    gas.add_argument("--json", action="store_true")
+    gas.add_argument("--json", action="store_true", help="print one JSON object")
     gas.add_argument("--calls", type=int, default=2_000, help="set_policy calls for the throughput run")
     gas.set_defaults(func=cmd_bench_gas)
     calls = bench.add_parser("contracts", help="set_policy transactions through POST /tx on a one-node cluster")
     calls.add_argument("--count", type=int, default=4_000, help="transactions to send")
     calls.add_argument("--senders", type=int, default=32, help="distinct signing keys (patients)")
-    calls.add_argument("--json", action="store_true")
+    calls.add_argument("--json", action="store_true", help="print one JSON object")
     calls.set_defaults(func=cmd_bench_contracts)
 
 
 def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
     parser.add_argument("--key", type=Path, required=key_required, help="the sender's key file")
-    parser.add_argument("--node", required=True, help="a node's HTTP URL, e.g. http://127.0.0.1:40331")
+    parser.add_argument(
+        "--node", type=node_url, required=True, help="a node's HTTP API, e.g. http://127.0.0.1:40331 (or HOST:PORT)"
+    )
     parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit of the transaction")
     parser.add_argument("--no-wait", action="store_true", help="return once accepted, not once final")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the receipt")
@@ -115,8 +121,24 @@ def wait_receipt(node: str, tx_hash: str, timeout: float) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def bytes_as_hex(doc: Any) -> Any:
+    """A node's JSON answer with each DAG-JSON bytes object ({"/": {"bytes": base64}}) replaced by hex, the form
+    the CLI takes bytes arguments in."""
+    import base64
+
+    if isinstance(doc, list):
+        return [bytes_as_hex(item) for item in doc]
+    if isinstance(doc, dict):
+        inner = doc.get("/")
+        if len(doc) == 1 and isinstance(inner, dict) and set(inner) == {"bytes"} and isinstance(inner["bytes"], str):
+            text = inner["bytes"]
+            return base64.b64decode(text + "=" * (-len(text) % 4)).hex()
+        return {key: bytes_as_hex(value) for key, value in doc.items()}
+    return doc
+
+
 def _report(receipt: dict[str, Any]) -> int:
-    print(json.dumps(receipt, indent=2))
+    print(json.dumps(bytes_as_hex(receipt), indent=2))
     return 0 if receipt.get("status") == "ok" else 1
 
 
@@ -172,7 +194,7 @@ def cmd_call(args: argparse.Namespace) -> int:
             if key is not None:
                 request["caller"] = key.public_key.hex()
             answer = call(f"{node}/contracts/{args.contract}/call", "POST", request)
-            print(json.dumps(answer, indent=2))
+            print(json.dumps(bytes_as_hex(answer), indent=2))
             return 0
         if key is None:
             raise CliError("--key: required unless --view")

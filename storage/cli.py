@@ -15,30 +15,33 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from node.cli_args import node_url
+
 if TYPE_CHECKING:
     import aiohttp
 
 CHUNK = 256 << 10
+NODE_HELP = "the node's HTTP API, e.g. http://127.0.0.1:8080 (HOST:PORT works too)"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = subparsers.add_parser("add", help="store a file on a node; prints its CID")
-    add.add_argument("file", type=Path)
-    add.add_argument("--node", required=True, help="node API URL, e.g. http://127.0.0.1:8080")
+    add.add_argument("file", type=Path, help="the file to store")
+    add.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
     add.add_argument("--replication", type=int, default=1, help="nodes that should hold a copy (default 1)")
     add.add_argument("--no-pin", action="store_true", help="do not pin (garbage collection may reclaim it)")
     add.set_defaults(func=run_add)
 
     cat = subparsers.add_parser("cat", help="write a stored file's bytes to stdout")
-    cat.add_argument("cid")
-    cat.add_argument("--node", required=True)
+    cat.add_argument("cid", help="the file's CID, as add printed it")
+    cat.add_argument("--node", type=node_url, required=True, help=NODE_HELP + "; any node: it fetches from holders")
     cat.set_defaults(func=run_cat)
 
     pin = subparsers.add_parser("pin", help="manage a node's pins (operator token required)")
     actions = pin.add_subparsers(dest="action", required=True)
     for name, helptext in (("add", "pin a CID stored on the node"), ("rm", "unpin a CID")):
         action = actions.add_parser(name, help=helptext)
-        action.add_argument("cid")
+        action.add_argument("cid", help="the CID to pin or unpin")
         if name == "add":
             action.add_argument("--replication", type=int, default=1)
         _operator_args(action)
@@ -53,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _operator_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--node", required=True)
+    parser.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
     parser.add_argument("--token-file", type=Path, required=True, help="the node's api.token")
 
 

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_args import node_url_or_multiaddr
+
 if TYPE_CHECKING:
     from node.light.follower import Follower
 
@@ -49,6 +51,7 @@ def _add_follow_args(parser: argparse.ArgumentParser) -> None:
         dest="nodes",
         action="append",
         default=[],
+        type=node_url_or_multiaddr,
         metavar="URL|MULTIADDR",
         help="a full node to ask (repeatable; default: every node of the config)",
     )

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_args import node_url
 from node.light import args as parse
 
 if TYPE_CHECKING:
@@ -79,7 +80,13 @@ def _session_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, required=True, help="the client's directory (trusted head, keys)")
     parser.add_argument("--identity", type=Path, help="directory of signing.key and box.key (default: --data-dir)")
     parser.add_argument(
-        "--node", dest="nodes", action="append", default=[], metavar="URL", help="a full node's HTTP API (repeatable)"
+        "--node",
+        dest="nodes",
+        action="append",
+        default=[],
+        metavar="URL",
+        type=node_url,
+        help="a full node's HTTP API (repeatable; HOST:PORT works too)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per node request (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

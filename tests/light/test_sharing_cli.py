@@ -139,7 +139,6 @@ def test_admin_commands_name_the_bad_option(tmp_path: Path, capsys: pytest.Captu
             ],
             "--key",
         ),
-        (["admin", "add-user", "--key", str(key), "--node", "127.0.0.1:80", "--pk", PK, "--role", "carer"], "--node"),
         (["admin", "delete-user", *node, "--pk", "1"], "--pk '1'"),
         (["admin", "rotate-key", *node, "--old", PK, "--new", PK], "--new: the same key"),
         (["admin", "rotate-key", *node, "--old", PK, "--new", "q"], "--new 'q'"),
@@ -152,6 +151,10 @@ def test_admin_commands_name_the_bad_option(tmp_path: Path, capsys: pytest.Captu
     with pytest.raises(SystemExit) as exited:
         run(["admin", "review", *node, "--id", "1", "--verdict", "fine"], capsys)
     assert exited.value.code == 2 and "--verdict" in capsys.readouterr().err
+    # HOST:PORT is taken as http://HOST:PORT; what is no node URL at all is refused naming the option.
+    with pytest.raises(SystemExit) as exited:
+        run(["admin", "add-user", "--key", str(key), "--node", "ftp://h:1", "--pk", PK, "--role", "carer"], capsys)
+    assert exited.value.code == 2 and "argument --node: 'ftp://h:1' is not a node's HTTP API" in capsys.readouterr().err
 
 
 def test_an_unreachable_node_is_a_refusal_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
