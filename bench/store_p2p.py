@@ -118,7 +118,9 @@ async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2
             source = raw / "raw.bin"
             printed = io.StringIO()
             started = time.perf_counter()
-            assert await add_file(node1, source, out=printed) == 0
+            # r = 1 throughout: the default (2) would also time node2 taking a copy, and the cross-node fetch
+            # below needs a file node2 does not hold yet.
+            assert await add_file(node1, source, replication=1, out=printed) == 0
             note("code_add", time.perf_counter() - started)
             cid = printed.getvalue().strip()
             started = time.perf_counter()
@@ -126,7 +128,7 @@ async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2
             note("code_cat", time.perf_counter() - started)
             # A fresh file for the CLI processes and the cross-node fetch (node2 must not hold it yet).
             source.write_bytes(os.urandom(size_mb * MB))
-            seconds, out = cli("add", str(source), "--node", node1)
+            seconds, out = cli("add", str(source), "--node", node1, "--replication", "1")
             note("cli_add", seconds)
             cid = out.decode().strip()
             note("cli_cat", cli("cat", cid, "--node", node1)[0])

@@ -38,7 +38,7 @@ class EdgeRecordSink(Service):
         ledger: LedgerService,
         objects: ObjectStore,
         manager: Callable[[], tuple[str, bytes]],  # (peer ID, Ed25519 public key) of the EHRs manager
-        announce: Callable[[CID, int], Awaitable[None]] | None = None,
+        announce: Callable[[CID, int], Awaitable[object]] | None = None,
     ) -> None:
         self.host = host
         self.manager = manager

@@ -58,7 +58,7 @@ class ManagerService(Service):
         objects: ObjectStore,
         directory: Path,
         fetch: Fetch | None = None,
-        announce: Callable[[CID, int], Awaitable[None]] | None = None,
+        announce: Callable[[CID, int], Awaitable[object]] | None = None,
     ) -> None:
         self.host = host
         self.key = key

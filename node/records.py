@@ -19,6 +19,7 @@ from node.ledger_service import LedgerService
 from storage.address import CID
 from storage.envelope import Sealer, new_data_key, wrap_key
 from storage.objects import ObjectStore
+from storage.replication import DEFAULT_REPLICATION
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +69,18 @@ class RecordFiler:
         objects: ObjectStore,
         file_keys: FileKeys,
         manager_pk: Callable[[], bytes],
-        announce: Callable[[CID, int], Awaitable[None]] | None = None,
+        announce: Callable[[CID, int], Awaitable[object]] | None = None,
     ) -> None:
         self.key = key
         self.ledger = ledger
         self.objects = objects
         self.file_keys = file_keys
         self.manager_pk = manager_pk
-        self.announce = announce  # tell the DHT this node provides the record, and plan its replicas
+        # Tell the DHT this node provides the record and place its copies; returns once they are held, so a
+        # filed record (r >= 2) survives the crash of any one holder from the moment its CID reaches the ledger.
+        self.announce = announce
 
-    async def file(self, patient_pk: bytes, plaintext: bytes, replication: int = 2) -> Filed:
+    async def file(self, patient_pk: bytes, plaintext: bytes, replication: int = DEFAULT_REPLICATION) -> Filed:
         patient_uid, patient_enc = enc_key_of(self.ledger, patient_pk)
         manager_uid, manager_enc = enc_key_of(self.ledger, self.manager_pk())
         data_key = new_data_key()

@@ -3,9 +3,10 @@ other nodes ask us to hold (docs/STORAGE.md §5).
 
 Placement: an object pinned with factor r belongs on the r peers with the `storage` role closest to its CID
 (XOR metric of the DHT). The node that added it keeps its own pin as the origin and asks the others among those
-r to replicate. Repair: when a connected peer drops off (or on the periodic check), every local pin with r > 1
-is checked — its holders are the providers the DHT names that are still connected, and `plan_replication`
-picks the closest live non-holders to ask. A peer that refuses because it lacks the `storage` role is
+r to replicate, then waits (`await_holders`) until the copies are announced, so that an acknowledged add already
+survives the crash of its origin. Repair: when a connected peer drops off (or on the periodic check), every
+local pin with r > 1 is checked — its holders are the providers the DHT names that are still connected, and
+`plan_replication` picks the closest live non-holders to ask. A peer that refuses because it lacks the `storage` role is
 remembered and skipped. Receiving: a `storage` node accepts at once, queues the work, then fetches every block
 (verified), pins with the same factor and announces itself as a provider.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from node.p2p import P2PError, P2PHost, RequestError
 from node.storage_dht import LibP2PDht, peer_bytes, peer_text
@@ -145,6 +147,33 @@ class Replicator:
                 if await self.ask(peer, cid, replication):
                     accepted.append(peer)
         return accepted
+
+    async def live_holders(self, cid: CID) -> set[bytes]:
+        """Peers holding `cid` now: providers the DHT names that we are connected to, and ourselves if pinned. A
+        replica announces itself only after its fetch is complete and pinned, so each of them can serve it."""
+        connected = {peer_bytes(text) for text in self.host.connected_peers()}
+        holders = {p.peer_id for p in await self.dht.find_providers(cid, want=64) if p.peer_id in connected}
+        if self.objects.blocks.get_pin(cid) is not None:
+            holders.add(self.dht.local.peer_id)
+        return holders
+
+    async def await_holders(
+        self, cid: CID, replication: int, promised: Iterable[bytes], timeout_s: float, poll_s: float = 0.1
+    ) -> int:
+        """Wait until min(r, copies we can expect) live nodes hold `cid`, at most `timeout_s`; returns how many
+        hold it. The copies we can expect are ours (if pinned) and those of the `promised` peers that accepted
+        in `place`: a peer that refused, or is no node at all (a device connected to us), is not waited for, so
+        a one-node network answers at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        expected = set(promised)
+        if self.objects.blocks.get_pin(cid) is not None:
+            expected.add(self.dht.local.peer_id)
+        while True:
+            holders = await self.live_holders(cid)
+            if len(holders) >= min(replication, len(expected | holders)) or loop.time() >= deadline:
+                return len(holders)
+            await asyncio.sleep(poll_s)
 
     async def check_all(self) -> int:
         """Repair every local pin with r > 1; returns how many copies were requested."""

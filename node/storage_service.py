@@ -2,8 +2,9 @@
 the store's HTTP routes, and takes part in the Kademlia DHT (`/ehrnet/kad/1.0.0`), block exchange
 (`/ehrnet/blocks/1.0.0`) and replication (`/ehrnet/replicate/1.0.0`) on the node's libp2p host.
 
-Background work runs in `run()` on one task group: announcing what was added (and placing its replicas), taking
-replicas others asked for, and a maintenance loop (routing table from connected peers, provider republish and
+An add places its copies itself and is acknowledged once they are held (`on_added`). Background work runs in
+`run()` on one task group: announcing what was added (and placing the replicas of pins found at start-up),
+taking replicas others asked for, and a maintenance loop (routing table from connected peers, provider republish and
 expiry, bucket refresh, and a replication check whenever a connected peer drops off).
 """
 
@@ -41,6 +42,7 @@ class StorageService(Service):
     tick_s = 1.0  # how often connected peers are compared, to notice a holder that went away
     maintain_every_s = 60.0  # republish / expire / bucket refresh
     check_every_s = 300.0  # replication check even without a peer loss (a holder may have dropped a pin)
+    replica_wait_s = 30.0  # the longest an add waits for its copies before answering with fewer
 
     def __init__(
         self,
@@ -59,7 +61,8 @@ class StorageService(Service):
         self.dht = LibP2PDht(host, list(bootstrap))
         self.exchange = LibP2PBlockExchange(host, self.objects, self.dht)
         self.replicator = Replicator(host, self.objects, self.dht, self.exchange, takes_replicas)
-        self._announce: asyncio.Queue[tuple[CID, int]] = asyncio.Queue(ANNOUNCE_QUEUE)
+        # (cid, replication, place): an add places its copies itself; re-announced pins are placed from here.
+        self._announce: asyncio.Queue[tuple[CID, int, bool]] = asyncio.Queue(ANNOUNCE_QUEUE)
         self.announced = 0
 
     async def start(self) -> None:
@@ -88,10 +91,22 @@ class StorageService(Service):
 
     # ---- what the HTTP routes call ----------------------------------------------------------------------------
 
-    async def on_added(self, cid: CID, replication: int) -> None:
-        """After an upload: queue the provider announcement and replica placement (bounded: a flood of adds
-        waits here rather than growing memory)."""
-        await self._announce.put((cid, replication))
+    async def on_added(self, cid: CID, replication: int) -> int:
+        """After an upload, a pin or a filed EHR: queue our provider announcement (bounded: a flood of adds waits
+        here rather than growing memory), ask for the copies at once and wait until min(r, storage nodes) live
+        nodes hold the object (at most `replica_wait_s`). Returns how many hold it: the add's acknowledgement
+        says whether it already survives a holder's crash. Fewer copies than asked are completed later by the
+        replication check."""
+        await self._announce.put((cid, replication, False))
+        try:
+            accepted = (
+                await self.replicator.place(cid, replication) if replication > 1 or not self.takes_replicas else []
+            )
+            promised = [peer.peer_id for peer in accepted]
+            return await self.replicator.await_holders(cid, replication, promised, self.replica_wait_s)
+        except (StorageError, P2PError, OSError, TimeoutError) as exc:
+            log.warning("placing copies of %s failed: %s", cid, exc)
+            return 1 if self.objects.blocks.get_pin(cid) is not None else 0
 
     @property
     def announce_backlog(self) -> int:
@@ -132,15 +147,15 @@ class StorageService(Service):
     async def _announce_pins(self) -> None:
         # Pins made before a restart are announced again at once (the republish schedule lives in memory).
         for pin in self.objects.pins():
-            await self._announce.put((pin.root, pin.replication))
+            await self._announce.put((pin.root, pin.replication, True))
 
     async def _announce_loop(self) -> None:
         while True:
-            cid, replication = await self._announce.get()
+            cid, replication, place = await self._announce.get()
             try:
                 await self.dht.provide(cid)
                 self.announced += 1
-                if replication > 1 or not self.takes_replicas:
+                if place and (replication > 1 or not self.takes_replicas):
                     await self.replicator.place(cid, replication)
             except (StorageError, P2PError, OSError, TimeoutError) as exc:
                 log.warning("announcing %s failed: %s", cid, exc)

@@ -28,7 +28,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = subparsers.add_parser("add", help="store a file on a node; prints its CID")
     add.add_argument("file", type=Path, help="the file to store")
     add.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
-    add.add_argument("--replication", type=int, default=1, help="nodes that should hold a copy (default 1)")
+    add.add_argument(
+        "--replication",
+        type=int,
+        help="nodes that should hold a copy (default: the node's, 2, so that one holder's crash loses nothing)",
+    )
     add.add_argument("--no-pin", action="store_true", help="do not pin (garbage collection may reclaim it)")
     add.set_defaults(func=run_add)
 
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action = actions.add_parser(name, help=helptext)
         action.add_argument("cid", help="the CID to pin or unpin")
         if name == "add":
-            action.add_argument("--replication", type=int, default=1)
+            action.add_argument("--replication", type=int, help="nodes that should hold a copy (default 2)")
         _operator_args(action)
         action.set_defaults(func=run_pin)
     listing = actions.add_parser("ls", help="list pins")
@@ -73,7 +77,7 @@ def run_pin(args: argparse.Namespace) -> int:
     if token is None:
         return 2
     return asyncio.run(
-        pin_command(args.node, token, args.action, getattr(args, "cid", None), getattr(args, "replication", 1))
+        pin_command(args.node, token, args.action, getattr(args, "cid", None), getattr(args, "replication", None))
     )
 
 
@@ -106,13 +110,17 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def add_file(node: str, path: Path, replication: int = 1, pin: bool = True, out: IO[str] | None = None) -> int:
+async def add_file(
+    node: str, path: Path, replication: int | None = None, pin: bool = True, out: IO[str] | None = None
+) -> int:
     import aiohttp
 
     if not await asyncio.to_thread(path.is_file):
         print(f"{path}: not a readable file", file=sys.stderr)
         return 2
-    params = {"replication": str(replication), "pin": "true" if pin else "false"}
+    params = {"pin": "true" if pin else "false"}
+    if replication is not None:
+        params["replication"] = str(replication)
     try:
         async with (
             aiohttp.ClientSession() as session,
@@ -120,11 +128,23 @@ async def add_file(node: str, path: Path, replication: int = 1, pin: bool = True
         ):
             if response.status != 200:
                 return await _refused(response)
-            print((await response.json())["cid"], file=out or sys.stdout)
+            body = await response.json()
+            print(body["cid"], file=out or sys.stdout)
+            _warn_if_underreplicated(body)
             return 0
     except (aiohttp.ClientError, OSError) as exc:
         print(f"cannot reach {node}: {exc}", file=sys.stderr)
         return 2
+
+
+def _warn_if_underreplicated(body: dict[str, Any]) -> None:
+    holders, wanted = body.get("holders"), body.get("replication")
+    if isinstance(holders, int) and isinstance(wanted, int) and holders < wanted:
+        print(
+            f"warning: {holders} of {wanted} copies confirmed (fewer storage nodes reachable, or they were slow); "
+            "the node keeps placing the rest",
+            file=sys.stderr,
+        )
 
 
 async def cat_file(node: str, cid: str, out: IO[bytes]) -> int:
@@ -161,7 +181,7 @@ async def _operator_call(node: str, token: str, method: str, path: str, params: 
 
 
 async def pin_command(
-    node: str, token: str, action: str, cid: str | None, replication: int = 1, out: IO[str] | None = None
+    node: str, token: str, action: str, cid: str | None, replication: int | None = None, out: IO[str] | None = None
 ) -> int:
     stream = out or sys.stdout
     if action == "ls":
@@ -170,10 +190,11 @@ async def pin_command(
             print(f"{pin['cid']} replication={pin['replication']}", file=stream)
         return code
     method = "POST" if action == "add" else "DELETE"
-    params = {"replication": str(replication)} if action == "add" else {}
+    params = {"replication": str(replication)} if action == "add" and replication is not None else {}
     code, body = await _operator_call(node, token, method, f"/pins/{cid}", params)
     if code == 0:
         print(body["cid"], file=stream)
+        _warn_if_underreplicated(body)
     return code
 
 

@@ -1,11 +1,12 @@
 """HTTP endpoints of the content store, as an aiohttp route factory the node mounts on its API app.
 
-    POST   /objects[?pin=true&replication=1]  body: the file, streamed       -> 200 {"cid": ...}
+    POST   /objects[?pin=true&replication=2]  body: the file, streamed       -> 200 {"cid": ..., "replication": r,
+                                               "holders": n} once min(r, storage nodes) nodes hold it (or 30 s)
     GET    /objects/{cid}                      the file, streamed (Content-Length set; fetched from peers when
                                                not local and the node supplied `fetch_remote`)
     GET    /providers/{cid}                    -> {"providers": [{"id": base58 peer ID, "addrs": [...]}]}
-    POST   /pins/{cid}[?replication=r]         operator -> {"cid": ..., "replication": r} (fetched from peers
-                                               first when not local; then announced like an add)
+    POST   /pins/{cid}[?replication=2]         operator -> {"cid": ..., "replication": r, "holders": n} (fetched
+                                               from peers first when not local; then placed like an add)
     DELETE /pins/{cid}                         operator -> {"cid": ...}
     GET    /pins                               operator -> {"pins": [{"cid": ..., "replication": r}]}
     POST   /gc                                 operator -> {"removed_blocks": n, "freed_bytes": n,
@@ -38,6 +39,7 @@ from storage.errors import (
     StoreFullError,
 )
 from storage.objects import ObjectStore
+from storage.replication import DEFAULT_REPLICATION
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ UPLOAD_CHUNK = 256 << 10
 RequireOperator = Callable[[web.Request], None]
 FetchRemote = Callable[[CID], AsyncIterator[bytes]]
 FindProviders = Callable[[CID], Awaitable[Sequence[Contact]]]
-OnAdded = Callable[[CID, int], Awaitable[None]]
+OnAdded = Callable[[CID, int], Awaitable[int]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -82,7 +84,7 @@ def _cid(request: web.Request) -> CID:
 
 
 def _replication(request: web.Request) -> int:
-    text = request.query.get("replication", "1")
+    text = request.query.get("replication", str(DEFAULT_REPLICATION))
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise ValueError("replication must be an integer from 1 to 64")
     return int(text)
@@ -102,16 +104,18 @@ def storage_routes(
 ) -> list[web.RouteDef]:
     """Routes for the store. `require_operator` raises `web.HTTPUnauthorized` unless the request carries the
     operator token; `fetch_remote` streams a file from peers; `find_providers` asks the DHT; `on_added` runs
-    after an upload is committed (the node announces itself as provider and plans replication there)."""
+    after an upload is committed (the node announces itself as provider, places the copies and returns how many
+    nodes hold the object once they do)."""
 
     @_json_errors
     async def add(request: web.Request) -> web.StreamResponse:
         pin = request.query.get("pin", "true").lower() not in ("false", "0", "no")
         replication = _replication(request)
         root = await objects.add_stream(request.content.iter_chunked(UPLOAD_CHUNK), pin=pin, replication=replication)
-        if on_added is not None and pin:  # an unpinned add is a cache entry: nothing to announce or replicate
-            await on_added(root, replication)
-        return web.json_response({"cid": str(root)})
+        if not pin:  # an unpinned add is a cache entry: nothing to announce or replicate
+            return web.json_response({"cid": str(root)})
+        holders = await on_added(root, replication) if on_added is not None else 1
+        return web.json_response({"cid": str(root), "replication": replication, "holders": holders})
 
     @_json_errors
     async def get(request: web.Request) -> web.StreamResponse:
@@ -158,9 +162,8 @@ def storage_routes(
             async for _ in fetch_remote(root):  # as `ipfs pin add`: fetch (every block verified), then pin
                 pass
         record = objects.pin(root, replication)  # no await since the fetch ended: no GC in between
-        if on_added is not None:
-            await on_added(root, replication)
-        return web.json_response({"cid": str(record.root), "replication": record.replication})
+        holders = await on_added(root, replication) if on_added is not None else 1
+        return web.json_response({"cid": str(record.root), "replication": record.replication, "holders": holders})
 
     @_json_errors
     async def pin_rm(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,12 @@ from dataclasses import dataclass
 from storage.address import CID
 from storage.dht.keyspace import Contact, key_of, provider_key
 
+# Copies an object gets unless its add says otherwise (`POST /objects`, `ehrnet add`, `POST /pins`, EHR filing):
+# two, so that the crash of any one holder leaves the object readable. An add with r >= 2 is acknowledged only
+# once min(r, storage nodes reachable) nodes hold it (node/storage_replication.py `await_holders`), so the
+# guarantee holds from the acknowledgement on, not from whenever background placement got round to it.
+DEFAULT_REPLICATION = 2
+
 
 def closest_peers(cid: CID, peers: Iterable[Contact], count: int) -> list[Contact]:
     """The `count` peers nearest to `cid` in the DHT keyspace, nearest first."""

@@ -52,8 +52,9 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Ap
     objects = ObjectStore(Blockstore(tmp_path))
     added: list[tuple[CID, int]] = []
 
-    async def on_added(cid: CID, replication: int) -> None:
+    async def on_added(cid: CID, replication: int) -> int:
         added.append((cid, replication))
+        return 1  # this node alone holds it: no peer took a copy
 
     app = web.Application()
     app[ADDED] = added
@@ -74,8 +75,9 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 async def test_upload_then_download_streams(client: TestClient[web.Request, web.Application]) -> None:
     response = await client.post("/objects?replication=2", data=_chunks(DATA))
     assert response.status == 200
-    cid = (await response.json())["cid"]
-    assert cid == str(import_bytes(DATA)[0])
+    answer = await response.json()
+    cid = answer["cid"]
+    assert answer == {"cid": str(import_bytes(DATA)[0]), "replication": 2, "holders": 1}
     assert client.app is not None and client.app[ADDED] == [(CID.parse(cid), 2)]
     response = await client.get(f"/objects/{cid}")
     assert response.status == 200 and response.content_length == len(DATA)
@@ -111,7 +113,7 @@ async def test_pins_and_gc(client: TestClient[web.Request, web.Application]) -> 
     kept = (await (await client.post("/objects", data=b"keep me")).json())["cid"]
     loose = (await (await client.post("/objects?pin=false", data=b"let me go")).json())["cid"]
     pins = await (await client.get("/pins", headers=AUTH)).json()
-    assert pins == {"pins": [{"cid": kept, "replication": 1}]}
+    assert pins == {"pins": [{"cid": kept, "replication": 2}]}  # the default: two copies
     gc = await (await client.post("/gc", headers=AUTH)).json()
     assert gc == {"removed_blocks": 1, "freed_bytes": len(b"let me go"), "compacted_bytes": 0}
     assert client.app is not None and not client.app[OBJECTS].has(CID.parse(loose))
@@ -119,7 +121,7 @@ async def test_pins_and_gc(client: TestClient[web.Request, web.Application]) -> 
     assert response.status == 200
     assert (await client.delete(f"/pins/{kept}", headers=AUTH)).status == 404
     response = await client.post(f"/pins/{kept}?replication=3", headers=AUTH)
-    assert await response.json() == {"cid": kept, "replication": 3}
+    assert await response.json() == {"cid": kept, "replication": 3, "holders": 1}
 
 
 async def test_providers(client: TestClient[web.Request, web.Application]) -> None:
@@ -153,9 +155,23 @@ async def test_cli_add_cat_pin_gc(client: TestClient[web.Request, web.Applicatio
 def test_register_wires_handlers() -> None:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["pin", "add", "bafy", "--node", "http://x", "--token-file", "t", "--replication", "2"])
+    args = parser.parse_args(["pin", "add", "bafy", "--node", "http://x:1", "--token-file", "t", "--replication", "2"])
     assert args.func is cli.run_pin and args.replication == 2
-    args = parser.parse_args(["add", "f.bin", "--node", "http://x"])
-    assert args.func is cli.run_add and args.replication == 1
-    assert parser.parse_args(["cat", "c", "--node", "n"]).func is cli.run_cat
-    assert parser.parse_args(["gc", "--node", "n", "--token-file", "t"]).func is cli.run_gc
+    args = parser.parse_args(["add", "f.bin", "--node", "http://x:1"])
+    assert args.func is cli.run_add and args.replication is None  # the node's default applies
+    assert parser.parse_args(["cat", "c", "--node", "http://n:1"]).func is cli.run_cat
+    assert parser.parse_args(["gc", "--node", "http://n:1", "--token-file", "t"]).func is cli.run_gc
+
+
+async def test_an_add_defaults_to_two_copies_and_the_cli_warns_when_fewer_are_held(
+    client: TestClient[web.Request, web.Application], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = str(client.make_url("")).rstrip("/")
+    source = tmp_path / "record.bin"
+    source.write_bytes(b"an EHR's ciphertext")
+    printed = io.StringIO()
+    assert await cli.add_file(node, source, out=printed) == 0
+    assert client.app is not None and client.app[ADDED] == [(CID.parse(printed.getvalue().strip()), 2)]
+    assert "warning: 1 of 2 copies confirmed" in capsys.readouterr().err
+    assert await cli.add_file(node, source, replication=1, out=io.StringIO()) == 0
+    assert capsys.readouterr().err == ""
