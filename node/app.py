@@ -126,9 +126,13 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     paths.root.mkdir(parents=True, exist_ok=True)
     key = SigningKey.load(paths.key)
     bootstrap = [BootstrapPeer(p.name, p.peer_id or "", p.p2p_multiaddr) for p in network.bootstrap_of(name)]
-    peering = PeeringService(HostConfig(seed=key.seed, listen=f"/ip4/{spec.host}/tcp/{spec.p2p_port}"), bootstrap)
+    # The node key is also its libp2p identity, unless a test gives a validator's copy its own (fault_options.py).
+    network_key = SigningKey.load(faults.network_key) if faults.network_key is not None else key
+    listen = f"/ip4/{spec.host}/tcp/{spec.p2p_port}"
+    peering = PeeringService(HostConfig(seed=network_key.seed, listen=listen), bootstrap)
     if peering.host.peer_id != spec.peer_id:
-        raise ConfigError(f"{network.source}: nodes.{name}.peer_id does not match the key in {paths.key}")
+        source = faults.network_key or paths.key
+        raise ConfigError(f"{network.source}: nodes.{name}.peer_id does not match the key in {source}")
     http = HttpApiService(spec.host, spec.http_port)
     auth = OperatorAuth.load_or_create(paths.token)
     probe = ProbeService(peering.host)

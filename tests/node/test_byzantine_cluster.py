@@ -3,6 +3,8 @@ block at every height and the chain keeps going; an equivocation ends up on chai
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from consensus.keys import SigningKey
 from node.cluster import Cluster
-from node.config import generate_network
-from node.network_init import resolve_network
+from node.config import dump_network, generate_network, load_network
+from node.identity import peer_id_from_seed
+from node.network_init import RESOLVED_NAME, free_ports, resolve_network
 from tests.harness import http_json, node_processes, operator_token, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -22,13 +26,13 @@ HONEST = ("node1", "node3", "node4")
 
 
 @contextmanager
-def cluster_with_byzantine(data_dir: Path, mode: str) -> Iterator[Cluster]:
+def cluster_with_byzantine(data_dir: Path, mode: str | None) -> Iterator[Cluster]:
     resolved = resolve_network(generate_network(4), data_dir)
     cluster = Cluster(resolved, data_dir)
-    hostile = {"EHRNET_UNSAFE": "1", "EHRNET_UNSAFE_BYZANTINE": mode, "EHRNET_FAULT_CONTROL": "1"}
+    hostile = {"EHRNET_UNSAFE": "1", "EHRNET_UNSAFE_BYZANTINE": mode or "", "EHRNET_FAULT_CONTROL": "1"}
     try:
         for spec in resolved.nodes:
-            cluster.spawn(spec.name, extra_env=hostile if spec.name == BYZANTINE else None)
+            cluster.spawn(spec.name, extra_env=hostile if spec.name == BYZANTINE and mode else None)
         cluster.wait_connected(timeout=60)
         yield cluster
     finally:
@@ -88,20 +92,7 @@ def test_equivocating_validator_cannot_fork_and_its_equivocation_becomes_evidenc
         assert counts["mode"] == "equivocate"
         assert counts["forged_proposals"] > 0 and counts["conflicting_votes"] > 0
 
-        def evidence_on_chain() -> list[dict[str, Any]]:
-            now = min(height(cluster, n) for n in HONEST)
-            found = []
-            for entry in assert_one_chain(cluster, now):
-                for tx in entry["txs"]:
-                    if tx["kind"] == "evidence":
-                        found.append(tx)
-            return found
-
-        evidence = wait_until(evidence_on_chain, timeout=120, interval=1.0, what="evidence on chain")
-        for tx in evidence:
-            votes = tx["body"]["votes"]
-            assert {v["validator"] for v in votes} == {accused}
-            assert votes[0]["block_hash"] != votes[1]["block_hash"]
+        wait_until(lambda: evidence_against(cluster, accused), timeout=120, interval=1.0, what="evidence on chain")
         assert min(height(cluster, n) for n in HONEST) >= top
 
 
@@ -126,3 +117,74 @@ def test_malformed_messages_neither_crash_nor_stall_honest_nodes(tmp_path: Path)
         top = run_past_byzantine_turns(cluster, heights=8)
         assert_one_chain(cluster, top)
         assert all(cluster.alive(name) for name in cluster.records)
+
+
+def test_copied_validator_key_with_its_own_network_identity_cannot_fork_and_is_caught(tmp_path: Path) -> None:
+    """A second process signs with a copy of node2's validator key in its own data dir (so with its own sign
+    guard) under a libp2p identity of its own: at node2's turns both propose, each its own block, and both vote
+    as their own views go. The honest three still agree, and the conflicting votes end up on chain as evidence."""
+    with cluster_with_byzantine(tmp_path / "main", None) as cluster:
+        twin = start_twin(cluster, tmp_path / "twin", own_identity=True)
+        try:
+            accused = byzantine_key(cluster)
+            top = run_past_byzantine_turns(cluster)
+            assert twin.alive("twin")
+            wait_until(lambda: evidence_against(cluster, accused), timeout=120, interval=1.0, what="evidence")
+            assert_one_chain(cluster, top)
+        finally:
+            twin.down(timeout=5)
+
+
+def test_plain_copy_of_a_node_key_cannot_fork(tmp_path: Path) -> None:
+    """A plain copy of node2's key also copies its peer ID. libp2p keeps one connection per peer ID, so the honest
+    nodes never hear the copy on gossip (it follows the chain by block sync only): no fork, and the chain goes on."""
+    with cluster_with_byzantine(tmp_path / "main", None) as cluster:
+        twin = start_twin(cluster, tmp_path / "twin", own_identity=False)
+        try:
+            top = run_past_byzantine_turns(cluster, heights=8)
+            assert twin.alive("twin")
+            assert_one_chain(cluster, top)
+        finally:
+            twin.down(timeout=5)
+
+
+def start_twin(cluster: Cluster, data_dir: Path, *, own_identity: bool) -> Cluster:
+    """A process named `twin` with node2's key and the cluster's genesis, on its own ports, dialling the honest
+    nodes (which do not dial it: it is not in their config)."""
+    (data_dir / "twin").mkdir(parents=True)
+    shutil.copy(Path(cluster.records[BYZANTINE].data_dir) / "node.key", data_dir / "twin" / "node.key")
+    env: dict[str, str] = {}
+    peer_id = cluster.records[BYZANTINE].peer_id
+    if own_identity:
+        network_key = SigningKey.load_or_create(data_dir / "twin" / "network.key")
+        peer_id = peer_id_from_seed(network_key.seed)
+        env = {"EHRNET_UNSAFE": "1", "EHRNET_UNSAFE_NETWORK_KEY": str(data_dir / "twin" / "network.key")}
+    p2p_port, http_port = free_ports(2)
+    spec = dataclasses.replace(
+        cluster.network.node(BYZANTINE),
+        name="twin",
+        p2p_port=p2p_port,
+        http_port=http_port,
+        bootstrap=HONEST,
+        roles=("validator",),
+        peer_id=peer_id,
+    )
+    network = dataclasses.replace(cluster.network, nodes=(*cluster.network.nodes, spec))
+    (data_dir / RESOLVED_NAME).write_text(dump_network(network))
+    twin = Cluster(load_network(data_dir / RESOLVED_NAME), data_dir)
+    twin.spawn("twin", extra_env=env)
+    wait_until(lambda: twin.status_of("twin") is not None, timeout=60, what="the twin's API")
+    return twin
+
+
+def evidence_against(cluster: Cluster, accused: str) -> list[dict[str, Any]]:
+    """The evidence transactions on the honest nodes' (common) chain that accuse `accused`."""
+    found = []
+    for entry in assert_one_chain(cluster, min(height(cluster, n) for n in HONEST)):
+        for tx in entry["txs"]:
+            if tx["kind"] == "evidence":
+                votes = tx["body"]["votes"]
+                assert {v["validator"] for v in votes} == {accused}
+                assert votes[0]["block_hash"] != votes[1]["block_hash"]
+                found.append(tx)
+    return found

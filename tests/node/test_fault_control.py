@@ -34,6 +34,10 @@ def test_byzantine_mode_from_the_environment_needs_the_unsafe_confirmation() -> 
         FaultOptions.resolve(byzantine="lie", environ={})
     with pytest.raises(ConfigError, match="EHRNET_UNSAFE_BYZANTINE: unknown mode 'lie'"):
         FaultOptions.resolve(environ={"EHRNET_UNSAFE_BYZANTINE": "lie", "EHRNET_UNSAFE": "1"})
+    with pytest.raises(ConfigError, match=r"EHRNET_UNSAFE_NETWORK_KEY: .* set EHRNET_UNSAFE=1 as well"):
+        FaultOptions.resolve(environ={"EHRNET_UNSAFE_NETWORK_KEY": "/tmp/k"})
+    own = FaultOptions.resolve(environ={"EHRNET_UNSAFE_NETWORK_KEY": "/tmp/k", "EHRNET_UNSAFE": "1"})
+    assert own.network_key == Path("/tmp/k")
 
 
 def call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
