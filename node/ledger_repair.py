@@ -95,10 +95,12 @@ class LedgerRepair:
     def _start_height(self, height: int, validators: ValidatorSet, now: float) -> list[actions.Action]:
         raise NotImplementedError
 
-    def _want_sync(self) -> None:
+    def _want_sync(self, ahead: tuple[str, wire.PeerStatus] | None = None) -> None:
+        """Start block sync unless one is running. `ahead`: a peer whose status we have just read (it is asked
+        first, without asking its status again — a request costs ~0.5 s on a fresh py-libp2p connection)."""
         if not self._syncing:
             self._syncing = True
-            self._spawn(self._sync_once())
+            self._spawn(self._sync_once(ahead))
 
     async def _repair_loop(self) -> None:
         while True:
@@ -138,22 +140,28 @@ class LedgerRepair:
             else:
                 self._verified_peers.add(peer)
                 if self.store is not None and status.height > self.store.height:
-                    self._want_sync()  # behind (restarted, wiped): catch up now, not when the stall timer says
+                    self._want_sync((peer, status))  # behind (restarted, wiped): catch up now, not on a timer
 
     def _good_peers(self) -> list[str]:
         peers = [p for p in self.host.connected_peers() if p in self._verified_peers]
         random.shuffle(peers)
         return peers
 
-    async def _sync_once(self) -> None:
+    async def _sync_once(self, ahead: tuple[str, wire.PeerStatus] | None = None) -> None:
         """Fetch and import final blocks from any peer that is ahead of us."""
         try:
-            for peer in self._good_peers():
-                try:
-                    raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
-                    status = wire.PeerStatus.decode(raw)
-                except (P2PError, wire.WireError):
-                    continue
+            peers = self._good_peers()
+            if ahead is not None:
+                peers = [ahead[0], *(p for p in peers if p != ahead[0])]
+            for peer in peers:
+                if ahead is not None and peer == ahead[0]:
+                    status = ahead[1]
+                else:
+                    try:
+                        raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
+                        status = wire.PeerStatus.decode(raw)
+                    except (P2PError, wire.WireError):
+                        continue
                 while self.store is not None and status.height > self.store.height:
                     start = self.store.height + 1
                     request = wire.blocks_request(start, status.height)
