@@ -23,7 +23,7 @@ from node.chaos.workload import run_reads, run_transactions
 from node.fault_options import BYZANTINE_ENV, UNSAFE_ENV
 
 log = logging.getLogger("ehrnet.chaos")
-CRASH_KINDS = {"kill", "wipe", "crash", "proposer-kill", "byzantine"}
+CRASH_KINDS = {"kill", "wipe", "crash", "proposer-kill", "byzantine", "restart"}
 
 
 class ActionFailed(RuntimeError):
@@ -117,9 +117,10 @@ def _wait_answering(session: ChaosSession, node: str, timeout_s: float) -> None:
 def restart_node(node: str, timeout_s: float = 90.0) -> float:
     """(Re)start `node` as an honest node; its crash-like faults end when its API answers. Seconds it took."""
     session = current()
-    if session.cluster.alive(node):
+    if session.cluster.alive(node):  # a running (e.g. byzantine) node: its downtime is a fault of its own
         session.cluster.resume(node)
         session.cluster.kill(node)
+        session.open_fault("restart", [node])
     started = time.monotonic()
     session.cluster.spawn(node)
     _wait_answering(session, node, float(timeout_s))
@@ -225,8 +226,10 @@ def start_byzantine(node: str, mode: str, timeout_s: float = 90.0) -> None:
     session = current()
     session.cluster.resume(node)
     session.cluster.kill(node)
+    session.open_fault("restart", [node])  # down while it restarts: a crash like any other
     session.cluster.spawn(node, extra_env={BYZANTINE_ENV: mode, UNSAFE_ENV: "1"})
     _wait_answering(session, node, float(timeout_s))
+    session.close_faults({"restart"}, node)
     session.open_fault("byzantine", [node], affects_liveness=False, mode=mode)
 
 
