@@ -83,7 +83,7 @@ def test_every_acknowledged_transaction_is_final_exactly_once_after_a_sigkill_ri
 
         wait_until(
             lambda: set(acknowledged) <= set(tally.catch_up()),
-            timeout=90,
+            timeout=120,
             interval=0.5,
             what=f"all {len(acknowledged)} acknowledged transactions final on {witness}",
         )
