@@ -21,7 +21,7 @@ from node.p2p import P2PError, P2PHost, RequestError
 from storage.address import CID
 from storage.dht.driver import run_lookup
 from storage.dht.keyspace import Contact, provider_key
-from storage.dht.lookup import Lookup
+from storage.dht.lookup import QUERY_TIMEOUT, Lookup
 from storage.dht.messages import (
     MAX_ADDRS,
     MAX_MESSAGE_BYTES,
@@ -66,7 +66,7 @@ class LibP2PDht:
         host: P2PHost,
         bootstrap: Sequence[tuple[str, str]] = (),
         clock: Callable[[], float] = time.monotonic,
-        query_timeout_s: float = 5.0,
+        query_timeout_s: float = QUERY_TIMEOUT,
         rng: random.Random | None = None,
     ) -> None:
         self.host = host
