@@ -178,13 +178,20 @@ def start_twin(cluster: Cluster, data_dir: Path, *, own_identity: bool) -> Clust
 
 
 def evidence_against(cluster: Cluster, accused: str) -> list[dict[str, Any]]:
-    """The evidence transactions on the honest nodes' (common) chain that accuse `accused`."""
-    found = []
+    """The equivocations recorded on the honest nodes' (common) chain: the `equivocation` events of evidence
+    transactions that executed (several nodes report one offence; only the first report is recorded). Every
+    evidence transaction must accuse `accused` with two votes for different values."""
+    recorded = []
     for entry in assert_one_chain(cluster, min(height(cluster, n) for n in HONEST)):
         for tx in entry["txs"]:
-            if tx["kind"] == "evidence":
-                votes = tx["body"]["votes"]
-                assert {v["validator"] for v in votes} == {accused}
-                assert votes[0]["block_hash"] != votes[1]["block_hash"]
-                found.append(tx)
-    return found
+            if tx["kind"] != "evidence":
+                continue
+            votes = tx["body"]["votes"]
+            assert {v["validator"] for v in votes} == {accused}
+            assert votes[0]["block_hash"] != votes[1]["block_hash"]
+            receipt = http_json("GET", f"{cluster.records[HONEST[0]].http_url}/tx/{tx['hash']}")["receipt"]
+            if receipt["status"] == "ok":
+                events = [e for e in receipt["events"] if e["name"] == "equivocation"]
+                assert [e["attrs"]["validator"] for e in events] == [accused]
+                recorded += events
+    return recorded
