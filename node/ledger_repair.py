@@ -277,7 +277,10 @@ class LedgerRepair:
             pause = min(pause * 2, self.fetch_retry_max_s)
 
     async def _value_from_peers(self, height: int, value_hash: bytes) -> bytes | None:
-        """One pass over the connected peers (handshaken ones first: the hash check makes any answer safe)."""
+        """One pass over the connected peers, handshaken ones first; an answer counts only if it hashes to
+        `value_hash` (so any peer may be asked, and a wrong answer just moves on to the next peer)."""
+        app = self.app
+        assert app is not None
         verified = self._good_peers()
         others = [p for p in self.host.connected_peers() if p not in verified and p not in self._rejected_peers]
         for peer in verified + others:
@@ -294,7 +297,7 @@ class LedgerRepair:
                 value = wire.decode_value(raw)
             except (P2PError, wire.WireError):
                 continue
-            if value is not None:
+            if value is not None and app.value_hash(value) == value_hash:
                 return value
         return None
 

@@ -24,10 +24,11 @@ VALUE = b"the block"
 
 
 class FlakyHost:
-    """Connected to two peers; the first `failures` requests fail, then every peer answers with VALUE."""
+    """Connected to two peers; the first `failures` requests fail, then `liar` (if any) answers with a wrong
+    value and every other peer with VALUE."""
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
+    def __init__(self, failures: int, liar: str | None = None) -> None:
+        self.failures, self.liar = failures, liar
         self.requests: list[str] = []
 
     def connected_peers(self) -> list[str]:
@@ -38,7 +39,14 @@ class FlakyHost:
         await asyncio.sleep(0)
         if len(self.requests) <= self.failures:
             raise P2PError("stream reset")
-        return wire.encode_value(VALUE)
+        return wire.encode_value(b"not the block" if peer == self.liar else VALUE)
+
+
+class HashingApp:
+    """Names VALUE by VALUE_HASH and anything else by another hash."""
+
+    def value_hash(self, value: bytes) -> bytes:
+        return VALUE_HASH if value == VALUE else b"x" * 32
 
 
 class FakeMachine:
@@ -63,7 +71,7 @@ class Repair(LedgerRepair):
     def __init__(self, host: FlakyHost, machine: FakeMachine) -> None:
         self.host = cast(Any, host)
         self.machine = cast(Any, machine)
-        self.app = cast(Any, object())
+        self.app = cast(Any, HashingApp())
         self.mempool = cast(Any, object())
         self._compact = {}
         self._fetching = set()
@@ -79,6 +87,12 @@ def test_a_value_is_fetched_again_and_again_from_any_connected_peer_until_it_arr
     asyncio.run(asyncio.wait_for(Repair(host, machine)._fetch_value(5, VALUE_HASH), timeout=10))
     assert machine.delivered == [VALUE]
     assert len(host.requests) == 8 and set(host.requests) == {"peer-a", "peer-b"}
+
+
+def test_a_wrong_answer_is_not_delivered_and_the_next_peer_is_asked() -> None:
+    host, machine = FlakyHost(failures=0, liar="peer-a"), FakeMachine(height=5)
+    asyncio.run(asyncio.wait_for(Repair(host, machine)._fetch_value(5, VALUE_HASH), timeout=10))
+    assert machine.delivered == [VALUE] and "peer-b" in host.requests
 
 
 def test_the_fetch_ends_when_the_height_is_over_and_runs_once_per_value() -> None:
