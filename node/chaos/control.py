@@ -61,6 +61,8 @@ def _start_cluster(configuration: dict[str, Any], out_dir: Path) -> ChaosSession
     nodes = int(configuration.get("nodes", 4))
     timeout = float(configuration.get("startup_timeout_s", 90))
     data_dir_value = str(configuration.get("data_dir") or "")
+    # Every node we start (or restart) serves the operator-only fault-control routes (gate, disconnect, arm).
+    os.environ[FAULT_CONTROL_ENV] = "1"
     if configuration.get("target_running"):
         data_dir = Path(data_dir_value).resolve()
         if not (data_dir / RESOLVED_NAME).exists():
@@ -74,8 +76,6 @@ def _start_cluster(configuration: dict[str, Any], out_dir: Path) -> ChaosSession
     if not data_dir_value and data_dir.exists():
         shutil.rmtree(data_dir)  # ours, from an earlier run into the same --out
     template = generate_network(nodes, name=f"chaos{nodes}")
-    # Every node we start serves the operator-only fault-control routes (gate, disconnect, arm).
-    os.environ[FAULT_CONTROL_ENV] = "1"
     try:
         if configuration.get("network") == "netns":
             try:
