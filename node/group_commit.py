@@ -6,7 +6,8 @@ worker thread (one fsync), and while that fsync runs, new changes gather for the
 database logs (Gray & Reuter, "Transaction Processing: Concepts and Techniques"; PostgreSQL's WAL writer). A
 submitter that must not answer before its transactions are on disk awaits `durable()`, which returns once every
 admission made before the call has been written. So the cost is one fsync per batch, not per transaction, and a
-client waits at most about two fsyncs.
+client waits at most about two fsyncs. Changes no one waits for (transactions from gossip, removals after a block)
+wait up to `background_delay_s` for company, so the journal adds a few fsyncs a second, not one per gossip batch.
 
 A failed write (disk full, I/O error) fails the waiters whose admissions were in it — their answer says the
 transactions are not known to be durable — and the batch is kept and tried again.
@@ -15,6 +16,7 @@ transactions are not known to be durable — and the batch is kept and tried aga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +32,9 @@ class JournalWriter:
     """The mempool's journal observer: buffers changes, writes them in batches, tells waiters when they are on disk."""
 
     retry_s = 1.0  # pause before writing a failed batch again
+    # Changes nobody waits for (transactions from gossip, removals after a block) gather this long before they are
+    # written, so the journal's fsyncs do not crowd the chain store's on the same disk; a submitter ends the wait.
+    background_delay_s = 0.1
 
     def __init__(self, journal: MempoolJournal) -> None:
         self.journal = journal
@@ -40,6 +45,7 @@ class JournalWriter:
         self._written = 0  # admissions known to be on disk
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # someone waits for durability
         self.batches = 0  # fsynced batches written (for tests and figures)
 
     # ---- the mempool's observer ---------------------------------------------------------------------------
@@ -65,6 +71,7 @@ class JournalWriter:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
+        self._urgent.set()
         await future
 
     def _settle(self, upto: int, error: JournalError | None) -> None:
@@ -84,7 +91,11 @@ class JournalWriter:
     async def run(self) -> None:
         while True:
             await self._wake.wait()
+            if not self._waiters:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), timeout=self.background_delay_s)
             self._wake.clear()
+            self._urgent.clear()
             if not self._puts and not self._deletes:
                 continue
             puts, deletes, upto = self._take()

@@ -67,6 +67,24 @@ async def test_a_removal_before_the_write_is_never_written_and_one_after_is_dele
     journal.close()
 
 
+async def test_background_changes_wait_for_company_but_a_submitter_ends_the_wait(tmp_path: Path) -> None:
+    journal = MempoolJournal(tmp_path / "mempool")
+    writer = JournalWriter(journal)
+    writer.background_delay_s = 60.0  # far beyond the test's timeouts: only a waiter can end it
+    gossiped, submitted = record(USER_KEYS[0], 0), record(USER_KEYS[1], 0)
+    task = asyncio.create_task(writer.run())
+    try:
+        writer.added(gossiped)  # from gossip: nobody waits for it
+        await asyncio.sleep(0.05)
+        assert writer.batches == 0
+        writer.added(submitted)  # a client's: its answer waits
+        await asyncio.wait_for(writer.durable(), timeout=10)
+        assert writer.batches == 1 and stored(journal) == [gossiped.hash, submitted.hash]
+    finally:
+        task.cancel()
+    journal.close()
+
+
 class FailingOnce(MempoolJournal):
     """A journal whose first write fails as a full disk would."""
 
