@@ -1,7 +1,7 @@
 """The trio-free half of the libp2p bridge: its errors, settings, messages and the asyncio view of a stream.
 
-Kept apart from `node/p2p.py` (the only module that imports trio) so the bridge itself stays one concept: running
-py-libp2p inside asyncio.
+Kept apart from `node/p2p.py` and its helpers (the only modules that import trio) so the bridge itself stays one
+concept: running py-libp2p inside asyncio.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class GossipLimits:
     degree: int = 6
     degree_low: int = 4
     degree_high: int = 12
-    heartbeat_interval_s: int = 1
+    heartbeat_interval_s: int = 1  # kept: adaptive gossip is off (node/p2p_gossip.py)
     max_message_bytes: int = 4 * 1024 * 1024
 
 
