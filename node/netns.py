@@ -10,8 +10,13 @@ entry of every node on the other side is pinned to a MAC address no interface ha
 the bridge and dropped by every receiver, so packets vanish silently in both directions — established TCP
 connections see no FIN or RST and time out on their own, and new dials hang until their timeout — while both
 sides still reach the host. Healing deletes the pinned entries; ARP resolves the real addresses again. (A
-blackhole route would instead fail a local send at once, which a real partition never does; `tc netem` is not
-available on this kernel and neither nftables nor iptables is installed, so delay and loss are not offered.)
+blackhole route would instead fail a local send at once, which a real partition never does.)
+
+Packet loss, where nftables is installed, is a rule in the node's namespace that drops a random share of what it
+receives from other nodes (`numgen random`), on arrival: real packets lost in the kernel without the sender being
+told, recovered by TCP as on a lossy link.
+Delay is not offered: `tc netem` is not available on this kernel, and a user-space proxy would put a second TCP
+connection, with its own buffering, in the path (docs/FAULTS.md).
 
 Every name carries a recognisable prefix and a per-network tag (namespaces `ehrnet-<tag>-<node>`, bridge
 `ehrb<tag>`, host-side veths `ehrv<tag>h<N>`), and a state file under `/run/ehrnet-netns/` records the tag, the
@@ -42,6 +47,7 @@ INNER_IF = "eth0"
 # A locally administered unicast MAC that no interface carries: ARP entries pinned to it make a silent cut.
 NOWHERE_MAC = "02:eb:de:ad:00:00"
 MAX_NODES = 250
+LOSS_TABLE = "ehrnet_loss"
 
 
 class NetnsError(RuntimeError):
@@ -54,6 +60,14 @@ def _ip(*args: str, check: bool = True) -> str:
     if check and result.returncode != 0:
         raise NetnsError(f"ip {' '.join(args)}: {result.stderr.strip() or f'exit {result.returncode}'}")
     return result.stdout
+
+
+def _nft(namespace: str, script: str) -> None:
+    """Load an nftables script inside a namespace (its rules live and die with the namespace)."""
+    argv = ["ip", "netns", "exec", namespace, "nft", "-f", "-"]
+    result = subprocess.run(argv, input=script, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise NetnsError(f"nft in {namespace}: {result.stderr.strip() or f'exit {result.returncode}'}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -120,6 +134,7 @@ class NamespaceNetwork:
         self.ips: dict[str, str] = {}
         self.namespaces: dict[str, str] = {}
         self._cut: list[tuple[str, str]] = []  # (node whose namespace holds the pinned entry, peer address)
+        self._loss: dict[str, float] = {}
 
     # ---- availability ---------------------------------------------------------------------------------------
 
@@ -257,12 +272,54 @@ class NamespaceNetwork:
         """The cut links as (node, peer address) pairs; empty when healed."""
         return list(self._cut)
 
+    @staticmethod
+    def loss_available() -> tuple[bool, str]:
+        if shutil.which("nft") is None:
+            return False, "packet loss needs nftables (`apt-get install nftables`)"
+        return True, ""
+
+    def set_loss(self, name: str, percent: float) -> None:
+        """Drop `percent` % of the packets node `name` receives from other nodes, each chosen at random by the
+        kernel (an nftables rule with `numgen random` on its namespace's input hook); packets from the host are
+        never dropped. 0 removes the rule. Set it on every node for loss on every link in both directions.
+
+        Dropped on arrival, as a lossy link would lose them: the sender is told nothing (a rule on the output hook
+        would fail the sender's `sendto` with EPERM instead)."""
+        if not 0 <= percent <= 100:
+            raise NetnsError(f"percent: 0–100, not {percent!r}")
+        ok, why = self.loss_available()
+        if not ok:
+            raise NetnsError(why)
+        ns = self.namespace_of(name)
+        _nft(ns, f"table inet {LOSS_TABLE}\ndelete table inet {LOSS_TABLE}\n")  # declare-then-delete: idempotent
+        self._loss.pop(name, None)
+        if percent == 0:
+            return
+        subnet, host = f"{SUBNET_PREFIX}.{self._subnet()}.0/24", self.host_ip
+        threshold = round(percent * 100)  # in 1/10,000ths; numgen's range ends at 9,999, so 100 % is every packet
+        chance = f"numgen random mod 10000 < {threshold}" if threshold < 10_000 else ""
+        _nft(
+            ns,
+            f"table inet {LOSS_TABLE} {{\n"
+            "  chain ingress {\n"
+            "    type filter hook input priority 0; policy accept;\n"
+            f"    ip saddr {subnet} ip saddr != {host} {chance} drop\n"
+            "  }\n"
+            "}\n",
+        )
+        self._loss[name] = percent
+
+    def losses(self) -> dict[str, float]:
+        """Node → the percentage of packets from other nodes it drops on arrival (nodes without loss omitted)."""
+        return dict(self._loss)
+
     # ---- cleanup ----------------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
         """Remove every namespace, veth and bridge of this network (idempotent; safe after a partial create)."""
         _remove(self.tag, list(self.namespaces.values()))
         self._cut.clear()
+        self._loss.clear()
         self.namespaces, self.ips = {}, {}
 
     @staticmethod

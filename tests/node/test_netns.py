@@ -92,3 +92,64 @@ def test_cleanup_leftovers_removes_a_dead_runners_network_but_not_a_live_one() -
     finally:
         live.cleanup()
     assert leftovers(live.tag) == []
+
+
+LOSS_AVAILABLE, NO_LOSS_WHY = NamespaceNetwork.loss_available()
+
+
+def udp_delivery(net: NamespaceNetwork, source: str, target: str, count: int = 2000) -> int:
+    """How many of `count` UDP datagrams from `source` reach `target` (a receiver in its namespace counts them)."""
+    receiver = textwrap.dedent(f"""
+        import socket
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(({net.ip_of(target)!r}, 9999))
+        s.settimeout(2.0)
+        print("ready", flush=True)
+        got = 0
+        try:
+            while True:
+                s.recv(64)
+                got += 1
+        except TimeoutError:
+            print(got, flush=True)
+    """)
+    sender = textwrap.dedent(f"""
+        import socket, time
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range({count}):
+            s.sendto(b"x", ({net.ip_of(target)!r}, 9999))
+            if i % 100 == 99:
+                time.sleep(0.01)  # paced: losses must come from the rule, not from a full socket buffer
+    """)
+    proc = subprocess.Popen(net.wrap(target, [sys.executable, "-c", receiver]), stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        subprocess.run(net.wrap(source, [sys.executable, "-c", sender]), check=True, timeout=30)
+        return int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(not LOSS_AVAILABLE, reason=NO_LOSS_WHY)
+def test_loss_drops_that_share_of_what_a_node_receives_from_other_nodes() -> None:
+    net = NamespaceNetwork()
+    try:
+        net.create(["a", "b"])
+        assert udp_delivery(net, "a", "b") == 2000
+        net.set_loss("b", 30)
+        delivered = udp_delivery(net, "a", "b")  # the sender is told nothing: no error, the packets just vanish
+        assert 1200 <= delivered <= 1600, delivered  # 70 % of 2000 is 1400; ±200 is > 8 standard deviations
+        assert udp_delivery(net, "b", "a") == 2000  # what b sends is not b's to drop
+        assert tcp_probe(net, "b", net.host_ip) == "refused"  # the host link is never lossy
+        assert net.losses() == {"b": 30}
+        net.set_loss("b", 100)
+        assert tcp_probe(net, "a", net.ip_of("b")) == "timeout"
+        net.set_loss("b", 0)
+        assert udp_delivery(net, "a", "b") == 2000
+        assert net.losses() == {}
+        with pytest.raises(NetnsError, match="percent"):
+            net.set_loss("b", 101)
+    finally:
+        net.cleanup()
+    assert leftovers(net.tag) == []
