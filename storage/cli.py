@@ -1,4 +1,4 @@
-"""`ehrnet add | cat | pin | gc`: talk to a node's HTTP API, streaming both ways.
+"""`ehrnet add | cat | pin | gc` (and `dag`, from storage/dag_cli.py): talk to a node's HTTP API, streaming both ways.
 
 `register(subparsers)` adds the commands to the node's CLI (node/cli.py); each sets `func` to a handler that
 takes the parsed arguments and returns the exit code: 0 success, 1 the node refused (its JSON error message is
@@ -57,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gc = subparsers.add_parser("gc", help="reclaim unpinned blocks on a node (operator token required)")
     _operator_args(gc)
     gc.set_defaults(func=run_gc)
+
+    from storage import dag_cli  # `ehrnet dag export | import` (CAR v1), a separate module
+
+    dag_cli.register(subparsers)
 
 
 def _operator_args(parser: argparse.ArgumentParser) -> None:

@@ -45,3 +45,11 @@ class KeyStoreError(StorageError):
 
 class DecryptionError(StorageError):
     """Ciphertext that fails authentication: wrong key, tampered, truncated or reordered."""
+
+
+class CarError(StorageError, ValueError):
+    """Input that is not a CAR v1 file this store accepts (the message says what and at which byte)."""
+
+
+class NotAcceptableError(StorageError):
+    """A response format the client asked for (`?format=`, `Accept`) that this node does not serve."""

@@ -3,7 +3,11 @@
     POST   /objects[?pin=true&replication=2]  body: the file, streamed       -> 200 {"cid": ..., "replication": r,
                                                "holders": n} once min(r, storage nodes) nodes hold it (or 30 s)
     GET    /objects/{cid}                      the file, streamed (Content-Length set; fetched from peers when
-                                               not local and the node supplied `fetch_remote`)
+                                               not local and the node supplied `fetch_remote`); ?format=car or
+                                               Accept: application/vnd.ipld.car -> CAR v1, ?format=raw or
+                                               Accept: application/vnd.ipld.raw -> the block (storage/dag_http.py)
+    POST   /dag/import[?replication=2]         body: a CAR v1 -> {"roots": [...], "blocks": n, "replication": r,
+                                               "holders": n} (every block verified; the roots pinned)
     GET    /providers/{cid}                    -> {"providers": [{"id": base58 peer ID, "addrs": [...]}]}
     POST   /pins/{cid}[?replication=2]         operator -> {"cid": ..., "replication": r, "holders": n} (fetched
                                                from peers first when not local; then placed like an add)
@@ -12,9 +16,10 @@
     POST   /gc                                 operator -> {"removed_blocks": n, "freed_bytes": n,
                                                "compacted_bytes": n}
 
-Errors are JSON {"error": message} with 400 (bad CID or parameter), 404 (unknown object or pin), 507 (store
-full) or 502 (peers served bad data). Backpressure: uploads are read a chunk at a time only as fast as the store
-commits them; downloads write a leaf at a time and wait for the socket to drain.
+Errors are JSON {"error": message} with 400 (bad CID, parameter or CAR), 404 (unknown object or pin), 406 (a
+response format not served), 507 (store full) or 502 (peers served bad data). Backpressure: uploads are read a
+chunk at a time only as fast as the store commits them; downloads write a leaf at a time and wait for the socket
+to drain.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ from aiohttp import web
 
 from storage.address import CID, RAW
 from storage.dag import decode_file_node
+from storage.dag_http import import_handler, requested_format, serve_block_format
 from storage.dht.keyspace import Contact
 from storage.errors import (
     BlockHashMismatchError,
     BlockNotFoundError,
+    CarError,
     InvalidCidError,
     MalformedNodeError,
+    NotAcceptableError,
     NotPinnedError,
     StorageError,
     StoreFullError,
@@ -52,6 +60,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidCidError, 400),
+    (CarError, 400),
+    (NotAcceptableError, 406),
     (BlockNotFoundError, 404),
     (NotPinnedError, 404),
     (StoreFullError, 507),
@@ -120,6 +130,9 @@ def storage_routes(
     @_json_errors
     async def get(request: web.Request) -> web.StreamResponse:
         root = _cid(request)
+        fmt = requested_format(request.query.get("format"), request.headers.get("Accept", ""))
+        if fmt != "file":
+            return await serve_block_format(request, objects, root, fmt, fetch_remote)
         if objects.has(root):
             pieces: AsyncIterator[bytes] = objects.cat_stream(root)
             size: int | None = _file_size(objects, root)
@@ -198,4 +211,5 @@ def storage_routes(
         web.delete("/pins/{cid}", pin_rm),
         web.get("/pins", pin_ls),
         web.post("/gc", gc),
+        web.post("/dag/import", _json_errors(import_handler(objects, on_added, DEFAULT_REPLICATION))),
     ]
