@@ -17,6 +17,9 @@ import pytest
 
 from node.cluster import Cluster
 from node.config import generate_network
+from storage.address import CID
+from storage.car import CarDecoder
+from storage.dag import iter_file
 from tests.harness import operator_token, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -103,3 +106,11 @@ def test_an_acknowledged_add_survives_its_holder_crashing_right_after(tmp_path: 
             read = ehrnet("cat", cid, "--node", cluster.records[reader].http_url)
             assert read.returncode == 0, (reader, read.stderr.decode())
             assert read.stdout == data
+        # The surviving copy also leaves as a CAR v1 that holds the whole DAG, every block verified on the way in.
+        car = tmp_path / "record.car"
+        exported = ehrnet("dag", "export", cid, "--node", cluster.records["node3"].http_url, "--out", str(car))
+        assert exported.returncode == 0, exported.stderr.decode()
+        decoder = CarDecoder()
+        blocks = {block.cid: block.data for block in decoder.feed(car.read_bytes())}
+        assert decoder.finish() == [CID.parse(cid)] and len(blocks) == 5  # the dag-pb root and its four leaves
+        assert b"".join(iter_file(blocks.__getitem__, CID.parse(cid))) == data
