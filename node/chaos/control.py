@@ -25,7 +25,7 @@ from chaoslib.exceptions import InterruptExecution
 from node.chaos import report, schedule
 from node.chaos.fault_api import FAULT_CONTROL_ENV
 from node.chaos.history import Bounds
-from node.chaos.session import ChaosSession, close_current, open_session
+from node.chaos.session import ChaosSession, close_current, last, open_session
 from node.cluster import Cluster, ClusterError
 from node.config import generate_network, load_network
 from node.network_init import RESOLVED_NAME
@@ -141,8 +141,7 @@ def before_experiment_control(context: dict[str, Any], configuration: dict[str, 
 def after_experiment_control(
     context: dict[str, Any], state: dict[str, Any] | None = None, configuration: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    from node.chaos.session import _current as session
-
+    session = last()
     journal = state or {}
     if session is None:
         return

@@ -4,7 +4,6 @@ time, the faults as shaded spans)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from node.chaos.history import History
 from node.chaos.invariants import Verdict
@@ -85,7 +84,7 @@ def plot_timeline(history: History, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def write(out_dir: Path, text: str, history: History | None, title: str, extra: dict[str, Any] | None = None) -> None:
+def write(out_dir: Path, text: str, history: History | None, title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(text)
     (out_dir / "report.txt").write_text(text)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from node.chaos import fault_api
 from node.chaos.history import Fault, HeightSample, History, PinnedRecord, ReadAttempt, Submission
 from node.cluster import Cluster
 
@@ -158,8 +159,6 @@ class ChaosSession:
                     self.cluster.resume(name)
         self.close_faults({"pause"})
         if self.gated:
-            from node.chaos import fault_api
-
             for name in sorted(self.gated):
                 with contextlib.suppress(Exception):
                     fault_api.gate(self.cluster, name, [])
@@ -205,6 +204,11 @@ def current() -> ChaosSession:
             "no chaos session: run experiments with `ehrnet chaos run`, or declare the control "
             "node.chaos.control in the experiment"
         )
+    return _current
+
+
+def last() -> ChaosSession | None:
+    """The session opened last, closed or not (the control reads its record after the run)."""
     return _current
 
 
