@@ -159,3 +159,42 @@ async def test_a_disconnected_bootstrap_peer_is_redialled(two_services: tuple[Pe
     await await_until(
         lambda: second.host.peer_id in first.host.connected_peers(), timeout_s=5, what="the redial loop reconnects"
     )
+
+
+async def test_a_dial_hanging_on_a_silent_peer_does_not_hold_back_the_others() -> None:
+    # The redial loop used to dial all due peers together and wait for every dial: one peer that accepts TCP but
+    # never answers (a paused process) held every other redial back for the whole dial timeout.
+    held: list[asyncio.StreamWriter] = []  # kept open, never answered: what a paused process looks like
+    silent = await asyncio.start_server(lambda reader, writer: held.append(writer), "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    silent_id = peer_id_from_seed(os.urandom(32))
+    late_seed = os.urandom(32)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        late_port = probe.getsockname()[1]
+    service = peering(
+        os.urandom(32),
+        [
+            (silent_id, f"/ip4/127.0.0.1/tcp/{silent_port}/p2p/{silent_id}"),
+            (peer_id_from_seed(late_seed), f"/ip4/127.0.0.1/tcp/{late_port}/p2p/{peer_id_from_seed(late_seed)}"),
+        ],
+    )
+    await service.start()
+    running = asyncio.create_task(service.run())
+    late = P2PHost(HostConfig(seed=late_seed, listen=f"/ip4/127.0.0.1/tcp/{late_port}"))
+    try:
+        await await_until(lambda: service.dial_failures >= 1, timeout_s=5, what="a first failed dial to the late peer")
+        await late.start()
+        up_at = time.monotonic()
+        await await_until(
+            lambda: late.peer_id in service.host.connected_peers(), timeout_s=15, what="late peer dialled"
+        )
+        assert time.monotonic() - up_at < HostConfig(seed=bytes(32)).dial_timeout_s - 1.0
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await late.stop()
+        await service.stop()
+        for writer in held:
+            writer.close()
+        silent.close()
