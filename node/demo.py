@@ -27,6 +27,7 @@ from node.config import generate_network
 from node.demo_data_dir import prepare_demo_dir
 from node.identity import public_key_of_peer_id
 from node.network_init import admin_key_path
+from node.story_log import install_story_logging
 
 # libp2p, aiohttp and the analyses are imported where the story needs them: building the CLI parser must stay
 # light (every `ehrnet` command imports this module to register `demo`).
@@ -105,10 +106,13 @@ def run_demo(args: argparse.Namespace) -> int:
     data_dir: Path = (args.data_dir or default_data_dir().parent / "demo").resolve()
     prepare_demo_dir(data_dir, fresh=args.fresh, running_nodes=_running_nodes)
     say = Narrator()
+    # Library warnings (py-libp2p's multi-line stream errors) become one line under the step; in full in the log.
+    story = install_story_logging(data_dir / "demo.log", lambda: f"step {say.step}")
     say.say(f"start a local 4-node cluster (real processes, Noise-encrypted libp2p, LMDB stores in {data_dir})")
     cluster = start_cluster(generate_network(4, name="demo4"), data_dir, timeout=60)
     try:
         say.done("4 validators meshed; node1 runs the EHRs manager, node4 is the edge node")
+        story.name_peers({record.peer_id: name for name, record in cluster.records.items()})
         print_table(cluster)
         asyncio.run(_story(cluster, data_dir, say))
     except BaseException:
@@ -127,6 +131,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print("\nstep timings:")
     for text, took in say.timings:
         print(f"  {1000 * took:8.0f} ms  {text}")
+    if story.shown:
+        print(f"\n{story.shown + story.repeats} network warnings, in full in {data_dir / 'demo.log'}")
     print("\ndemo finished: OK")
     return 0
 
