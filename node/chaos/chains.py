@@ -43,6 +43,7 @@ async def fetch_chain(http: aiohttp.ClientSession, url: str, first: int = 1) -> 
                         hash=str(doc["hash"]),
                         state_root=str(doc["state_root"]),
                         txs=tuple(str(tx["hash"]) for tx in doc["txs"]),
+                        evidence=sum(1 for tx in doc["txs"] if tx.get("kind") == "evidence"),
                     )
                 except (TimeoutError, aiohttp.ClientError):
                     await asyncio.sleep(0.2)

@@ -85,6 +85,7 @@ class BlockSummary:
     hash: str
     state_root: str
     txs: tuple[str, ...]
+    evidence: int = 0  # transactions of kind `evidence` (proof of a validator's equivocation) in the block
 
 
 @dataclass
@@ -130,6 +131,8 @@ class Bounds:
     indeterminate_window_s: float = 5.0
     # holders each pinned record must have before the faults begin
     min_holders: int = 1
+    # evidence transactions the chain must hold at the end (an equivocating validator must be caught)
+    min_evidence: int = 0
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Bounds:
@@ -138,4 +141,5 @@ class Bounds:
             max_indeterminate=int(doc["max_indeterminate"]),
             indeterminate_window_s=float(doc.get("indeterminate_window_s", 5.0)),
             min_holders=int(doc.get("min_holders", 1)),
+            min_evidence=int(doc.get("min_evidence", 0)),
         )

@@ -256,13 +256,27 @@ def check_storage(history: History, bounds: Bounds) -> list[Check]:
     ]
 
 
+def check_evidence(canonical: list[BlockSummary], bounds: Bounds) -> tuple[Check | None, int]:
+    found = sum(b.evidence for b in canonical)
+    if bounds.min_evidence <= 0:
+        return None, found
+    ok = found >= bounds.min_evidence
+    return Check(
+        "equivocation recorded as evidence", ok, f"{found} evidence tx(s) (at least {bounds.min_evidence})"
+    ), found
+
+
 def check(history: History, bounds: Bounds) -> Verdict:
     verdict = Verdict()
     fork_check, forks = check_no_fork(history.chains)
     verdict.checks.append(fork_check)
     verdict.checks.append(check_state_roots(history.chains))
-    tx_checks, counts = check_transactions(history, canonical_chain(history.chains))
+    canonical = canonical_chain(history.chains)
+    tx_checks, counts = check_transactions(history, canonical)
     verdict.checks.extend(tx_checks)
+    evidence_check, evidence = check_evidence(canonical, bounds)
+    if evidence_check is not None:
+        verdict.checks.append(evidence_check)
     indeterminate_checks, indeterminate = check_indeterminate(history, bounds)
     verdict.checks.extend(indeterminate_checks)
     liveness, verdict.recoveries = check_liveness(history, bounds)
@@ -276,6 +290,7 @@ def check(history: History, bounds: Bounds) -> Verdict:
         "failed": outcomes["failed"],
         "indeterminate": indeterminate,
         "forks": forks,
+        "evidence": evidence,
         "faults": len(history.faults),
     }
     return verdict

@@ -178,3 +178,13 @@ def test_history_round_trips_through_json() -> None:
     h = clean_history()
     again = History.from_json(h.to_json())
     assert again == h and check(again, BOUNDS).ok
+
+
+def test_missing_evidence_fails_when_required() -> None:
+    h = clean_history()
+    required = dataclasses.replace(BOUNDS, min_evidence=1)
+    assert failed_names(check(h, required)) == {"equivocation recorded as evidence"}
+    for n in NODES:
+        h.chains[n][5] = dataclasses.replace(h.chains[n][5], evidence=1)
+    verdict = check(h, required)
+    assert verdict.ok and verdict.counts["evidence"] == 1
