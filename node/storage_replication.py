@@ -169,6 +169,8 @@ class Replicator:
         expected = set(promised)
         if self.objects.blocks.get_pin(cid) is not None:
             expected.add(self.dht.local.peer_id)
+            if min(replication, len(expected)) <= 1:
+                return 1  # nobody else to wait for (r = 1, or no peer took a copy): no DHT lookup on the add path
         while True:
             holders = await self.live_holders(cid)
             if len(holders) >= min(replication, len(expected | holders)) or loop.time() >= deadline:

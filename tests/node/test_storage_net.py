@@ -207,3 +207,29 @@ async def test_pinning_an_object_held_elsewhere_fetches_it_first(trio_of_nodes: 
         assert answer.status == 200 and await answer.json() == {"cid": str(root), "replication": 2, "holders": 2}
     assert b"".join(n0.objects.cat(root)) == DATA
     assert n0.announce_backlog == 1  # our own announcement is left to the background loop, like an add's
+
+
+async def test_an_add_is_acknowledged_once_its_copies_are_held(
+    trio_of_nodes: list[StorageService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n0, n1, n2 = trio_of_nodes  # n2 lacks the storage role: it refuses and is not waited for
+    await n0.host.dial(n2.host.listen_addrs[0])
+    taking = asyncio.ensure_future(n1.replicator.run_inbound())
+    try:
+        root = n0.objects.add_bytes(DATA, replication=2)
+        assert await n0.on_added(root, 2) == 2
+        # The copy was complete and pinned on n1 before the answer: the add already survives n0's loss.
+        assert n1.objects.blocks.get_pin(root) is not None and n1.objects.missing(root) == []
+        lookups: list[CID] = []
+        find_providers = n0.dht.find_providers
+
+        async def counted(cid: CID, want: int = 20) -> list[Contact]:
+            lookups.append(cid)
+            return await find_providers(cid, want)
+
+        monkeypatch.setattr(n0.dht, "find_providers", counted)
+        single = n0.objects.add_bytes(DATA[:1000], replication=1)
+        assert await n0.on_added(single, 1) == 1 and lookups == []  # r = 1 waits for nobody: no lookup either
+    finally:
+        taking.cancel()
+        await asyncio.gather(taking, return_exceptions=True)
