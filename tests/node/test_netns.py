@@ -102,6 +102,9 @@ def udp_delivery(net: NamespaceNetwork, source: str, target: str, count: int = 2
     receiver = textwrap.dedent(f"""
         import socket
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Room for every datagram even if this process is not scheduled for a while (a loaded machine): a loss
+        # must come from the rule, never from a full receive buffer. Root may exceed rmem_max.
+        s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE (Linux; not in the socket module)
         s.bind(({net.ip_of(target)!r}, 9999))
         s.settimeout(2.0)
         print("ready", flush=True)
@@ -119,7 +122,7 @@ def udp_delivery(net: NamespaceNetwork, source: str, target: str, count: int = 2
         for i in range({count}):
             s.sendto(b"x", ({net.ip_of(target)!r}, 9999))
             if i % 100 == 99:
-                time.sleep(0.01)  # paced: losses must come from the rule, not from a full socket buffer
+                time.sleep(0.01)  # paced, so no send buffer fills either
     """)
     proc = subprocess.Popen(net.wrap(target, [sys.executable, "-c", receiver]), stdout=subprocess.PIPE, text=True)
     try:
