@@ -32,7 +32,7 @@ from offload.deciders import AllLocal, AllOffload, Decider, GreedyDecider, MilpD
 from offload.device import EDGE, PHONE, builtin_profile
 from offload.plots import plot_decision_time, plot_gap, plot_metrics
 from offload.profiler import TaskProfile
-from offload.pso import PAPER_SETTINGS, PsoDecider
+from offload.pso import PLAIN_SETTINGS, PsoDecider
 from offload.store import ProfileStore
 from offload.workload import TASK_KINDS, cost_curves, profile_windows, sample_batch, window_key
 
@@ -69,7 +69,7 @@ def deciders() -> list[Decider]:
         RandomDecider(),
         GreedyDecider(),
         PsoDecider(),
-        PsoDecider(PAPER_SETTINGS, name="pso-plain"),
+        PsoDecider(PLAIN_SETTINGS, name="pso-plain"),
         MilpDecider(),
     ]
 

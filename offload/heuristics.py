@@ -12,6 +12,8 @@ import numpy as np
 from offload.costmodel import ENERGY, TIME, BoolArray, FloatArray, OffloadProblem
 
 _EPS = 1e-12
+# Pair moves look at every pair of free tasks: n² candidates per move, so they are used only on small batches.
+PAIR_MOVES_UP_TO = 128
 
 
 def _row_scale(problem: OffloadProblem) -> FloatArray:
@@ -59,12 +61,38 @@ def repair(problem: OffloadProblem, x: np.ndarray) -> BoolArray:
         gain = current - (np.maximum(after - limits[:, None], 0.0) / scale[:, None]).sum(axis=0)
         gain[~movable] = 0.0
         if gain.max() <= _EPS:
-            break
+            pair = _pair_reducing_overshoot(problem, chosen, lhs, current)
+            if pair is None:
+                break
+            for flip in pair:
+                chosen[flip] = not chosen[flip]
+                lhs = lhs + matrix[:, flip] * step[flip]
+            continue
         cost = np.maximum(coefficients * step, 0.0)
         flip = int(np.argmax(np.where(gain > _EPS, gain / (cost + _EPS), -np.inf)))
         chosen[flip] = not chosen[flip]
         lhs = lhs + matrix[:, flip] * step[flip]
     return chosen
+
+
+def _pair_reducing_overshoot(
+    problem: OffloadProblem, chosen: BoolArray, lhs: FloatArray, current: float
+) -> tuple[int, int] | None:
+    """The pair of free flips that removes the most C1–C3 overshoot when no single flip removes any (two
+    constraints can block every single flip: the one that eases C2 overshoots C3 more). Small batches only."""
+    if problem.n > PAIR_MOVES_UP_TO:
+        return None
+    matrix, limits, scale = problem.constraint_matrix, _limits(problem), _row_scale(problem)
+    movable = _movable(problem)
+    moved = matrix * np.where(chosen, -1.0, 1.0)[None, :]
+    after = lhs[:, None, None] + moved[:, :, None] + moved[:, None, :]
+    left = (np.maximum(after - limits[:, None, None], 0.0) / scale[:, None, None]).sum(axis=0)
+    gain = np.where(np.triu(np.outer(movable, movable), k=1), current - left, 0.0)
+    flat = int(np.argmax(gain))
+    if gain.flat[flat] <= _EPS:
+        return None
+    i, j = divmod(flat, problem.n)
+    return i, j
 
 
 def improve(problem: OffloadProblem, x: np.ndarray, max_moves: int | None = None) -> BoolArray:
@@ -114,3 +142,31 @@ def greedy(problem: OffloadProblem) -> BoolArray:
             if trial_overshoot <= current + _EPS:
                 chosen[n], lhs, current = True, trial, trial_overshoot
     return repair(problem, chosen)
+
+
+def improve_pairs(problem: OffloadProblem, x: np.ndarray, max_moves: int | None = None) -> BoolArray:
+    """`improve`, then, while some exist, the best feasible move flipping two tasks at once (one in and one out,
+    or two in, or two out) that lowers the objective, each followed by single flips again. Single flips cannot
+    leave a point where a binding constraint blocks every one of them; a swap (trade a task's time for
+    another's) often can. Batches over PAIR_MOVES_UP_TO tasks get the single flips only."""
+    chosen = improve(problem, x)
+    if problem.n > PAIR_MOVES_UP_TO or problem.violated(chosen):
+        return chosen
+    matrix, limits, coefficients = problem.constraint_matrix, _limits(problem), problem.coefficients
+    movable = _movable(problem)
+    pairs = np.triu(np.outer(movable, movable), k=1)
+    for _ in range(problem.n if max_moves is None else max_moves):
+        step = np.where(chosen, -1.0, 1.0)
+        delta = coefficients * step
+        lhs = matrix @ chosen
+        moved = matrix * step[None, :]
+        fits = np.all(lhs[:, None, None] + moved[:, :, None] + moved[:, None, :] <= limits[:, None, None], axis=0)
+        gain = delta[:, None] + delta[None, :]
+        candidates = np.where(pairs & fits & (gain < -_EPS), gain, np.inf)
+        flat = int(np.argmin(candidates))
+        if not np.isfinite(candidates.flat[flat]):
+            break
+        i, j = divmod(flat, problem.n)
+        chosen[i], chosen[j] = not chosen[i], not chosen[j]
+        chosen = improve(problem, chosen)
+    return chosen

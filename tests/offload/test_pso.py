@@ -11,7 +11,7 @@ import pytest
 
 from offload.costmodel import OffloadProblem
 from offload.deciders import MilpDecider
-from offload.pso import PAPER_SETTINGS, PsoDecider, PsoSettings
+from offload.pso import PLAIN_SETTINGS, PsoDecider, PsoSettings
 from offload.synthetic import random_problem
 
 
@@ -51,8 +51,8 @@ def test_gap_to_the_optimum_is_within_two_percent_at_n_100(seed: int) -> None:
 
 def test_plain_paper_settings_run_and_are_reproducible() -> None:
     problem = random_problem(30, np.random.default_rng(5))
-    first = PsoDecider(PAPER_SETTINGS).decide(problem, np.random.default_rng(9))
-    second = PsoDecider(PAPER_SETTINGS).decide(problem, np.random.default_rng(9))
+    first = PsoDecider(PLAIN_SETTINGS).decide(problem, np.random.default_rng(9))
+    second = PsoDecider(PLAIN_SETTINGS).decide(problem, np.random.default_rng(9))
     assert np.array_equal(first.x, second.x)
 
 
