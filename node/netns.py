@@ -127,7 +127,7 @@ class NamespaceNetwork:
 
     def __init__(self, tag: str | None = None) -> None:
         self.tag = tag or secrets.token_hex(2)
-        if not (len(self.tag) == 4 and all(c in "0123456789abcdef" for c in self.tag)):
+        if not _is_tag(self.tag):
             raise ValueError(f"tag: 4 lowercase hex characters, not {self.tag!r}")
         self.bridge = f"{BRIDGE_PREFIX}{self.tag}"
         self.subnet: int | None = None
@@ -342,10 +342,16 @@ class NamespaceNetwork:
                 for prefix in (BRIDGE_PREFIX, VETH_PREFIX):
                     if link.startswith(prefix) and len(link) >= len(prefix) + 4:
                         orphans.add(link[len(prefix) : len(prefix) + 4])
+            # Only our 4-hex tags: `available()`'s short-lived probe namespace is another process's business.
+            orphans = {tag for tag in orphans if _is_tag(tag)}
             for tag in sorted(orphans - live - set(removed)):
                 _remove(tag, [ns for ns in _namespace_names() if ns.startswith(f"{NS_PREFIX}{tag}-")])
                 removed.append(tag)
         return removed
+
+
+def _is_tag(text: str) -> bool:
+    return len(text) == 4 and all(c in "0123456789abcdef" for c in text)
 
 
 def _remove(tag: str, namespaces: list[str]) -> None:
