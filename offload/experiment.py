@@ -8,7 +8,7 @@ database. Outputs in `out_dir`:
   results.csv   n_tasks,method,time_s,energy_mAh,memory_MB,objective,decision_ms,feasible
                 (means over the instances of each N; decision_ms is the median; feasible = every instance)
   gaps.csv      n_tasks,instance,method,objective,optimum,gap_pct (heuristics against the MILP optimum)
-  profiles.csv  the measured task profiles
+  profiles.csv  the measured task profiles: median CPU and wall time, CPU spread, repeats, load average
   metrics.png, decision_time.png, pso_gap.png
 With T_max equal to the all-local time C3 adds nothing to C1, so the same figures are also produced, in
 `<out>/deadline/`, for a binding deadline: T_max = T_fast + slack × (T_local - T_fast), where T_fast is the
@@ -53,7 +53,7 @@ class ExperimentPlan:
     @classmethod
     def for_mode(cls, quick: bool) -> ExperimentPlan:
         if quick:
-            return cls(task_counts=(10, 100, 1000), instances=3, windows_s=(10, 60, 300, 600), profile_repeats=2)
+            return cls(task_counts=(10, 100, 1000), instances=3, windows_s=(10, 60, 300, 600), profile_repeats=3)
         return cls(
             task_counts=(10, 20, 50, 100, 200, 500, 1000),
             instances=10,
@@ -72,6 +72,26 @@ def deciders() -> list[Decider]:
         PsoDecider(PLAIN_SETTINGS, name="pso-plain"),
         MilpDecider(),
     ]
+
+
+PROFILE_COLUMNS = (
+    "key",
+    "task",
+    "input_bits",
+    "local_s",
+    "local_wall_s",
+    "local_spread_s",
+    "repeats",
+    "load_1m",
+    "local_peak_bytes",
+    "encrypt_s",
+    "encrypt_wall_s",
+    "encrypt_peak_bytes",
+)
+
+
+def _profile_row(profile: TaskProfile) -> dict[str, Any]:
+    return {column: value for column, value in profile.to_json().items() if column in PROFILE_COLUMNS}
 
 
 def load_or_profile(store: ProfileStore, plan: ExperimentPlan, rng: np.random.Generator) -> list[TaskProfile]:
@@ -170,11 +190,7 @@ def run_offload_experiment(out_dir: Path, quick: bool, progress: bool, plan: Exp
     plan = plan or ExperimentPlan.for_mode(quick)
     out_dir.mkdir(parents=True, exist_ok=True)
     profiles = load_or_profile(ProfileStore(out_dir / "profiles"), plan, np.random.default_rng(SEED))
-    _write_csv(
-        out_dir / "profiles.csv",
-        ("key", "task", "input_bits", "local_s", "local_peak_bytes", "encrypt_s", "encrypt_peak_bytes"),
-        [{k: v for k, v in p.to_json().items() if k != "reference_hz"} for p in profiles],
-    )
+    _write_csv(out_dir / "profiles.csv", PROFILE_COLUMNS, [_profile_row(p) for p in profiles])
     results = _run_scenario(out_dir, plan, profiles, 1.0, np.random.default_rng([SEED, 1]), progress)
     if plan.deadline_slack is not None:
         rng = np.random.default_rng([SEED, 2])

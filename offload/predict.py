@@ -63,7 +63,7 @@ class ProfileBook:
         reference_hz: float,
         encrypt: Callable[[bytes], bytes],
         *,
-        repeats: int = 1,
+        repeats: int = 3,
         clock: Clock = time.perf_counter,
     ) -> None:
         self._store = store

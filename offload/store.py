@@ -1,7 +1,9 @@
 """The device's profile database (paper Sec. III-A: profiles are "kept in a database on the device").
 
-One JSON file per device under a directory, `<device>.json` = {"version": 1, "profiles": {key: profile}}, so a
+One JSON file per device under a directory, `<device>.json` = {"version": 2, "profiles": {key: profile}}, so a
 decision reuses what was measured before instead of re-running tasks. Writes are atomic (temp file + rename).
+Version 1 stored wall-clock minima, which measured the machine's load as much as the task (offload/profiler.py);
+a version-1 file is treated as empty, so its profiles are measured again (as CPU time) and the file rewritten.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from offload.errors import ProfileError
 from offload.profiler import TaskProfile
 
-_VERSION = 1
+_VERSION = 2
+_STALE_VERSIONS = (1,)
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -37,6 +40,8 @@ class ProfileStore:
             return {}
         except (OSError, ValueError) as exc:
             raise ProfileError(f"cannot read profile store {path}: {exc}") from exc
+        if isinstance(raw, dict) and raw.get("version") in _STALE_VERSIONS:
+            return {}
         if not isinstance(raw, dict) or raw.get("version") != _VERSION or not isinstance(raw.get("profiles"), dict):
             raise ProfileError(f"{path} is not a version-{_VERSION} profile store")
         return {key: TaskProfile.from_json(value) for key, value in raw["profiles"].items()}

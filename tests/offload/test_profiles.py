@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,18 +60,53 @@ class SleepyTask:
         return None
 
 
-def test_profiler_uses_the_injected_clock_and_takes_the_fastest_run() -> None:
-    durations = iter([0.0, 5.0, 5.0, 7.0, 7.0, 8.0, 10.0, 10.5, 11.0, 11.25, 12.0, 12.5])
+def ticking(*deltas: float) -> Callable[[], float]:
+    """A fake clock: each run reads it twice (start, end) and it advances by the next delta in between."""
+    now, readings = 0.0, []
+    for delta in deltas:
+        readings += [now, now + delta]
+        now += delta + 1.0
+    values = iter(readings)
+    return lambda: next(values)
 
-    def clock() -> float:
-        return next(durations)
 
-    profile = profile_task("k", SleepyTask(), b"x" * 1000, lambda b: b[::-1], reference_hz=2e9, repeats=3, clock=clock)
-    assert profile.local_s == pytest.approx(1.0)  # runs took 5, 2 and 1
-    assert profile.encrypt_s == pytest.approx(0.25)
+def test_profile_is_the_median_cpu_time_with_wall_time_spread_and_load_beside_it() -> None:
+    # Three task runs, then three sealing runs. Under load the wall clock runs far ahead of the CPU clock.
+    cpu = ticking(0.5, 0.2, 0.3, 0.01, 0.03, 0.02)
+    wall = ticking(5.0, 2.0, 0.9, 0.5, 0.05, 0.04)
+    profile = profile_task(
+        "k", SleepyTask(), b"x" * 1000, lambda b: b[::-1], reference_hz=2e9, repeats=3,
+        clock=wall, cpu_clock=cpu, load=lambda: 14.0,
+    )  # fmt: skip
+    assert profile.local_s == pytest.approx(0.3)  # the median CPU time: not the minimum, not wall time
+    assert profile.local_wall_s == pytest.approx(2.0)
+    assert profile.local_spread_s == pytest.approx(0.3)
+    assert profile.encrypt_s == pytest.approx(0.02)
+    assert profile.encrypt_wall_s == pytest.approx(0.05)
+    assert (profile.repeats, profile.load_1m) == (3, 14.0)
     assert profile.input_bits == 8000
-    assert profile.cycles == pytest.approx(2e9)
+    assert profile.cycles == pytest.approx(0.3 * 2e9)
     assert profile.local_peak_bytes >= 100_000
+    assert TaskProfile.from_json(profile.to_json()) == profile
+
+
+def test_real_profile_measures_cpu_time_of_the_task() -> None:
+    def spin() -> None:
+        deadline = time.thread_time() + 0.02
+        while time.thread_time() < deadline:
+            pass
+
+    class Spinner:
+        name = "spin/1"
+
+        def run(self, payload: bytes) -> codec.Value:
+            spin()
+            return None
+
+    profile = profile_task("k", Spinner(), b"x", lambda b: b, reference_hz=1e9, repeats=3)
+    assert 0.02 <= profile.local_s < 0.2
+    assert profile.local_wall_s is not None and profile.local_wall_s >= profile.local_s * 0.9
+    assert profile.load_1m is None or profile.load_1m >= 0
 
 
 def test_peak_memory_sees_numpy_buffers() -> None:
@@ -101,9 +139,19 @@ def test_store_refuses_names_that_leave_its_directory(tmp_path: Path, name: str)
 
 
 @pytest.mark.parametrize(
-    "content", ["{not json", '{"version": 9, "profiles": {}}', '{"version": 1, "profiles": {"k": 3}}']
+    "content", ["{not json", '{"version": 9, "profiles": {}}', '{"version": 2, "profiles": {"k": 3}}']
 )
 def test_corrupt_store_is_a_profile_error(tmp_path: Path, content: str) -> None:
     (tmp_path / "dev.json").write_text(content)
     with pytest.raises(ProfileError):
         ProfileStore(tmp_path).load("dev")
+
+
+def test_wall_clock_store_of_version_1_is_measured_again(tmp_path: Path) -> None:
+    old = {"version": 1, "profiles": {"hrv/1@10s": {**profile("hrv/1@10s").to_json()}}}
+    (tmp_path / "dev.json").write_text(json.dumps(old))
+    store = ProfileStore(tmp_path)
+    assert store.load("dev") == {}
+    store.put("dev", [profile("hrv/1@60s")])
+    assert json.loads((tmp_path / "dev.json").read_text())["version"] == 2
+    assert set(store.load("dev")) == {"hrv/1@60s"}
