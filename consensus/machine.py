@@ -176,7 +176,26 @@ class ConsensusMachine:
             return False
         if isinstance(message, Proposal):
             return self._held.accept_proposal(message, value, verified)
-        return self._held.accept_vote(message, verified)
+        changed = self._held.accept_vote(message, verified)
+        if changed:
+            self._restore_lock(message)
+        return changed
+
+    def _restore_lock(self, vote: Vote) -> None:
+        """Our own precommit for a value in round r means we locked on it in r (lines 36–38 do both at once).
+        After a restart the shell feeds our persisted votes back in; without this the fresh machine would be
+        unlocked and could prevote another value in a later round — the very thing the lock forbids, and with a
+        block already final at a peer, a fork. (Tendermint gets the same from replaying its write-ahead log.)
+        The value itself is asked for at once (the shell may hold it on disk, or peers do): a lock on a value
+        nobody can re-propose would stall the height, so `_start_round` re-proposes it once it is here."""
+        if (
+            vote.validator == self._public_key
+            and vote.kind is VoteKind.PRECOMMIT
+            and vote.block_hash is not None
+            and vote.round > self.locked_round
+        ):
+            self.locked_value, self.locked_round = vote.block_hash, vote.round
+            self._held.request(vote.block_hash, vote.round)
 
     def _buffer(self, message: Message, value: bytes | None, verified: bool) -> None:
         """Keep a next-height message until `start_height`. Only signed messages from current validators are kept,
@@ -313,6 +332,10 @@ class ConsensusMachine:
         if me is None or self.key is None or self.validators.proposer(self.height, round_) != me:
             self._schedule(Step.PROPOSE, now)
             return
+        if self.valid_value is None and self.locked_value is not None and self.locked_value in self._values:
+            # A lock restored after a restart (`_restore_lock`) whose value has arrived since: line 36 set the
+            # valid value with the lock, so re-propose it as the node would have before the crash.
+            self.valid_value, self.valid_round = self.locked_value, self.locked_round
         held = self._proposals.get(round_)
         if held is not None and held.value_hash in self._values:
             # Already signed one for this round (e.g. inputs replayed after a restart): never sign a second.

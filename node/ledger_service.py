@@ -34,13 +34,15 @@ from consensus.state import get_nonce
 from consensus.system_txs import default_registry, evidence_body
 from consensus.timeouts import TimeoutParams
 from consensus.tx import Tx
-from consensus.votes import ValidatorSet, Vote
+from consensus.votes import ValidatorSet, Vote, VoteKind
 from node import ledger_wire as wire
 from node.fault_points import FaultPoints
 from node.group_commit import JournalWriter, open_mempool_journal
 from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
+from node.ledger_compact import CompactProposals
 from node.ledger_guard import SignGuard
-from node.ledger_repair import LedgerRepair
+from node.ledger_locked_value import LockedValueFile
+from node.ledger_repair import LedgerRepair, deliver_value
 from node.p2p import P2PError, P2PHost
 from node.service import Service
 
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 Input = Callable[[float], list[actions.Action]]
 
 
-class LedgerService(LedgerRepair, Service):
+class LedgerService(CompactProposals, LedgerRepair, Service):
     name = "ledger"
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
@@ -97,6 +99,7 @@ class LedgerService(LedgerRepair, Service):
         self._restored: list[bytes] = []  # reloaded from the mempool journal, to gossip again
         self._flush = asyncio.Event()
         self._guard = SignGuard(data_dir / "signed_votes.json")
+        self._locked_value = LockedValueFile(data_dir / "locked_block.cbor")  # the block of our latest precommit
         # Deliberate crashes for fault-injection tests (node/fault_points.py); none armed unless asked for.
         self.faults = FaultPoints.from_environment()
         self._verified_peers: set[str] = set()
@@ -144,9 +147,14 @@ class LedgerService(LedgerRepair, Service):
     async def run(self) -> None:
         machine = self.machine
         assert machine is not None
-        for vote in self._guard.votes_at(machine.height):
-            # Signed before a restart: the machine repeats these instead of signing anything new in their slots.
+        replayed = self._guard.votes_at(machine.height)
+        for vote in replayed:
+            # Signed before a restart: the machine repeats these instead of signing anything new in their slots,
+            # and our precommit among them gives back the lock it stands for.
             self._submit(functools.partial(_replay_vote, machine, vote))
+        locked = self._locked_value.load()
+        if locked is not None and any(v.kind is VoteKind.PRECOMMIT and v.block_hash == locked[0] for v in replayed):
+            self._submit(functools.partial(deliver_value, machine, *locked))  # the locked block itself
         self._submit(machine.on_start)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._drive(), name="ledger-drive")
@@ -194,6 +202,7 @@ class LedgerService(LedgerRepair, Service):
                 log.warning("withholding a proposal that conflicts with one signed before a restart")
         elif isinstance(action, actions.BroadcastVote):
             self.faults.before_vote_persisted(action.vote)
+            self._keep_locked_value(action.vote)
             if self._guard.allow_vote(action.vote):
                 self.faults.after_vote_persisted(action.vote)
                 self._out_votes.append(action.vote)
@@ -217,6 +226,15 @@ class LedgerService(LedgerRepair, Service):
             self._submit_evidence(action)
         elif isinstance(action, actions.RequestValue):
             self._spawn(self._fetch_value(action.height, action.value_hash))
+
+    def _keep_locked_value(self, vote: Vote) -> None:
+        """Before our precommit for a block is recorded, the block goes to disk (node/ledger_locked_value.py)."""
+        machine = self.machine
+        assert machine is not None
+        if vote.kind is VoteKind.PRECOMMIT and vote.block_hash is not None:
+            value = machine.value(vote.block_hash)
+            if value is not None:
+                self._locked_value.save(vote.block_hash, value)
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
         # The loop holds tasks only weakly: keep a reference until each is done.
@@ -417,42 +435,6 @@ class LedgerService(LedgerRepair, Service):
         machine = self.machine
         assert machine is not None
         return lambda now: machine.on_vote(vote, now)
-
-    def _compact_message(self, proposal: Proposal, value: bytes | None) -> ProposalMessage:
-        """A proposal as it is gossiped: with its block in compact form (header and tx hashes), except a
-        re-proposal (`pol_round` ≥ 0), which goes whole: a validator restarted since the block was first proposed
-        lacks its transactions (docs/CONSENSUS.md, "Re-proposals after a crash")."""
-        app = self.app
-        assert app is not None
-        if value is None:
-            return ProposalMessage(proposal, None)
-        if proposal.pol_round >= 0:
-            return ProposalMessage(proposal, value, full=True)
-        return ProposalMessage(proposal, wire.CompactBlock.of(app.block_of(value)).encode())
-
-    def _expand(self, proposal: Proposal, data: bytes) -> bytes | None:
-        """Rebuild a gossiped compact block from the mempool; None (the machine then asks for the value by hash,
-        see `_fetch_value`) when it is malformed, does not match the proposal, or transactions are missing."""
-        machine, app, mempool = self.machine, self.app, self.mempool
-        assert machine is not None and app is not None and mempool is not None
-        if machine.value(proposal.value_hash) is not None or proposal.value_hash in self._compact:
-            return None
-        try:
-            compact = wire.CompactBlock.decode(data, max_txs=self.genesis.params.max_block_txs)
-        except wire.WireError as exc:
-            self.malformed_messages += 1
-            log.info("malformed compact block in a proposal: %s", exc)
-            return None
-        if compact.header.hash != proposal.value_hash:
-            self.malformed_messages += 1
-            return None
-        block = compact.expand(mempool.get)
-        if block is None:
-            self._compact[proposal.value_hash] = compact
-            return None
-        value = block.encode()
-        app.remember_encoding(value, block)
-        return value
 
     async def _read_txs(self) -> None:
         mempool = self.mempool

@@ -25,7 +25,7 @@ from consensus.actions import Action, BroadcastProposal, BroadcastVote, Commit, 
 from consensus.machine import ConsensusMachine
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind
-from tests.consensus.test_machine_harness import CHAIN, FAST, FakeApp, make_keys, validator_set
+from tests.consensus.test_machine_harness import CHAIN, FAST, FakeApp, make_keys, validator_set, value_of
 
 KEYS = make_keys(4, salt=7)
 VALIDATORS = validator_set(KEYS)
@@ -209,3 +209,52 @@ def test_a_reproposal_carries_the_prevotes_that_let_a_node_which_missed_the_lock
         out += fresh.on_vote(vote, net.now)
     prevotes = [a.vote for a in out if isinstance(a, BroadcastVote) and a.vote.kind is VoteKind.PREVOTE]
     assert [(v.round, v.block_hash) for v in prevotes] == [(3, block)]
+
+
+def test_a_restarted_validator_keeps_the_lock_its_persisted_precommit_stands_for() -> None:
+    # Validator 0 precommitted v in round 0 and crashed; its sign guard replays that precommit into a fresh
+    # machine. A fresh value v' proposed in round 1 (no proof of lock) must get its nil prevote, as before the
+    # crash: were it unlocked, it would join a quorum for v' while v may already be final at a peer.
+    _, v_hash = value_of("block|1|0|n1")
+    v2, v2_hash = value_of("block|1|1|n2")
+    me = KEYS[0]
+    restarted = ConsensusMachine(
+        chain_id=CHAIN, app=FakeApp("n0"), height=1, validators=VALIDATORS, key=me, params=FAST
+    )
+    replayed: list[Action] = []
+    for kind in (VoteKind.PREVOTE, VoteKind.PRECOMMIT):
+        replayed += restarted.on_vote(Vote(kind, CHAIN, 1, 0, v_hash, me.public_key).signed(me), 0.0, verified=True)
+    restarted.on_start(0.0)
+    assert (restarted.locked_value, restarted.locked_round) == (v_hash, 0)
+    assert RequestValue(1, v_hash) in replayed  # the locked block is wanted at once (from disk, or peers)
+
+    other = KEYS[3]
+    restarted.on_vote(Vote(VoteKind.PREVOTE, CHAIN, 1, 1, None, other.public_key).signed(other), 1.0)
+    proposer = KEYS[VALIDATORS.members.index(VALIDATORS.proposer(1, 1))]
+    fresh = Proposal(CHAIN, 1, 1, -1, v2_hash, proposer.public_key).signed(proposer)
+    out = restarted.on_proposal(fresh, v2, 1.0)
+    assert restarted.round == 1
+    prevotes = [a.vote for a in out if isinstance(a, BroadcastVote) and a.vote.kind is VoteKind.PREVOTE]
+    assert [(p.round, p.block_hash) for p in prevotes] == [(1, None)]
+
+
+def test_a_restored_lock_whose_block_is_back_is_reproposed_with_its_round() -> None:
+    # The node keeps the block of its precommit on disk (node/ledger_locked_value.py) and hands it back after the
+    # restart: as proposer it re-proposes that block with pol_round 0, as it would have without the crash — so a
+    # cluster whose every node restarted does not sit forever locked on a block nobody can propose.
+    v, v_hash = value_of("block|1|0|n1")
+    me = KEYS[0]
+    restarted = ConsensusMachine(
+        chain_id=CHAIN, app=FakeApp("n0"), height=1, validators=VALIDATORS, key=me, params=FAST
+    )
+    restarted.on_vote(Vote(VoteKind.PRECOMMIT, CHAIN, 1, 0, v_hash, me.public_key).signed(me), 0.0, verified=True)
+    restarted.on_value(v_hash, v, 0.0)
+    restarted.on_start(0.0)
+    round_ = next(r for r in range(1, 8) if VALIDATORS.proposer(1, r) == me.public_key)
+    out: list[Action] = []
+    for i in (1, 2):
+        key = KEYS[i]
+        out += restarted.on_vote(Vote(VoteKind.PREVOTE, CHAIN, 1, round_, None, key.public_key).signed(key), 1.0)
+    [proposed] = [a for a in out if isinstance(a, BroadcastProposal)]
+    assert (proposed.proposal.round, proposed.proposal.value_hash, proposed.proposal.pol_round) == (round_, v_hash, 0)
+    assert proposed.value == v
