@@ -13,6 +13,7 @@ Each test prints the measured figure; the asserted bounds are generous on purpos
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import threading
 import time
@@ -200,6 +201,46 @@ def test_a_restarted_validator_catches_up_within_seconds_of_its_api_answering(tm
                 f"(from height {answered_status['height']} to {head})"
             )
         assert caught_up - answered <= CATCH_UP_BOUND_S
+        assert_no_fork(cluster, names)
+    finally:
+        stop_all(cluster)
+
+
+def test_all_four_crashing_after_their_precommit_come_back_and_finalise_that_block(tmp_path: Path) -> None:
+    # Every validator signs and records its precommit for block B and dies before sending it: a quorum of
+    # precommits for B exists (on four disks) but no node holds B in memory any more. After the restart the
+    # replayed precommits finalise B — which needs B itself, kept on disk with the precommit — and nothing else
+    # may become final at that height.
+    template = dataclasses.replace(generate_network(4), idle_block_interval_ms=60_000)
+    names = [node.name for node in template.nodes]
+    armed = {ENV_VAR: f"{CRASH_AFTER_PRECOMMIT}@3"}
+    cluster = start_with_env(template, tmp_path / "net", {name: armed for name in names})
+    try:
+        chain_id = str(http_json("GET", f"{cluster.records[names[0]].http_url}/status")["chain_id"])
+        with TxFlow(cluster, chain_id):
+            for name in names:
+                code = cluster.wait_exit(name, timeout=60)
+                assert code == FAULT_EXIT_CODE, f"{name} exited with {code}:\n{cluster.log_tail(name)}"
+        precommitted = {}
+        for name in names:
+            record = json.loads((Path(cluster.records[name].data_dir) / "signed_votes.json").read_text())
+            [(slot, value)] = [(k, v) for k, v in record["signed"].items() if k.endswith("/2") and v != "nil"]
+            precommitted[name] = (int(slot.split("/")[0]), value)
+        assert len(set(precommitted.values())) == 1, precommitted  # one block, one height, all four
+        [(crash_height, block)] = set(precommitted.values())
+
+        for name in names:
+            cluster.spawn(name)
+        back = moment_when(
+            lambda: all(cluster.status_of(n) is not None for n in names), timeout=60, what="all four answering"
+        )
+        final = moment_when(
+            lambda: all(height(cluster, n) >= crash_height for n in names),
+            timeout=RESUME_BOUND_S,
+            what=f"height {crash_height} final everywhere",
+        )
+        print(f"\nthe precommitted block final {final - back:.2f} s after all four answered again")
+        assert all(block_hash(cluster, n, crash_height) == block for n in names)
         assert_no_fork(cluster, names)
     finally:
         stop_all(cluster)
