@@ -152,7 +152,7 @@ def after_experiment_control(
 
         check_now(session, Bounds.from_json(configuration["bounds"]))
     failed = [
-        f"{run['activity'].get('name')}: {str(run.get('exception') or run.get('output'))[:300]}"
+        f"{run['activity'].get('name')}: {_failure(run)}"
         for run in journal.get("run", []) + journal.get("rollbacks", [])
         if run.get("status") == "failed"
     ]
@@ -163,6 +163,14 @@ def after_experiment_control(
     (out_dir / "history.json").write_text(json.dumps(history.to_json()) + "\n")
     report.write(out_dir, text, history, title)
     RESULT.update(report=text, verdict=session.verdict, failed_activities=failed, status=journal.get("status"))
+
+
+def _failure(run: dict[str, Any]) -> str:
+    """A failed activity's exception message (the journal keeps the whole traceback as a list of lines)."""
+    exception = run.get("exception")
+    if isinstance(exception, list) and exception:
+        return str(exception[-1]).strip()[:1000]
+    return str(exception or run.get("output"))[:1000]
 
 
 def cleanup_control() -> None:
