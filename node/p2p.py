@@ -51,7 +51,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.p2p_connections import PeerGate, close_connections
+from node.p2p_connections import PeerGate, close_connections, open_stream_reconnecting
 from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, raise_library_limits
 from node.p2p_runtime import TrioRuntime, run_in_nursery
 
@@ -69,7 +69,7 @@ from node.p2p_types import (
     StreamClosed,
     StreamHandler,
     Subscription,
-    discard,
+    answer_request,
 )
 
 __all__ = [
@@ -298,10 +298,10 @@ class P2PHost:
 
         Bounded even when the peer has stopped reading (`node/p2p_connections.py`).
         """
-        swarm, peer = self._host.get_network(), _peer_id(peer_id)
+        peer, host = _peer_id(peer_id), self._host
 
         async def close() -> bool:
-            return await close_connections(swarm, peer) > 0
+            return await close_connections(host.get_network(), peer) > 0
 
         return await self._call(close)
 
@@ -309,20 +309,22 @@ class P2PHost:
         """Refuse these peers until the next call: close their connections now, refuse their inbound connections
         and streams, and do not dial them (`dial` raises DialError). `set_blocked_peers(set())` heals.
 
-        For fault injection where the runner cannot cut links; raises P2PError for a malformed peer ID.
+        For fault injection where the runner cannot cut links; raises P2PError for a malformed peer ID (and then
+        changes nothing).
         """
         wanted = {str(_peer_id(p)) for p in peer_ids}
+        before = self._gate.blocked
         newly_blocked = self._gate.set_blocked(wanted)
-        swarm = self._host.get_network() if self._host is not None else None
-        if newly_blocked:
-            log.info("blocking %d peer(s): %s", len(newly_blocked), ", ".join(sorted(newly_blocked)))
-        if swarm is None or not newly_blocked:
+        if self._gate.blocked != before:
+            log.info("blocked peers now: %s", ", ".join(sorted(self._gate.blocked)) or "none")
+        host = self._host
+        if not newly_blocked or host is None or self._nursery is None or self._stopping:
             return
 
         async def close_all() -> None:
             async with trio.open_nursery() as nursery:
                 for peer in newly_blocked:
-                    nursery.start_soon(close_connections, swarm, ID.from_base58(peer))
+                    nursery.start_soon(close_connections, host.get_network(), ID.from_base58(peer))
 
         await self._call(close_all)
 
@@ -447,7 +449,7 @@ class P2PHost:
 
         async def open_() -> Any:
             try:
-                return await host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+                return await open_stream_reconnecting(host, ID.from_base58(peer_id), TProtocol(protocol))
             except Exception as exc:
                 raise RequestError(f"cannot open {protocol} to {peer_id}: {type(exc).__name__}: {exc}") from exc
 
@@ -469,29 +471,7 @@ class P2PHost:
         """
 
         async def serve(stream: P2PStream) -> None:
-            try:
-                length = await stream.read_uvarint()
-                if length > max_request_bytes:
-                    log.info("%s request of %d bytes from %s refused", protocol, length, stream.peer_id)
-                    if on_oversize is None:
-                        await stream.reset()
-                        return
-                    await stream.write_frame(on_oversize(length))
-                    await discard(stream, min(length, MAX_DISCARD_BYTES))
-                    await stream.close()
-                    return
-                request = await stream.read_exactly(length)
-            except P2PError as exc:
-                log.info("bad %s request from %s: %s", protocol, stream.peer_id, exc)
-                await stream.reset()
-                return
-            try:
-                answer = await handler(stream.peer_id, request)
-                await stream.write_frame(answer)
-            except P2PError as exc:
-                log.info("%s answer to %s failed: %s", protocol, stream.peer_id, exc)
-            finally:
-                await stream.close()
+            await answer_request(stream, protocol, handler, max_request_bytes, on_oversize)
 
         self.set_stream_handler(protocol, serve)
 

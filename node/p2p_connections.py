@@ -15,6 +15,9 @@ peer that stopped reading (paused, or behind a cut link) that write, or a gossip
 can block for as long as TCP keeps retrying: the close would hang and the dead connection stay "connected".
 `close_connections` therefore bounds the orderly close and then closes the socket itself, which fails every
 pending read and write on it at once.
+
+**Reopening.** A connection the peer closed while this host's loop was busy is still listed until the loop runs
+again; `open_stream_reconnecting` drops it and opens the stream on a fresh connection instead of failing.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import trio
+from libp2p.io.exceptions import ConnectionClosedError
 from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
+from libp2p.stream_muxer.exceptions import MuxedStreamError
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,37 @@ async def close_connections(swarm: Any, peer_id: ID) -> int:
         with trio.move_on_after(ORDERLY_CLOSE_S), contextlib.suppress(Exception):
             await swarm.close_peer(peer_id)
     return len(connections)
+
+
+async def open_stream_reconnecting(host: Any, peer_id: ID, protocol: Any) -> Any:
+    """`host.new_stream`, once more on a fresh connection if the one the swarm still listed turns out dead.
+
+    A host whose loop was busy (CPU-bound work) cannot answer pings, so its peer's keepalive rightly closes the
+    connection; until this host's loop runs again its swarm still lists that connection, and the next stream was
+    opened on it and failed ("Failed to send SYN: broken pipe") instead of dialling afresh.
+    """
+    try:
+        return await host.new_stream(peer_id, [protocol])
+    except Exception as exc:
+        if not _connection_died(exc):
+            raise
+    await close_connections(host.get_network(), peer_id)
+    return await host.new_stream(peer_id, [protocol])
+
+
+def _connection_died(exc: BaseException) -> bool:
+    """Whether a failure to open a stream came from the connection under it being gone (not, say, from the peer
+    refusing the protocol): a muxer or socket error anywhere in the exception's chain."""
+    seen: BaseException | None = exc
+    for _ in range(12):
+        if seen is None:
+            return False
+        if isinstance(
+            seen, MuxedStreamError | ConnectionClosedError | trio.BrokenResourceError | trio.ClosedResourceError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _socket_stream_of(conn: Any) -> trio.SocketStream | None:

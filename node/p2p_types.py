@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class _Bridge(Protocol):
@@ -210,3 +213,36 @@ async def discard(stream: P2PStream, limit: int) -> None:
         if not chunk:
             return
         remaining -= len(chunk)
+
+
+async def answer_request(
+    stream: P2PStream,
+    protocol: str,
+    handler: RequestHandler,
+    max_request_bytes: int,
+    on_oversize: Callable[[int], bytes] | None,
+) -> None:
+    """Serve one request–response exchange on an inbound stream (`P2PHost.set_request_handler` says how)."""
+    try:
+        length = await stream.read_uvarint()
+        if length > max_request_bytes:
+            log.info("%s request of %d bytes from %s refused", protocol, length, stream.peer_id)
+            if on_oversize is None:
+                await stream.reset()
+                return
+            await stream.write_frame(on_oversize(length))
+            await discard(stream, min(length, MAX_DISCARD_BYTES))
+            await stream.close()
+            return
+        request = await stream.read_exactly(length)
+    except P2PError as exc:
+        log.info("bad %s request from %s: %s", protocol, stream.peer_id, exc)
+        await stream.reset()
+        return
+    try:
+        answer = await handler(stream.peer_id, request)
+        await stream.write_frame(answer)
+    except P2PError as exc:
+        log.info("%s answer to %s failed: %s", protocol, stream.peer_id, exc)
+    finally:
+        await stream.close()

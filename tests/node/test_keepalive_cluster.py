@@ -1,5 +1,6 @@
 """A paused node process keeps its sockets open and sends no FIN: its peers must notice it through the keepalive
-within the documented bound, and reconnect to it once it runs again."""
+within the documented bound, and reconnect to it once it runs again. And the other way round: a client that was
+too busy to answer pings, and was disconnected for it, gets a new connection when it next opens a stream."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from node.config import generate_network
-from node.keepalive import KeepaliveSettings
+from node.keepalive import PING_BYTES, PING_PROTOCOL, KeepaliveSettings
+from node.p2p import HostConfig, P2PHost
 from node.peering import PeeringService
-from tests.harness import running_cluster, wait_until
+from tests.harness import await_until, running_cluster, wait_until
+from tests.node.peer_process import PeerProcess, loopback_pair
 
 pytestmark = pytest.mark.cluster
 
@@ -49,3 +52,27 @@ def test_a_paused_node_is_noticed_within_the_keepalive_bound_and_reconnected_aft
         assert noticed_s <= KeepaliveSettings().detection_bound_s + SLACK_S
         # After the resume: a dial in flight completes, or the next one comes within the redial cap.
         assert reconnected_s <= PeeringService.max_backoff_s * (1 + PeeringService.jitter) + 5.0 + SLACK_S
+
+
+async def test_a_client_whose_loop_was_blocked_reopens_its_closed_connection_on_the_next_request() -> None:
+    # A client busy on its event loop (a device computing a result) cannot answer pings: the node's keepalive
+    # rightly closes the connection, but the client's host still lists it until the loop runs again, and its
+    # next stream was opened on the dead connection ("Failed to send SYN: broken pipe") instead of redialling.
+    server, nowhere = loopback_pair()
+    peer = PeerProcess(server, nowhere)  # its own redial goes nowhere: only the client can reconnect
+    client = P2PHost(HostConfig(seed=os.urandom(32)))
+    await client.start()
+    try:
+        await await_until(lambda: any("ready" in r for r in peer.reports), timeout_s=60, what="peer process up")
+        await client.dial(server.multiaddr)
+        await await_until(lambda: peer.peers() == [client.peer_id], timeout_s=10, what="peer sees the client")
+        # Deliberately block the loop, as CPU-bound work on it would: no pings are answered meanwhile.
+        time.sleep(KeepaliveSettings().detection_bound_s + SLACK_S)  # noqa: ASYNC251
+        assert peer.peers() == [], "the peer's keepalive closed the silent client's connection"
+        stream = await client.open_stream(server.peer_id, PING_PROTOCOL)
+        await stream.write(b"x" * PING_BYTES)
+        assert await stream.read_exactly(PING_BYTES) == b"x" * PING_BYTES
+        await stream.close()
+    finally:
+        await client.stop()
+        peer.stop()
