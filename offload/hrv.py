@@ -11,6 +11,7 @@ import warnings
 
 from consensus import codec
 from offload.errors import TaskFailedError
+from offload.heartpy_import import import_heartpy
 from offload.tasks import decode_signal, fixed
 
 # heartpy needs a few beats to reject outliers; shorter windows make its measures meaningless.
@@ -27,7 +28,7 @@ class HeartRateTask:
         return "hrv/1"
 
     def run(self, payload: bytes) -> codec.Value:
-        import heartpy
+        heartpy = import_heartpy()
         from heartpy.exceptions import BadSignalWarning
 
         signal = decode_signal(payload, channels=1, min_seconds=MIN_SECONDS, max_frames=MAX_FRAMES)

@@ -16,6 +16,7 @@ from pathlib import Path
 from offload.errors import ProfileError
 from offload.profiler import TaskProfile
 
+PROFILE_DIR_ENV = "EHRNET_PROFILE_DIR"
 _VERSION = 2
 _STALE_VERSIONS = (1,)
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -59,3 +60,13 @@ class ProfileStore:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+def default_profile_dir() -> Path:
+    """Where this machine's task profiles are kept between runs (they describe the machine, not a cluster):
+    $EHRNET_PROFILE_DIR, else $XDG_CACHE_HOME/ehrnet/profiles, else ~/.cache/ehrnet/profiles."""
+    explicit = os.environ.get(PROFILE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "ehrnet" / "profiles"

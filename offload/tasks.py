@@ -121,6 +121,17 @@ def registry() -> dict[str, Task]:
     return {task.name: task for task in tasks}
 
 
+def preload() -> None:
+    """Import what the first run of every task needs (heartpy and its scipy parts for `hrv/1`, scipy.signal for
+    `tremor/1`), so that the first device to ask an edge node does not wait for the imports (about a second)."""
+    import scipy.signal  # noqa: F401  (tremor/1)
+
+    from offload.heartpy_import import import_heartpy
+
+    registry()
+    import_heartpy()
+
+
 def get_task(name: str, tasks: dict[str, Task] | None = None) -> Task:
     table = registry() if tasks is None else tasks
     try:
