@@ -163,7 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(build_parser(), argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["node", "run"]:
+        # A node's start-up is mostly imports, and on a busy machine every module counts: a node parses its
+        # arguments without importing the other command groups (cluster, light, admin, demo, ...).
+        return run_standalone(_register_node, args)
+    return dispatch(build_parser(), args)
 
 
 def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] | None = None) -> int:

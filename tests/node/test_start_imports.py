@@ -31,3 +31,14 @@ def test_the_node_start_path_imports_no_analysis_library() -> None:
 def test_the_cluster_commands_import_no_libp2p() -> None:
     loaded = _modules_after("import node.cli\nnode.cli.build_parser()\nimport node.cluster_cli, node.cluster_wait")
     assert not _among(loaded, ("libp2p", "trio", *HEAVY))
+
+
+def test_a_node_parses_its_arguments_without_the_other_command_groups() -> None:
+    code = (
+        "import contextlib, io, node.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    node.cli.main(['node', 'run', '--help'])"
+    )
+    loaded = _modules_after(code)
+    assert "node.cli" in loaded
+    assert not loaded & {"node.cluster_cli", "node.demo", "node.admin_cli", "node.light.cli", "storage.cli"}
