@@ -7,7 +7,8 @@ Profiles are kept in `<out>/profiles/` and reused by the next run, as the paper'
 database. Outputs in `out_dir`:
   results.csv   n_tasks,method,time_s,energy_mAh,memory_MB,objective,decision_ms,feasible
                 (means over the instances of each N; decision_ms is the median; feasible = every instance)
-  gaps.csv      n_tasks,instance,method,objective,optimum,gap_pct (heuristics against the MILP optimum)
+  gaps.csv      n_tasks,instance,method,objective,optimum,gap_pct,feasible (heuristics against the MILP optimum;
+                gap_pct empty where the heuristic's answer or the instance is infeasible)
   profiles.csv  the measured task profiles: median CPU and wall time, CPU spread, repeats, load average
   metrics.png, decision_time.png, pso_gap.png
 With T_max equal to the all-local time C3 adds nothing to C1, so the same figures are also produced, in
@@ -30,14 +31,14 @@ import numpy as np
 from offload.costmodel import Decision, OffloadProblem
 from offload.deciders import AllLocal, AllOffload, Decider, GreedyDecider, MilpDecider, RandomDecider
 from offload.device import EDGE, PHONE, builtin_profile
-from offload.plots import plot_decision_time, plot_gap, plot_metrics
+from offload.plots import decision_time_figure, gap_figure, metrics_figure, save
 from offload.profiler import TaskProfile
 from offload.pso import PLAIN_SETTINGS, PsoDecider
 from offload.store import ProfileStore
 from offload.workload import TASK_KINDS, cost_curves, profile_windows, sample_batch, window_key
 
 RESULT_COLUMNS = ("n_tasks", "method", "time_s", "energy_mAh", "memory_MB", "objective", "decision_ms", "feasible")
-GAP_COLUMNS = ("n_tasks", "instance", "method", "objective", "optimum", "gap_pct")
+GAP_COLUMNS = ("n_tasks", "instance", "method", "objective", "optimum", "gap_pct", "feasible")
 SEED = 2103_10186  # the paper's arXiv number
 REFERENCE_DEVICE = "reference-core"  # this machine, standing in for the edge's 2.5 GHz x86 core
 
@@ -170,6 +171,7 @@ def _run_scenario(
             if optimum.feasible and decision.feasible:
                 gap = f"{(decision.objective - optimum.objective) / optimum.objective * 100:.4f}"
             row = {"n_tasks": n, "instance": instance, "method": name, "gap_pct": gap}
+            row["feasible"] = "true" if decision.feasible else "false"
             row.update(objective=f"{decision.objective:.8g}", optimum=f"{optimum.objective:.8g}")
             gaps.append(row)
     results = [_summarise(n, d.name, by_method[(n, d.name)]) for n in plan.task_counts for d in methods]
@@ -178,10 +180,11 @@ def _run_scenario(
     _write_csv(results_path, RESULT_COLUMNS, results)
     _write_csv(out_dir / "gaps.csv", GAP_COLUMNS, gaps)
     names = [d.name for d in methods]
-    plot_metrics(results, names, out_dir / "metrics.png")
+    scenario = "T_max = all-local time" if slack >= 1 else f"binding deadline (slack {slack:g})"
+    save(metrics_figure(results, names, scenario), out_dir / "metrics.png")
     deciding = [name for name in names if name not in ("all-local", "all-offload")]
-    plot_decision_time(results, deciding, out_dir / "decision_time.png")
-    plot_gap(gaps, ["pso", "pso-plain", "greedy"], out_dir / "pso_gap.png")
+    save(decision_time_figure(results, deciding, scenario), out_dir / "decision_time.png")
+    save(gap_figure(gaps, ["pso", "pso-plain", "greedy"], scenario), out_dir / "pso_gap.png")
     return results_path
 
 

@@ -1,4 +1,10 @@
-"""PNG figures of the offloading experiment (matplotlib's Agg renderer, no display, no pyplot state)."""
+"""PNG figures of the offloading experiment (matplotlib's Agg renderer, no display, no pyplot state).
+
+Each figure is built by a `*_figure` function (tested: titles, markers, notes) and written by `save`. Every
+figure carries a title of its own naming the scenario; infeasible answers are drawn (crosses), never dropped;
+and where greedy, PSO and the MILP give the same objective — their lines or points lie on top of each other —
+the figure says so in words.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ METRICS = (
     ("memory_MB", "total memory (MB)"),
     ("objective", "normalised objective (all-local = 1)"),
 )
+DEVICES = "paper's phone (Snapdragon 845) and edge (Xeon 2.5 GHz)"
+COINCIDING = ("greedy", "pso", "milp")
+_SAME = 1e-9  # relative difference under which two objectives are the same answer's
 
 
 def _figure(width: float, height: float) -> Any:
@@ -21,6 +30,10 @@ def _figure(width: float, height: float) -> Any:
     figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def save(figure: Any, path: Path) -> None:
+    figure.savefig(path)
 
 
 def _series(rows: Sequence[dict[str, Any]], method: str, column: str) -> tuple[list[int], list[float]]:
@@ -33,7 +46,21 @@ def _series_flags(rows: Sequence[dict[str, Any]], method: str) -> list[bool]:
     return [r["feasible"] == "true" for r in mine]
 
 
-def plot_metrics(rows: Sequence[dict[str, Any]], methods: Sequence[str], path: Path) -> None:
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= _SAME * max(abs(a), abs(b), 1e-12)
+
+
+def coinciding_sizes(rows: Sequence[dict[str, Any]], methods: Sequence[str] = COINCIDING) -> list[int]:
+    """The task counts N at which every one of `methods` has the same mean objective (overlapping lines)."""
+    present = [m for m in methods if any(r["method"] == m for r in rows)]
+    if len(present) < 2:
+        return []
+    series = {m: dict(zip(*_series(rows, m, "objective"), strict=True)) for m in present}
+    sizes = sorted(set.intersection(*(set(s) for s in series.values())))
+    return [n for n in sizes if all(_same(series[m][n], series[present[0]][n]) for m in present[1:])]
+
+
+def metrics_figure(rows: Sequence[dict[str, Any]], methods: Sequence[str], scenario: str) -> Any:
     """Time, energy, memory and objective against the number of tasks, one line per method."""
     figure = _figure(11, 7.5)
     for axis, (column, label) in zip(figure.subplots(2, 2).flat, METRICS, strict=True):
@@ -51,12 +78,16 @@ def plot_metrics(rows: Sequence[dict[str, Any]], methods: Sequence[str], path: P
         axis.set_xlabel("number of tasks N")
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
+    same = coinciding_sizes(rows)
+    if same:
+        note = f"{', '.join(COINCIDING)} coincide (same objective) at N = {', '.join(map(str, same))}"
+        figure.axes[3].text(0.02, 0.02, note, transform=figure.axes[3].transAxes, fontsize=7)
     figure.axes[0].legend(fontsize=8)
-    figure.suptitle("Offloading decisions, paper's phone (Snapdragon 845) and edge (Xeon 2.5 GHz); x = infeasible")
-    figure.savefig(path)
+    figure.suptitle(f"Offloading decisions, {scenario}; {DEVICES}; x = infeasible")
+    return figure
 
 
-def plot_decision_time(rows: Sequence[dict[str, Any]], methods: Sequence[str], path: Path) -> None:
+def decision_time_figure(rows: Sequence[dict[str, Any]], methods: Sequence[str], scenario: str) -> Any:
     figure = _figure(6.5, 4.5)
     axis = figure.subplots()
     for method in methods:
@@ -68,19 +99,45 @@ def plot_decision_time(rows: Sequence[dict[str, Any]], methods: Sequence[str], p
     axis.set_ylabel("decision time (ms, median)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.savefig(path)
+    axis.set_title(f"Decision time against N, {scenario}", fontsize=9)
+    return figure
 
 
-def plot_gap(gaps: Sequence[dict[str, Any]], methods: Sequence[str], path: Path) -> None:
-    """Each heuristic's gap to the exact optimum, per instance, against N."""
+def gap_figure(gaps: Sequence[dict[str, Any]], methods: Sequence[str], scenario: str) -> Any:
+    """Each heuristic's gap to the exact optimum, per instance, against N; infeasible answers as crosses above
+    the plotted gaps, counted in the legend."""
     figure = _figure(6.5, 4.5)
     axis = figure.subplots()
+    rows = [g for g in gaps if g["method"] in methods]
+    measured = [float(g["gap_pct"]) for g in rows if g["gap_pct"] != ""]
+    ceiling = max([*measured, 0.0])
+    infeasible_level = ceiling * 1.15 + 0.1
+    notes = []
     for method in methods:
-        mine = [g for g in gaps if g["method"] == method and g["gap_pct"] != ""]
-        axis.scatter([int(g["n_tasks"]) for g in mine], [float(g["gap_pct"]) for g in mine], s=14, label=method)
+        mine = [g for g in rows if g["method"] == method]
+        ok = [g for g in mine if g["gap_pct"] != ""]
+        bad = [g for g in mine if g.get("feasible") == "false"]
+        points = axis.scatter([int(g["n_tasks"]) for g in ok], [float(g["gap_pct"]) for g in ok], s=14)
+        label = f"{method} ({len(bad)} of {len(mine)} infeasible)" if bad else method
+        points.set_label(label)
+        if bad:
+            axis.scatter(
+                [int(g["n_tasks"]) for g in bad], [infeasible_level] * len(bad), marker="x", s=30,
+                color=points.get_facecolor()[0],
+            )  # fmt: skip
+        at_optimum = sum(1 for g in ok if abs(float(g["gap_pct"])) < 1e-7)
+        if ok and at_optimum:
+            notes.append(f"{method}: {at_optimum} of {len(ok)} feasible answers equal the optimum (gap 0)")
+    if any(g.get("feasible") == "false" for g in rows):
+        axis.axhline(infeasible_level, color="grey", linewidth=0.5, linestyle=":")
+        axis.text(0.01, infeasible_level, " x = infeasible answer (no gap)", fontsize=7, va="bottom",
+                  transform=axis.get_yaxis_transform())  # fmt: skip
+    if notes:
+        axis.text(0.02, 0.98, "\n".join(notes), transform=axis.transAxes, fontsize=7, va="top")
     axis.set_xscale("log")
     axis.set_xlabel("number of tasks N")
     axis.set_ylabel("gap to the MILP optimum (%)")
     axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.savefig(path)
+    axis.legend(fontsize=8, loc="center right")
+    axis.set_title(f"Heuristics' gap to the optimum per instance, {scenario}", fontsize=9)
+    return figure
