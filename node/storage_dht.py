@@ -175,6 +175,11 @@ class LibP2PDht:
         found = {p.peer_id: p for p in (*local, *lookup.providers)}
         return list(found.values())[:want]
 
+    def known_providers(self, cid: CID, want: int = 20) -> list[Contact]:
+        """The provider records this node holds itself (ourselves included), without asking the network: in a
+        network of up to k nodes every announcement reaches every node, so this is already the whole answer."""
+        return self.node.providers.get(provider_key(cid), self.clock(), limit=want)
+
     async def provide(self, cid: CID) -> int:
         """Announce ourselves as a provider of `cid` to the k closest peers; returns how many took it."""
         key = provider_key(cid)

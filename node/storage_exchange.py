@@ -87,11 +87,11 @@ class LibP2PBlockExchange:
             scores.misbehaved(peer_id, ProtocolError("dropped earlier for bad data"))
         return BlockFetcher(self.request_blocks, scores=scores, sink=sink or self._keep)
 
-    async def fetch_remote(self, root: CID, hints: Sequence[Contact] = ()) -> AsyncIterator[bytes]:
-        """The file under `root` from its providers (plus `hints`), streamed in order, every block verified and
-        kept in the local store."""
+    async def fetch_remote(self, root: CID, hints: Sequence[Contact] = (), lookup: bool = True) -> AsyncIterator[bytes]:
+        """The file under `root` from its providers (plus `hints`; only `hints` without `lookup`), streamed in
+        order, every block verified and kept in the local store."""
         me = self.dht.local.peer_id
-        providers = await self.dht.find_providers(root)
+        providers = await self.dht.find_providers(root) if lookup else []
         found = {p.peer_id: p for p in (*hints, *providers) if p.peer_id != me}
         usable = [p for p in found.values() if p.peer_id not in self.dropped]
         if not usable:
@@ -122,7 +122,18 @@ class LibP2PBlockExchange:
         `pin` right after, with no await in between, so no GC can slip in."""
         if self.objects.has(root):  # a root is stored only with (after) everything under it
             return 0
+        if hints:
+            # A replica is asked for by a holder: fetch from it straight away (no DHT lookup on the path that an
+            # add waits for); the providers the DHT knows are the fallback.
+            try:
+                return await self._drain(self.fetch_remote(root, hints, lookup=False))
+            except (StorageError, ConnectionError, TimeoutError) as exc:
+                log.info("fetching %s from %d hinted peer(s) failed (%s); asking the DHT", root, len(hints), exc)
+        return await self._drain(self.fetch_remote(root, hints))
+
+    @staticmethod
+    async def _drain(pieces: AsyncIterator[bytes]) -> int:
         size = 0
-        async for piece in self.fetch_remote(root, hints):
+        async for piece in pieces:
             size += len(piece)
         return size

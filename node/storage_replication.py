@@ -40,6 +40,7 @@ from storage.replication import closest_peers, plan_replication
 log = logging.getLogger(__name__)
 
 NOT_STORAGE = "not a storage node"
+LOOKUP_EVERY_S = 1.0  # while an add waits for its copies: how often the DHT is asked, beside our own records
 INBOUND_QUEUE = 256
 
 
@@ -148,31 +149,40 @@ class Replicator:
                     accepted.append(peer)
         return accepted
 
-    async def live_holders(self, cid: CID) -> set[bytes]:
-        """Peers holding `cid` now: providers the DHT names that we are connected to, and ourselves if pinned. A
-        replica announces itself only after its fetch is complete and pinned, so each of them can serve it."""
+    async def live_holders(self, cid: CID, lookup: bool = True) -> set[bytes]:
+        """Peers holding `cid` now: providers we are connected to, and ourselves if pinned; the providers come
+        from a DHT lookup, or only from our own records with `lookup=False`. A replica announces itself only
+        after its fetch is complete and pinned, so each of them can serve it."""
+        providers = await self.dht.find_providers(cid, want=64) if lookup else self.dht.known_providers(cid, 64)
         connected = {peer_bytes(text) for text in self.host.connected_peers()}
-        holders = {p.peer_id for p in await self.dht.find_providers(cid, want=64) if p.peer_id in connected}
+        holders = {p.peer_id for p in providers if p.peer_id in connected}
         if self.objects.blocks.get_pin(cid) is not None:
             holders.add(self.dht.local.peer_id)
         return holders
 
     async def await_holders(
-        self, cid: CID, replication: int, promised: Iterable[bytes], timeout_s: float, poll_s: float = 0.1
+        self, cid: CID, replication: int, promised: Iterable[bytes], timeout_s: float, poll_s: float = 0.05
     ) -> int:
         """Wait until min(r, copies we can expect) live nodes hold `cid`, at most `timeout_s`; returns how many
         hold it. The copies we can expect are ours (if pinned) and those of the `promised` peers that accepted
         in `place`: a peer that refused, or is no node at all (a device connected to us), is not waited for, so
-        a one-node network answers at once."""
+        a one-node network answers at once. Our own provider records are polled every `poll_s` (a replica's
+        announcement reaches us directly in a network of up to k nodes); a DHT lookup, for larger networks,
+        every `LOOKUP_EVERY_S`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         expected = set(promised)
         if self.objects.blocks.get_pin(cid) is not None:
             expected.add(self.dht.local.peer_id)
-            if min(replication, len(expected)) <= 1:
-                return 1  # nobody else to wait for (r = 1, or no peer took a copy): no DHT lookup on the add path
+            if replication <= 1:
+                return 1  # nobody else to wait for: no DHT lookup on the add path
+        # Nobody promised a copy (those asked refused, or already held one): ask the DHT at once who holds it.
+        next_lookup = loop.time() + (LOOKUP_EVERY_S if expected - {self.dht.local.peer_id} else 0.0)
         while True:
-            holders = await self.live_holders(cid)
+            lookup = loop.time() >= next_lookup
+            if lookup:
+                next_lookup = loop.time() + LOOKUP_EVERY_S
+            holders = await self.live_holders(cid, lookup)
             if len(holders) >= min(replication, len(expected | holders)) or loop.time() >= deadline:
                 return len(holders)
             await asyncio.sleep(poll_s)
