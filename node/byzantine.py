@@ -91,20 +91,35 @@ class ByzantineHost:
         if topic != self._consensus_topic or self.mode == "malformed":
             await self._host.publish(topic, data)
             return
-        batch = ConsensusBatch.decode(data)
-        if self.mode == "invalid-block":
-            proposals = tuple(self._invalid(item) for item in batch.proposals)
-            await self._host.publish(topic, dataclasses.replace(batch, proposals=proposals).encode())
+        forged: bytes | None = None
+        try:
+            batch = ConsensusBatch.decode(data)
+            if self.mode == "invalid-block":
+                proposals = tuple(self._invalid(item) for item in batch.proposals)
+                forged = dataclasses.replace(batch, proposals=proposals).encode()
+        except (LedgerError, ValueError) as exc:  # MessageError is a ValueError
+            # Lying failed (e.g. the chain moved on under us): publish honestly rather than end the ledger service,
+            # whose publish loop only expects network errors.
+            log.warning("byzantine %s: could not forge, publishing honestly: %s", self.mode, exc)
+            await self._host.publish(topic, data)
+            return
+        if forged is not None:
+            await self._host.publish(topic, forged)
             return
         await self._equivocate(topic, batch)
 
     async def _equivocate(self, topic: str, batch: ConsensusBatch) -> None:
         peers = sorted(self._host.connected_peers())
         half_a, half_b = peers[: (len(peers) + 1) // 2], peers[(len(peers) + 1) // 2 :]
-        other = ConsensusBatch(
-            tuple(self._second_proposal(item) for item in batch.proposals),
-            tuple(self._conflicting_vote(vote) for vote in batch.votes),
-        )
+        try:
+            other = ConsensusBatch(
+                tuple(self._second_proposal(item) for item in batch.proposals),
+                tuple(self._conflicting_vote(vote) for vote in batch.votes),
+            )
+        except (LedgerError, ValueError) as exc:
+            log.warning("byzantine equivocate: could not forge, publishing honestly: %s", exc)
+            await self._host.publish(topic, batch.encode())
+            return
         sent = await self._host.publish_to(topic, batch.encode(), half_a)
         sent += await self._host.publish_to(topic, other.encode(), half_b)
         self.counts["split_sends"] += 1
