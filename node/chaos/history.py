@@ -133,6 +133,8 @@ class Bounds:
     min_holders: int = 1
     # evidence transactions the chain must hold at the end (an equivocating validator must be caught)
     min_evidence: int = 0
+    # an acknowledgement is void when its node is wiped this soon after it (before gossip can have passed it on)
+    wipe_void_s: float = 1.0
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Bounds:
@@ -142,4 +144,5 @@ class Bounds:
             indeterminate_window_s=float(doc.get("indeterminate_window_s", 5.0)),
             min_holders=int(doc.get("min_holders", 1)),
             min_evidence=int(doc.get("min_evidence", 0)),
+            wipe_void_s=float(doc.get("wipe_void_s", 1.0)),
         )

@@ -21,10 +21,11 @@ def render(title: str, seed: int, status: str, verdict: Verdict | None, failed_a
     else:
         c = verdict.counts
         lines += [
-            "| submitted | acknowledged | lost | duplicated | refused | failed | indeterminate | forks | faults |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {c['submitted']} | {c['acknowledged']} | {c['lost']} | {c['duplicated']} | {c['refused']} | "
-            f"{c['failed']} | {c['indeterminate']} | {c['forks']} | {c['faults']} |",
+            "| submitted | acknowledged | lost | voided by wipe | duplicated | refused | failed | indeterminate "
+            "| forks | faults |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {c['submitted']} | {c['acknowledged']} | {c['lost']} | {c['voided_by_wipe']} | {c['duplicated']} | "
+            f"{c['refused']} | {c['failed']} | {c['indeterminate']} | {c['forks']} | {c['faults']} |",
             "",
             "| fault | nodes | from (s) | healed (s) | first block after (s) | caught up after (s) |",
             "|---|---|---:|---:|---:|---:|",

@@ -188,3 +188,19 @@ def test_missing_evidence_fails_when_required() -> None:
         h.chains[n][5] = dataclasses.replace(h.chains[n][5], evidence=1)
     verdict = check(h, required)
     assert verdict.ok and verdict.counts["evidence"] == 1
+
+
+def test_ack_voided_by_a_wipe_right_after_it_is_not_lost_but_counted() -> None:
+    # docs/API.md: an acknowledgement is void when the node's disk is wiped before the tx reached a peer.
+    h = clean_history()
+    h.faults.append(Fault("wipe", ("node3",), 9.0, 10.0))
+    h.submissions.append(Submission("wiped", "node3", 8.6, "acknowledged"))
+    verdict = check(h, BOUNDS)
+    assert verdict.ok and verdict.counts["voided_by_wipe"] == 1 and verdict.counts["lost"] == 0
+    # Acknowledged long before the wipe: gossip had time to pass it on, so losing it is a loss.
+    h.submissions[-1] = Submission("wiped", "node3", 6.0, "acknowledged")
+    assert failed_names(check(h, BOUNDS)) == {"every acknowledged tx final"}
+    # A kill voids nothing: the journal on disk survives it.
+    h.faults[-1] = Fault("kill", ("node3",), 9.0, 10.0)
+    h.submissions[-1] = Submission("wiped", "node3", 8.6, "acknowledged")
+    assert failed_names(check(h, BOUNDS)) == {"every acknowledged tx final"}
