@@ -102,7 +102,8 @@ def wait_meshed(
                 continue
             if name not in running:
                 raise ClusterError(f"node {name} exited during start-up; its log ends:\n{cluster.log_tail(name)}")
-            status = cluster.status_of(name, timeout=STATUS_TIMEOUT_S)
+            # A slow answer is waited for, but never much past the deadline.
+            status = cluster.status_of(name, timeout=min(STATUS_TIMEOUT_S, max(0.5, began + timeout_s - clock())))
             if status is None:
                 continue
             if node.answered_s is None:
