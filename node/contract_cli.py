@@ -165,12 +165,33 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     node = args.node.rstrip("/")
     try:
         answer = _send(node, key, "deploy", body, "/contracts")
-        print(f"deploy {answer['hash']} accepted; contract address {answer['address']}")
         if args.no_wait:
+            # Only the node's mempool has seen it: the chain may still reject the code when it executes it.
+            print(
+                f"deploy {answer['hash']} submitted, not yet final (its address if the chain accepts it: "
+                f"{answer['address']}; check with: ehrnet tx get {answer['hash']})",
+                file=sys.stderr,
+            )
             return 0
-        return _report(wait_receipt(node, answer["hash"], args.timeout))
+        print(f"deploy {answer['hash']} submitted; waiting until it is final", file=sys.stderr)
+        return _deploy_verdict(wait_receipt(node, answer["hash"], args.timeout))
     except NodeError as exc:
         raise CliError(str(exc)) from exc
+
+
+def _deploy_verdict(receipt: dict[str, Any]) -> int:
+    """The chain's verdict on a final deploy: the mempool accepting a deploy says nothing about its code, which
+    is only validated and initialised when a block executes it; print the receipt and, on a rejection, why."""
+    print(json.dumps(bytes_as_hex(receipt), indent=2))
+    found = receipt.get("result")
+    result: dict[str, Any] = found if isinstance(found, dict) else {}
+    height = receipt.get("height")
+    if receipt.get("status") == "ok" and result.get("vm_status") == "ok":
+        print(f"deployed at height {height}; contract address {result.get('address')}", file=sys.stderr)
+        return 0
+    reason = receipt.get("error") or result.get("vm_status") or "no reason given"
+    print(f"deploy rejected by the chain at height {height}: {reason}", file=sys.stderr)
+    return 1
 
 
 def cmd_call(args: argparse.Namespace) -> int:

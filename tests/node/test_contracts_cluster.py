@@ -128,3 +128,35 @@ def test_deploy_call_agree_and_cross_node_proof(tmp_path: Path, capsys: pytest.C
         assert code == 0 and json.loads(out)["return"] == 8
         events = http_json("GET", f"{urls[3]}/events?contract=counter&name=bumped")["events"]
         assert [e["data"] for e in events] == [{"by": 3, "count": 8}]
+
+
+def test_deploy_reports_the_chains_verdict_not_the_mempools(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A deploy the mempool accepts but the chain rejects (code the validator refuses; a sender who is not an
+    admin) exits 1 with the chain's reason; it never claims a contract address."""
+    forbidden = tmp_path / "forbidden.contract"
+    forbidden.write_text("import os\n\n\ndef f():\n    pass\n")
+    good = tmp_path / "counter.contract"
+    good.write_text(COUNTER)
+    user_key = tmp_path / "user.key"
+    SigningKey.generate().save(user_key)
+    with running_cluster(tmp_path / "cluster", n=1) as cluster:
+        url = cluster.records["node1"].http_url
+        admin_key = str(cluster.data_dir / "keys" / "admin.key")
+
+        code = main(["contract", "deploy", str(forbidden), "--key", admin_key, "--node", url])
+        out, err = capsys.readouterr()
+        assert code == 1, (out, err)
+        assert "contract address" not in out + err
+        assert "deploy rejected by the chain at height" in err and "import" in err
+        assert json.loads(out)["result"]["vm_status"] == "invalid"
+
+        code = main(["contract", "deploy", str(good), "--key", str(user_key), "--node", url, "--args", "[1]"])
+        out, err = capsys.readouterr()
+        assert code == 1 and "contract address" not in out + err
+        assert "rejected by the chain" in err and "needs an admin" in err
+
+        code = main(["contract", "deploy", str(good), "--key", admin_key, "--node", url, "--args", "[1]"])
+        out, err = capsys.readouterr()
+        assert code == 0, (out, err)
+        address = json.loads(out)["result"]["address"]
+        assert f"deployed at height {json.loads(out)['height']}; contract address {address}" in err
