@@ -47,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="offloading decisions: totals, objective, PSO gap and decision time against N",
         description="Reproduce the paper's offloading evaluation and write results.csv and PNG plots.",
     )
-    parser.add_argument("--quick", action="store_true", help="fewer sizes and instances (under 2 minutes)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer sizes and instances (about 15 s of CPU; 40-90 s of wall time on a busy 2-core machine)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="directory for results.csv, plots, profiles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)

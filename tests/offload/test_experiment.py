@@ -128,9 +128,9 @@ def test_gap_plot_shows_infeasible_answers_instead_of_dropping_them() -> None:
     figure = gap_figure(rows, ["pso", "pso-plain"], "T_max = all-local time")
     assert points_drawn(figure) == len(rows)  # 12 answers, 4 of them infeasible: all 12 drawn
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert "pso-plain (4 of 6 infeasible)" in labels
+    assert "pso-plain (4 of 6 infeasible; 0 of 2 feasible at the optimum)" in labels
+    assert "pso (6 of 6 feasible at the optimum)" in labels
     assert "infeasible" in texts_of(figure)
-    assert "pso: 6 of 6 feasible answers equal the optimum" in texts_of(figure)
 
 
 def result_rows(same: bool) -> list[dict[str, str]]:
@@ -154,13 +154,20 @@ def test_every_plot_has_a_title_of_its_own_and_says_when_lines_coincide() -> Non
         gap_figure(gap_rows(), ["pso"], deadline).axes[0].get_title(),
     ]
     assert all(titles) and len(set(titles)) == len(titles)
-    assert coinciding_sizes(result_rows(True)) == [10, 100]
-    assert "greedy, pso, milp coincide (same objective) at N = 10, 100" in texts_of(
+    assert coinciding_sizes(result_rows(True)) == ([10, 100], 0.0)
+    assert "greedy, pso, milp overlap at N = 10, 100: the same objective" in texts_of(
         metrics_figure(result_rows(True), methods, main)
     )
-    assert coinciding_sizes(result_rows(False)) == []
-    assert "coincide" not in texts_of(metrics_figure(result_rows(False), methods, main))
+    assert coinciding_sizes(result_rows(False)) == ([], 0.0)
+    assert "overlap" not in texts_of(metrics_figure(result_rows(False), methods, main))
 
 
 def test_c4_is_explained_per_task() -> None:
     assert "every task" in CONSTRAINT_MEANING["C4"] and "total memory" not in CONSTRAINT_MEANING["C4"]
+
+
+def test_quick_help_states_the_measured_run_time(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["experiment", "offload", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2 minutes" not in text and "15 s of CPU" in text
