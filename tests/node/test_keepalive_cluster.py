@@ -4,6 +4,7 @@ too busy to answer pings, and was disconnected for it, gets a new connection whe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -76,3 +77,45 @@ async def test_a_client_whose_loop_was_blocked_reopens_its_closed_connection_on_
     finally:
         await client.stop()
         peer.stop()
+
+
+async def test_closing_a_connection_to_a_paused_peer_with_a_full_socket_is_bounded() -> None:
+    # Closing writes a GoAway frame; to a peer that stopped reading, behind a write already blocked on a full
+    # socket buffer, that write never completes: without a bound the keepalive's close would hang for good.
+    server, nowhere = loopback_pair()
+    peer = PeerProcess(server, nowhere, keepalive_interval_s=3600)
+    host = P2PHost(HostConfig(seed=os.urandom(32)))
+    await host.start()
+    flood: asyncio.Task[None] | None = None
+    try:
+        await await_until(lambda: any("ready" in r for r in peer.reports), timeout_s=60, what="peer process up")
+        await host.dial(server.multiaddr)
+        stream = await host.open_stream(server.peer_id, PING_PROTOCOL)
+        os.kill(peer.pid, signal.SIGSTOP)
+        written = [0]
+
+        async def fill() -> None:
+            while True:
+                await stream.write(bytes(65536))
+                written[0] += 65536
+
+        flood = asyncio.create_task(fill())
+        # Writes stop completing once the kernel's buffers on both sides are full.
+        await await_until(lambda: written[0] >= 65536, timeout_s=10, what="writes start")
+        last = [-1]
+
+        def stalled() -> bool:
+            stuck, last[0] = written[0] == last[0], written[0]
+            return stuck
+
+        await await_until(stalled, timeout_s=30, interval=0.5, what="the socket buffer fills")
+        started = time.monotonic()
+        assert await asyncio.wait_for(host.disconnect(server.peer_id), timeout=10) is True
+        assert time.monotonic() - started < 3.0
+        assert server.peer_id not in host.connected_peers()
+    finally:
+        if flood is not None:
+            flood.cancel()
+            await asyncio.gather(flood, return_exceptions=True)
+        peer.stop()  # resumes the paused process first
+        await host.stop()
