@@ -92,7 +92,7 @@ class LedgerRepair:
     def _compact_message(self, proposal: Proposal, value: bytes | None) -> ProposalMessage:
         raise NotImplementedError
 
-    def _start_height(self, height: int, validators: ValidatorSet, now: float) -> list[actions.Action]:
+    def _go_on(self) -> None:
         raise NotImplementedError
 
     def _want_sync(self, ahead: tuple[str, wire.PeerStatus] | None = None) -> None:
@@ -177,16 +177,22 @@ class LedgerRepair:
                     except (P2PError, wire.WireError) as exc:
                         log.info("block sync from %s failed: %s", peer, exc)
                         break
-                    if not entries or not self._import(entries):
+                    if not entries or not await self._import(entries):
                         break
         finally:
             self._syncing = False
 
-    def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
+    async def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
         store, mempool = self.store, self.mempool
         assert store is not None and mempool is not None
         imported = 0
         for block_bytes, commit_value in entries:
+            # Each block is verified and executed on the event loop: yield between blocks, or a batch of 64 holds
+            # the loop for seconds on a busy machine — pings go unanswered and peers drop the very connection the
+            # next batch would come over.
+            await asyncio.sleep(0)
+            if self.store is not store:
+                return False  # stopped meanwhile
             try:
                 block = decode_block(
                     block_bytes,
@@ -212,8 +218,7 @@ class LedgerRepair:
             del result
         if imported:
             log.info("synced to height %d", store.height)
-            height, validators = store.height + 1, store.next_validators()
-            self._submit(lambda now: self._start_height(height, validators, now))
+            self._go_on()
         return imported > 0
 
     async def _pull_round_state(self) -> None:

@@ -250,6 +250,13 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         block, result = app.executed(decision.value)
         commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
         self._persist(block, commit, result)
+        self._go_on()
+
+    def _go_on(self) -> None:
+        """After a final block, agreed here or synced: the next height starts now if work waits, else we wait for
+        work like the rest of an idle chain (a synced node that started at once woke its idle peers)."""
+        store, mempool = self.store, self.mempool
+        assert store is not None and mempool is not None
         next_height, validators = store.height + 1, store.next_validators()
         if mempool.ready_count == 0:
             self._wait_for_work(next_height, validators)

@@ -208,7 +208,7 @@ def test_a_restarted_validator_catches_up_within_seconds_of_its_api_answering(tm
 
 def test_all_four_crashing_after_their_precommit_come_back_and_finalise_that_block(tmp_path: Path) -> None:
     # Every validator signs and records its precommit for block B and dies before sending it: a quorum of
-    # precommits for B exists (on four disks) but no node holds B in memory any more. After the restart the
+    # precommits for B exists (on three or four disks) but no node holds B in memory. After the restart the
     # replayed precommits finalise B — which needs B itself, kept on disk with the precommit — and nothing else
     # may become final at that height.
     template = dataclasses.replace(generate_network(4), idle_block_interval_ms=60_000)
@@ -218,15 +218,21 @@ def test_all_four_crashing_after_their_precommit_come_back_and_finalise_that_blo
     try:
         chain_id = str(http_json("GET", f"{cluster.records[names[0]].http_url}/status")["chain_id"])
         with TxFlow(cluster, chain_id):
-            for name in names:
-                code = cluster.wait_exit(name, timeout=60)
-                assert code == FAULT_EXIT_CODE, f"{name} exited with {code}:\n{cluster.log_tail(name)}"
+            wait_until(
+                lambda: sum(not cluster.alive(n) for n in names) >= 3, timeout=60, what="three validators crashing"
+            )
+        # Three recorded precommits are already a quorum. A fourth that missed the prevotes (a lost message: the
+        # others are dead and cannot send them again) never precommits; it is killed like a power cut would.
+        crashed = [n for n in names if cluster.wait_exit(n, timeout=10) == FAULT_EXIT_CODE]
+        assert len(crashed) >= 3, [cluster.log_tail(n) for n in names]
+        for name in set(names) - set(crashed):
+            cluster.kill(name)
         precommitted = {}
-        for name in names:
+        for name in crashed:
             record = json.loads((Path(cluster.records[name].data_dir) / "signed_votes.json").read_text())
             [(slot, value)] = [(k, v) for k, v in record["signed"].items() if k.endswith("/2") and v != "nil"]
             precommitted[name] = (int(slot.split("/")[0]), value)
-        assert len(set(precommitted.values())) == 1, precommitted  # one block, one height, all four
+        assert len(set(precommitted.values())) == 1, precommitted  # one block, one height
         [(crash_height, block)] = set(precommitted.values())
 
         for name in names:
