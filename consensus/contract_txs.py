@@ -26,6 +26,8 @@ from consensus.tx import Tx
 from consensus.vm import VM, BlockInfo, Receipt, code_key, storage_key
 from consensus.vm.runtime import NAME_PATTERN
 from consensus.vm.storage import ReadOnlyStorage
+from consensus.vm.versions import rules_for
+from consensus.vm_version_state import vm_version_at
 
 # Every VM key lives under this prefix in the ledger's state (docs/LEDGER.md §4 reserves "vm/").
 VM_PREFIX = b"vm/"
@@ -34,13 +36,27 @@ MAX_FUNCTION_NAME = 64
 # Genesis is trusted and runs once; the EHR deploy uses about 104k gas.
 GENESIS_DEPLOY_GAS = 10_000_000
 
-# One VM per process: it only caches validated programs by code hash, so sharing it is deterministic and saves
-# re-parsing a hot contract on every call (docs/VM.md "Gas and limits").
+# One VM per process and VM version: it only caches validated programs by code hash, so sharing it is
+# deterministic and saves re-parsing a hot contract on every call (docs/VM.md "Gas and limits").
 _VM = VM()
+_VMS: dict[int, VM] = {1: _VM}
 
 
 def shared_vm() -> VM:
     return _VM
+
+
+def vm_for(version: int) -> VM:
+    """The shared VM that runs under VM `version`'s gas schedule and limits (consensus/vm/versions.py)."""
+    vm = _VMS.get(version)
+    if vm is None:
+        rules = rules_for(version)
+        vm = _VMS[version] = VM(rules.schedule, rules.limits)
+    return vm
+
+
+def _vm_at(state: WorkingState, ctx: ExecContext) -> VM:
+    return vm_for(vm_version_at(state.get, ctx.height, ctx.params.vm_version))
 
 
 def contract_state_key(address: bytes, key: bytes) -> bytes:
@@ -159,7 +175,7 @@ def _handle_deploy(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
         raise TxFailed("deploy needs an admin; the sender is not one")
     source, name = tx.body["source"], tx.body.get("name")
     assert isinstance(source, str) and (name is None or isinstance(name, str))
-    receipt = _VM.deploy(
+    receipt = _vm_at(state, ctx).deploy(
         LedgerStorage(state),
         tx.sender,
         source,
@@ -175,7 +191,7 @@ def _handle_deploy(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
 def _handle_call(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
     function = tx.body["function"]
     assert isinstance(function, str)
-    receipt = _VM.call(
+    receipt = _vm_at(state, ctx).call(
         LedgerStorage(state),
         tx.sender,
         _target(tx),
@@ -195,7 +211,7 @@ def deploy_genesis_contracts(state: WorkingState, genesis: Genesis) -> bytes:
     """Deploy the EHR contract as `ehr` in block 0, by the first genesis admin, with all of them as its admins.
     Returns its address. A failure is a broken release, reported as GenesisError."""
     receipt = deploy_ehr(
-        _VM,
+        vm_for(genesis.params.vm_version),
         LedgerStorage(state),
         genesis.admins[0],
         genesis.admins,

@@ -20,6 +20,7 @@ from consensus.errors import BlockError, TxError, TxFailed, TxKindError, TxNonce
 from consensus.genesis import Params
 from consensus.state import StateChanges, StateReader, WorkingState, get_nonce, set_nonce, validators_at
 from consensus.tx import Tx
+from consensus.vm_version_state import vm_rules_at
 from consensus.votes import ValidatorSet
 
 STATUS_OK = 0
@@ -268,6 +269,7 @@ def build_block(
     state = WorkingState(base)
     validators = validators_at(state.get, height)
     ctx = ExecContext(parent.chain_id, height, time_ms, proposer, params)
+    strict_gas = vm_rules_at(state.get, height, params.vm_version).strict_block_gas
     included: list[Tx] = []
     receipts: list[Receipt] = []
     total_bytes = 0
@@ -283,6 +285,9 @@ def build_block(
         except TxError:
             state.revert(snapshot)
             continue
+        if strict_gas and block_gas + receipt.gas > params.max_block_gas:
+            state.revert(snapshot)
+            break  # it would take the block over max_block_gas: it waits for the next block
         included.append(tx)
         receipts.append(receipt)
         total_bytes += tx.size
@@ -334,13 +339,15 @@ def apply_block(
     if header.proposer not in validators:
         raise BlockError("proposer is not a validator at this height")
     ctx = ExecContext(header.chain_id, header.height, header.time_ms, header.proposer, params)
+    strict_gas = vm_rules_at(state.get, header.height, params.vm_version).strict_block_gas
     receipts: list[Receipt] = []
     block_gas = 0
     for index, tx in enumerate(block.txs):
-        # Gas *used* (deterministic) rather than declared limits, so clients need not estimate: a transaction may
-        # start only while the block's gas is below max_block_gas, so a block runs at most max_block_gas +
-        # max_tx_gas.
-        if block_gas >= params.max_block_gas:
+        # Gas *used* (deterministic) rather than declared limits, so clients need not estimate. Version 1: a
+        # transaction may start only while the block's gas is below max_block_gas. From version 2 the block's
+        # total may not exceed it, checked after each transaction, so a validator stops a hostile block after at
+        # most max_block_gas + max_tx_gas (docs/CONSENSUS.md "Block execution bound").
+        if block_gas >= params.max_block_gas and not strict_gas:
             raise BlockError(f"transaction {index} starts after the block used max_block_gas")
         if tx.chain_id != header.chain_id:
             raise BlockError(f"transaction {index} is for chain {tx.chain_id!r}")
@@ -352,6 +359,8 @@ def apply_block(
             raise BlockError(f"transaction {index} may not be in a block: {exc}") from exc
         receipts.append(receipt)
         block_gas += receipt.gas
+        if strict_gas and block_gas > params.max_block_gas:
+            raise BlockError(f"transaction {index} takes the block's gas to {block_gas}, over max_block_gas")
     changes = state.commit()
     if changes.root != header.state_root:
         raise BlockError("state root after execution differs from the header's state_root")

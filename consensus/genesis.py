@@ -19,6 +19,16 @@ from consensus.votes import ValidatorSet
 # State keys are LMDB keys (at most 511 bytes); a record key gets a 25-byte "rec/<address>/" prefix.
 MAX_RECORD_KEY_LIMIT = 400
 
+# Params added after chains existed, with the value every older chain implicitly had: a field at this value is
+# left out of the canonical form, so the genesis hash of a chain made before the field existed does not change.
+LEGACY_DEFAULTS: dict[str, int] = {"vm_version": 1, "ns_per_gas": 100}
+
+# The block-time rule (docs/CONSENSUS.md "Block execution bound"), checked from vm_version 2 on: a block is
+# executed twice in sequence before anyone can prevote it (the proposer builds it, then every validator re-runs
+# it), so its worst-case execution may take at most this share of the shortest propose timeout a node uses.
+PROPOSE_TIMEOUT_MS = 1500  # the ledger service's round-0 propose timeout
+BLOCK_EXECUTION_SHARE = (1, 2)
+
 
 @dataclass(frozen=True)
 class Params:
@@ -41,9 +51,20 @@ class Params:
     # worst; ~2,000 set_policy calls), so a proposal always executes well inside the consensus timeouts.
     max_tx_gas: int = 5_000_000
     max_block_gas: int = 20_000_000
+    # The VM rules (consensus/vm/versions.py) from height 1 until an admin `set_vm_version` switches them.
+    vm_version: int = 1
+    # Assumed worst-case interpreter time per unit of gas on the slowest validator, in ns: what the block-time
+    # rule multiplies gas by (bench.vm_calibration measures it).
+    ns_per_gas: int = 100
+
+    def worst_block_execution_ms(self) -> float:
+        """Longest a block's execution can take under the assumed ns_per_gas: a valid block uses at most
+        max_block_gas, and a validator stops executing a block at the first transaction that crosses it."""
+        return (self.max_block_gas + self.max_tx_gas) * self.ns_per_gas / 1e6
 
     def to_value(self) -> codec.Value:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        value = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in value.items() if LEGACY_DEFAULTS.get(k) != v}
 
     @classmethod
     def from_value(cls, value: codec.Value) -> Params:
@@ -59,6 +80,29 @@ class Params:
                 raise GenesisError(f"param {name} must be a positive integer")
             kwargs[name] = item
         return cls(**kwargs)
+
+
+def check_vm_params(params: Params, propose_timeout_ms: int = PROPOSE_TIMEOUT_MS) -> None:
+    """The VM version must be one this node knows, and from version 2 on a full block must execute well inside
+    the propose timeout: (max_block_gas + max_tx_gas) × ns_per_gas ≤ share × propose timeout."""
+    # Imported here: the VM package is only needed once a genesis is checked.
+    from consensus.vm.versions import rules_for
+
+    try:
+        rules = rules_for(params.vm_version)
+    except ValueError as exc:
+        raise GenesisError(str(exc)) from None
+    if not rules.strict_block_gas:
+        return  # version 1 chains predate the rule; their params stay as they were made
+    numerator, denominator = BLOCK_EXECUTION_SHARE
+    budget_ms = propose_timeout_ms * numerator / denominator
+    worst_ms = params.worst_block_execution_ms()
+    if worst_ms > budget_ms:
+        raise GenesisError(
+            f"(max_block_gas {params.max_block_gas} + max_tx_gas {params.max_tx_gas}) × ns_per_gas "
+            f"{params.ns_per_gas} = {worst_ms:.0f} ms of execution, more than {numerator}/{denominator} of the "
+            f"{propose_timeout_ms} ms propose timeout ({budget_ms:.0f} ms): lower max_block_gas or max_tx_gas"
+        )
 
 
 def _keys(value: object, name: str) -> tuple[bytes, ...]:
@@ -94,6 +138,7 @@ class Genesis:
             raise GenesisError(f"max_record_key_bytes may be at most {MAX_RECORD_KEY_LIMIT} (LMDB key size limit)")
         if self.initial_time_ms < 0:
             raise GenesisError("initial_time_ms must be non-negative")
+        check_vm_params(self.params)
 
     def to_value(self) -> codec.Value:
         return {

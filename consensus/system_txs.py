@@ -8,6 +8,8 @@
   never become empty, so a lost or rotated admin key is replaced and the chain is never stuck.
 - `evidence`: two conflicting signed votes from one validator at one height and round (equivocation) are
   recorded on chain, once.
+- `set_vm_version`: admins switch the VM rules (gas schedule and limits, consensus/vm/versions.py) from a later
+  height on; blocks below it keep re-executing under the rules they were made with.
 With `admin_threshold` > 1 a set change happens when that many distinct current admins sent the same change.
 """
 
@@ -30,6 +32,8 @@ from consensus.state import (
     validators_at,
 )
 from consensus.tx import Tx
+from consensus.vm.versions import RULES
+from consensus.vm_version_state import schedule_vm_version
 from consensus.votes import ValidatorSet, Vote
 
 
@@ -166,6 +170,32 @@ def _handle_evidence(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
     return Outcome(COSTS["system"] + COSTS["write"], [event])
 
 
+def _vm_switch(tx: Tx) -> tuple[int, int]:
+    _only_fields(tx, {"version", "activation_height"})
+    version, height = tx.body["version"], tx.body["activation_height"]
+    if not isinstance(version, int) or isinstance(version, bool) or version not in RULES:
+        raise TxError(f"version must be one of {sorted(RULES)}")
+    if not isinstance(height, int) or isinstance(height, bool) or height < 1:
+        raise TxError("activation_height must be a positive integer")
+    return version, height
+
+
+def _check_vm_version(tx: Tx, params: Params) -> None:
+    _vm_switch(tx)
+
+
+def _handle_vm_version(state: WorkingState, tx: Tx, ctx: ExecContext) -> Outcome:
+    version, height = _vm_switch(tx)
+    if height <= ctx.height:
+        # The rules of a height must be fixed before it starts: the block holding a switch runs under the old ones.
+        raise TxFailed(f"activation_height {height} is not after this block ({ctx.height})", COSTS["system"])
+    if not _approved(state, tx, ctx, {"kind": tx.kind, "version": version, "activation_height": height}):
+        return Outcome(COSTS["system"], [Event("approval", {"kind": tx.kind})])
+    schedule_vm_version(state, height, version)
+    event = Event("vm_version_scheduled", {"version": version, "activation_height": height})
+    return Outcome(COSTS["system"] + COSTS["write"], [event])
+
+
 def record_kind() -> TxKind:
     return TxKind("record", _check_record, _handle_record)
 
@@ -174,6 +204,7 @@ SYSTEM_KINDS = [
     TxKind("validator_set_change", _check_validators, _handle_validators),
     TxKind("admin_set_change", _check_admins, _handle_admins),
     TxKind("evidence", _check_evidence, _handle_evidence),
+    TxKind("set_vm_version", _check_vm_version, _handle_vm_version),
 ]
 
 

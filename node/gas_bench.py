@@ -19,6 +19,7 @@ from consensus import codec
 from consensus.contracts import EHR_CONTRACT_NAME, ehr_source
 from consensus.keys import SigningKey
 from consensus.vm import VM, BlockInfo, MemoryStorage, Receipt
+from consensus.vm.versions import LATEST_VERSION, rules_for
 
 GAS_LIMIT = 5_000_000
 META = b"\x11" * 32
@@ -31,8 +32,9 @@ def _pk(label: str) -> bytes:
 class _Scenario:
     """A fresh EHR contract with one user per role; `run` makes a call and records its gas under a label."""
 
-    def __init__(self) -> None:
-        self.vm = VM()
+    def __init__(self, version: int = LATEST_VERSION) -> None:
+        rules = rules_for(version)
+        self.vm = VM(rules.schedule, rules.limits)
         self.state = MemoryStorage()
         self.height = 1
         self.gas: dict[str, int] = {}
@@ -70,9 +72,9 @@ class _Scenario:
         return self._record(f"{func} (view)", receipt)
 
 
-def measure_gas() -> dict[str, int]:
-    """Gas per EHR-contract function, from one scripted session that touches every function."""
-    s = _Scenario()
+def measure_gas(version: int = LATEST_VERSION) -> dict[str, int]:
+    """Gas per EHR-contract function under VM `version`, from one scripted session that touches every function."""
+    s = _Scenario(version)
     pk = s.pk
     enc = b"\x22" * 32
     s.run("admin", "add_user", pk["manager"], "ehr_manager", enc, "")

@@ -25,6 +25,9 @@ from consensus.vm.receipts import Event, Receipt, select_events
 from consensus.vm.runtime import VM, contract_address
 from consensus.vm.storage import MemoryStorage, Storage, code_key, meta_key, name_key, storage_key
 from consensus.vm.validator import compile_contract
+from consensus.vm.versions import check_python
+
+check_python()  # at start: on a Python whose ast the VM was not checked against, nodes could disagree
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -14,7 +14,7 @@ from typing import Any
 from consensus.keys import address_of
 from consensus.vm.errors import ContractError, LimitExceeded, Revert
 from consensus.vm.gas import Meter
-from consensus.vm.values import SLOT_BYTES, type_name, weigh
+from consensus.vm.values import SLOT_BYTES, type_name
 
 Builtin = Callable[[Meter, list[Any]], Any]
 
@@ -66,8 +66,8 @@ def items_of(meter: Meter, value: Any, what: str) -> list[Any]:
 
 def ordered(meter: Meter, values: list[Any], what: str) -> list[Any]:
     """`sorted` with the VM's rules: one comparable type throughout, cost n·log n by weight."""
-    weight = weigh(values, meter.limits.max_weight)
-    meter.charge_size(weight * max(1, len(values).bit_length()))
+    weight = meter.walk(values)
+    meter.charge_size(weight * max(1, len(values).bit_length()), "sort")
     kinds = {int if type(v) is bool else type(v) for v in values}
     if len(kinds) > 1 or kinds & {dict, type(None)}:
         raise ContractError(f"{what}: values are not mutually comparable")
@@ -81,7 +81,7 @@ def to_str(meter: Meter, value: Any) -> str:
     kind = type(value)
     if kind is str:
         return value  # type: ignore[no-any-return]
-    weigh(value, meter.limits.max_weight)
+    meter.walk(value)
     text = str(value)
     check_text(meter, len(text))
     return text
@@ -202,7 +202,7 @@ def has_key(meter: Meter, target: dict[Any, Any], key: Any) -> bool:
     if type(key) not in (int, str, bytes, bool, type(None), tuple):
         raise ContractError(f"dict keys cannot be {type_name(key)}")
     if type(key) is tuple:
-        weigh(key, meter.limits.max_weight)
+        meter.walk(key)
     try:
         return key in target
     except TypeError:
@@ -249,7 +249,7 @@ def _sum(meter: Meter, args: list[Any]) -> int:
     for item in items_of(meter, args[0], "sum"):
         want("sum", item, int, bool)
         total = check_int(meter, total + item)
-    meter.charge_size(len(args[0]))
+    meter.charge_size(len(args[0]), "scan")
     return total
 
 
@@ -260,14 +260,14 @@ def _truth(value: Any) -> bool:
 def _any(meter: Meter, args: list[Any]) -> bool:
     arity("any", args, 1, 1)
     items = items_of(meter, args[0], "any")
-    meter.charge_size(len(items))
+    meter.charge_size(len(items), "scan")
     return any(_truth(v) for v in items)
 
 
 def _all(meter: Meter, args: list[Any]) -> bool:
     arity("all", args, 1, 1)
     items = items_of(meter, args[0], "all")
-    meter.charge_size(len(items))
+    meter.charge_size(len(items), "scan")
     return all(_truth(v) for v in items)
 
 
@@ -280,7 +280,7 @@ def _hex(meter: Meter, args: list[Any]) -> str:
 def _fromhex(meter: Meter, args: list[Any]) -> bytes:
     arity("fromhex", args, 1, 1)
     want("fromhex", args[0], str)
-    meter.charge_size(len(args[0]))
+    meter.charge_size(len(args[0]), "hash")
     try:
         return bytes.fromhex(args[0])
     except ValueError:
@@ -291,7 +291,7 @@ def _sha256(meter: Meter, args: list[Any]) -> bytes:
     arity("sha256", args, 1, 1)
     want("sha256", args[0], bytes, str)
     data = args[0].encode() if type(args[0]) is str else args[0]
-    meter.charge_size(len(data))
+    meter.charge_size(len(data), "hash")
     return hashlib.sha256(data).digest()
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from consensus.vm.errors import LimitExceeded, OutOfGas
+from consensus.vm.values import weigh
 
 
 def _frozen(table: dict[str, int]) -> Mapping[str, int]:
@@ -97,6 +98,13 @@ BUILTIN_COSTS: Mapping[str, int] = _frozen(
 )
 
 
+# The classes of size-proportional step: "compare" (deep ==, <, in, index/count/remove on containers), "text"
+# (str/bytes methods and `in` on text, by length), "translate" (ASCII case mapping and whitespace splitting, which
+# go through a per-character table), "hash" (sha256, fromhex), "sort" (sorted, list.sort: weight × log2 n),
+# "scan" (any, all, sum, reverse, insert, pop, del: by length), "int" (integer arithmetic wider than 64 bits).
+WORD_CLASSES_V1: Mapping[str, int] = _frozen({"compare": 1, "text": 1, "hash": 1, "sort": 1, "scan": 1, "int": 1})
+
+
 @dataclass(frozen=True)
 class GasSchedule:
     """Every price the VM charges. Defaults are the network's; a test may pass its own."""
@@ -119,6 +127,12 @@ class GasSchedule:
     event_base: int = 100
     event_byte: int = 4
     cross_call: int = 700  # ctx.call into another contract
+    # Multipliers on `word` per class of size-proportional step (`Meter.charge_size`); a class missing from the
+    # table is free (version 1 has no "translate" charge). Version 1 prices every class it knows alike.
+    word_classes: Mapping[str, int] = field(default_factory=lambda: WORD_CLASSES_V1)
+    # Gas per 32 nodes a deep walk visits (`Meter.walk`), charged as it is bounded, failed walks included.
+    # 0 (version 1) leaves walks uncharged: their callers then charge by the weight they return.
+    walk_word: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,9 +187,26 @@ class Meter:
             self.remaining = 0
             raise OutOfGas(f"out of gas (limit {self.gas_limit})")
 
-    def charge_size(self, units: int) -> None:
-        """Charge a size-proportional step: `units` bytes, slots or bits, priced per 32."""
-        self.charge(self.schedule.word * (1 + units // 32))
+    def charge_size(self, units: int, kind: str) -> None:
+        """Charge a size-proportional step of class `kind`: `units` bytes, slots or bits, priced per 32."""
+        self.charge(self.schedule.word * self.schedule.word_classes.get(kind, 0) * (1 + units // 32))
+
+    def walk(self, value: object) -> int:
+        """The weight of `value` (values.weigh), bounded by `Limits.max_weight` and, when walks are priced, by
+        the gas left: the walk is charged for the nodes it visits, and a walk that hits either bound is charged
+        for the whole bound it was allowed, so a failed deep operation costs what it made the node do."""
+        price = self.schedule.walk_word
+        if price == 0:
+            return weigh(value, self.limits.max_weight)
+        affordable = (self.remaining // price + 1) * 32
+        budget = min(self.limits.max_weight, affordable)
+        try:
+            weight = weigh(value, budget)
+        except LimitExceeded:
+            self.charge(price * (1 + budget // 32))
+            raise
+        self.charge(price * (1 + weight // 32))
+        return weight
 
     def alloc(self, size_bytes: int) -> None:
         """Account for `size_bytes` of new memory: gas now, and the per-transaction memory cap."""

@@ -19,7 +19,7 @@ from consensus.vm.gas import GasSchedule, Meter
 from consensus.vm.methods import METHODS
 from consensus.vm.operators import binary, compare, contains, truth, unary
 from consensus.vm.program import Function, Program
-from consensus.vm.values import SLOT_BYTES, shallow_size, type_name, weigh
+from consensus.vm.values import SLOT_BYTES, shallow_size, type_name
 
 _BREAK = object()
 _CONTINUE = object()
@@ -191,7 +191,7 @@ class Interpreter:
                 del container[key]
             elif type(container) is list:
                 index = self._index(container, key)
-                self.meter.charge_size(len(container))
+                self.meter.charge_size(len(container), "scan")
                 del container[index]
             else:
                 raise ContractError(f"{type_name(container)} does not support item deletion")
@@ -260,7 +260,7 @@ class Interpreter:
             value = program.constants[name]
             if name in program.mutable_constants:
                 # Constants are shared by every call: hand out a copy so a call cannot change them.
-                weight = weigh(value, self.meter.limits.max_weight)
+                weight = self.meter.walk(value)
                 self.meter.alloc(SLOT_BYTES * weight)
                 return _copy_literal(value)
             return value

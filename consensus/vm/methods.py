@@ -11,7 +11,7 @@ from typing import Any
 from consensus.vm.builtins import arity, check_text, has_key, items_of, new_container, ordered, set_item, want
 from consensus.vm.errors import ContractError, LimitExceeded
 from consensus.vm.gas import Meter
-from consensus.vm.values import SLOT_BYTES, weigh
+from consensus.vm.values import SLOT_BYTES
 
 Method = Callable[[Meter, Any, list[Any]], Any]
 
@@ -24,7 +24,7 @@ def _grow(meter: Meter, target: list[Any], extra: int) -> None:
 
 def _find_cost(meter: Meter, target: Any, needle: Any) -> None:
     """Searching compares the needle with each element: charge by the weight of both."""
-    meter.charge_size(weigh(target, meter.limits.max_weight) + weigh(needle, meter.limits.max_weight))
+    meter.charge_size(meter.walk(target) + meter.walk(needle), "compare")
 
 
 def _append(meter: Meter, target: list[Any], args: list[Any]) -> None:
@@ -48,7 +48,7 @@ def _list_pop(meter: Meter, target: list[Any], args: list[Any]) -> Any:
     want("pop", index, int)
     if not -len(target) <= index < len(target):
         raise ContractError("pop index out of range")
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "scan")
     return target.pop(index)
 
 
@@ -56,7 +56,7 @@ def _insert(meter: Meter, target: list[Any], args: list[Any]) -> None:
     arity("insert", args, 2, 2)
     want("insert", args[0], int)
     _grow(meter, target, 1)
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "scan")
     target.insert(args[0], args[1])
 
 
@@ -72,7 +72,7 @@ def _count(meter: Meter, target: Any, args: list[Any]) -> int:
     arity("count", args, 1, 1)
     if type(target) in (str, bytes):
         want("count", args[0], type(target))
-        meter.charge_size(len(target))
+        meter.charge_size(len(target), "text")
     else:
         _find_cost(meter, target, args[0])
     return target.count(args[0])  # type: ignore[no-any-return]
@@ -88,7 +88,7 @@ def _remove(meter: Meter, target: list[Any], args: list[Any]) -> None:
 
 def _reverse(meter: Meter, target: list[Any], args: list[Any]) -> None:
     arity("reverse", args, 0, 0)
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "scan")
     target.reverse()
 
 
@@ -153,7 +153,7 @@ def _affix(check: Callable[[Any, Any], bool], name: str) -> Method:
     def run(meter: Meter, target: Any, args: list[Any]) -> bool:
         arity(name, args, 1, 1)
         want(name, args[0], type(target))
-        meter.charge_size(len(args[0]))
+        meter.charge_size(len(args[0]), "text")
         return check(target, args[0])
 
     return run
@@ -175,10 +175,11 @@ def _split(meter: Meter, target: str, args: list[Any]) -> list[str]:
         raise ContractError("split(): empty separator")
     limit = args[1] if len(args) == 2 else -1
     want("split", limit, int)
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "text")
     if sep is None:
         if limit != -1:
             raise ContractError("split(): a limit needs an explicit separator")
+        meter.charge_size(len(target), "translate")
         return new_container(meter, [part for part in target.translate(_TO_SPACE).split(" ") if part])
     return new_container(meter, target.split(sep, limit))
 
@@ -195,6 +196,7 @@ def _join(meter: Meter, target: str, args: list[Any]) -> str:
 def _case(table: dict[int, int], name: str) -> Method:
     def run(meter: Meter, target: str, args: list[Any]) -> str:
         arity(name, args, 0, 0)
+        meter.charge_size(len(target), "translate")
         check_text(meter, len(target))
         return target.translate(table)
 
@@ -205,7 +207,7 @@ def _strip(meter: Meter, target: str, args: list[Any]) -> str:
     arity("strip", args, 0, 1)
     if args:
         want("strip", args[0], str)
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "text")
     return target.strip(args[0] if args else _ASCII_WHITESPACE)
 
 
@@ -215,7 +217,7 @@ def _replace(meter: Meter, target: str, args: list[Any]) -> str:
     want("replace", args[1], str)
     if args[0] == "":
         raise ContractError("replace(): empty pattern")
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "text")
     hits = target.count(args[0])
     check_text(meter, len(target) + hits * (len(args[1]) - len(args[0])))
     return target.replace(args[0], args[1])
@@ -224,7 +226,7 @@ def _replace(meter: Meter, target: str, args: list[Any]) -> str:
 def _find(meter: Meter, target: Any, args: list[Any]) -> int:
     arity("find", args, 1, 1)
     want("find", args[0], type(target))
-    meter.charge_size(len(target) + len(args[0]))
+    meter.charge_size(len(target) + len(args[0]), "text")
     return target.find(args[0])  # type: ignore[no-any-return]
 
 
@@ -240,7 +242,7 @@ def _encode(meter: Meter, target: str, args: list[Any]) -> bytes:
 
 def _isdigit(meter: Meter, target: str, args: list[Any]) -> bool:
     arity("isdigit", args, 0, 0)
-    meter.charge_size(len(target))
+    meter.charge_size(len(target), "text")
     return target.isascii() and target.isdigit()
 
 

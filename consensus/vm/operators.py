@@ -13,7 +13,7 @@ from typing import Any
 from consensus.vm.builtins import check_int, check_text, has_key
 from consensus.vm.errors import ContractError, LimitExceeded
 from consensus.vm.gas import Meter
-from consensus.vm.values import SLOT_BYTES, type_name, weigh
+from consensus.vm.values import SLOT_BYTES, type_name
 
 _SYMBOL: dict[type, str] = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
@@ -35,7 +35,7 @@ def _int_op(meter: Meter, op: ast.operator, a: int, b: int) -> int:
     bits = meter.limits.max_int_bits
     width = max(a.bit_length(), b.bit_length())
     if width > 64:  # machine-word operands are covered by the node's own cost
-        meter.charge_size(width // 2)
+        meter.charge_size(width // 2, "int")
     kind = type(op)
     if kind is ast.Add or kind is ast.Sub:
         result = a + b if kind is ast.Add else a - b
@@ -113,7 +113,7 @@ def unary(meter: Meter, op: ast.unaryop, operand: Any) -> Any:
         return not truth(operand)
     if type(operand) not in _INTS:
         raise ContractError(f"bad operand type for unary operator: {type_name(operand)}")
-    meter.charge_size(operand.bit_length() // 2)
+    meter.charge_size(operand.bit_length() // 2, "int")
     if kind is ast.USub:
         return check_int(meter, -operand)
     if kind is ast.UAdd:
@@ -136,10 +136,9 @@ def _deep_cost(meter: Meter, left: Any, right: Any) -> None:
     """Comparisons of containers walk them: charge by weight (bounded) before the host does."""
     ta, tb = type(left), type(right)
     if ta in _TEXT or tb in _TEXT:
-        meter.charge_size(min(len(left) if ta in _TEXT else 0, len(right) if tb in _TEXT else 0))
+        meter.charge_size(min(len(left) if ta in _TEXT else 0, len(right) if tb in _TEXT else 0), "text")
     elif ta in (list, tuple, dict) or tb in (list, tuple, dict):
-        limit = meter.limits.max_weight
-        meter.charge_size(weigh(left, limit) + weigh(right, limit))
+        meter.charge_size(meter.walk(left) + meter.walk(right), "compare")
 
 
 def _ordering_ok(left: Any, right: Any) -> bool:
@@ -184,10 +183,9 @@ def contains(meter: Meter, container: Any, item: Any) -> bool:
     if kind in _TEXT:
         if type(item) is not kind:
             raise ContractError(f"'in <{type_name(container)}>' needs a {type_name(container)} on the left")
-        meter.charge_size(len(container) + len(item))
+        meter.charge_size(len(container) + len(item), "text")
         return item in container
     if kind in _SEQ:
-        limit = meter.limits.max_weight
-        meter.charge_size(weigh(container, limit) + weigh(item, limit))
+        meter.charge_size(meter.walk(container) + meter.walk(item), "compare")
         return item in container
     raise ContractError(f"argument of type {type_name(container)} is not a container")
