@@ -5,7 +5,9 @@ its other fields, so the manager knows who asks without trusting the transport:
 
 - `retrieve` (paper Sec. III-B, step 1): a requester's signed `call` transaction of `ehr.retrieve_ehrs(patient)`,
   with `issued_ms`. The manager refuses a request older than `MAX_REQUEST_AGE_MS` (expired) and a transaction
-  the ledger has seen (replayed: its nonce is spent).
+  whose nonce another transaction spent (replayed). The same transaction sent again (by its signer, or first by
+  anyone relaying it) gets the ledger's one decision again while it is younger than `MAX_REQUEST_AGE_MS`: the
+  answer's keys are wrapped for the signer only, so relaying gains nothing and serving twice costs nothing.
 - `store`: a device's result computed locally, sealed (NaCl SealedBox) for the manager's X25519 key.
 - `file_keys`: an edge node that stored an encrypted record files the record's data key, wrapped for the patient
   and for the manager, in the manager's key store.

@@ -2,10 +2,12 @@
 
 The 4-step protocol, as this service runs it for a `retrieve` request on `/ehrnet/ehr/1.0.0`:
 1. request: the requester's signed `ehr.retrieve_ehrs(patient)` transaction arrives; the sender's key is taken
-   from the transaction (it must be the request's signer); an expired request or a transaction the ledger has
-   already seen (a replay) is refused;
-2. verification: the manager submits it and waits until it is final; the contract checks the policy list and
-   answers with the authorised CIDs, or a denial that it has already recorded as a penalty;
+   from the transaction (it must be the request's signer); an expired request, or a transaction whose nonce
+   another transaction spent (a replay), is refused;
+2. verification: the manager submits it (unless the ledger holds it already) and waits until it is final; the
+   contract checks the policy list and answers with the authorised CIDs, or a denial that it has already
+   recorded as a penalty. Serving is idempotent: the same transaction gets the same decision again while the
+   decision is fresh (`MAX_REQUEST_AGE_MS`), so a relay that forwards someone's request first cannot use it up;
 3. retrieval: the manager reads each record's ciphertext from the content store (from peers if not local);
 4. feedback: the manager wraps each record's data key for the requester's registered encryption key only and
    returns ciphertext + wrapped key; the requester decrypts locally. The access is on the ledger (the
@@ -155,22 +157,22 @@ class ManagerService(Service):
         body = tx.body
         if tx.kind != "call" or body.get("contract") != EHR_CONTRACT or body.get("function") != "retrieve_ehrs":
             return wire.refuse("bad-tx", "a retrieve request carries an ehr.retrieve_ehrs call")
-        # Step 1 → 2: a transaction the ledger already holds or spent is a replay.
-        if store.tx_location(tx.hash) is not None:
-            return wire.refuse("replayed", "this request was already served (its transaction is final)")
-        mempool = self.ledger.mempool
-        assert mempool is not None
-        if tx.hash in mempool:
-            return wire.refuse("replayed", "this request is already pending")
-        try:
-            self.ledger.submit_tx(raw)
-        except TxNonceError as exc:
-            return wire.refuse("replayed", f"the transaction's nonce is spent or pending: {exc}")
-        except TxError as exc:
-            return wire.refuse("bad-tx", str(exc))
+        # Step 1 → 2. Serving is idempotent: the ledger decides once per transaction, and the same transaction
+        # from its signer gets that decision again while it is fresh. Whoever forwards someone's signed request
+        # first so gains nothing (the keys are wrapped for the signer) and costs the signer nothing (a refusal as
+        # a replay would have locked them out of their own request).
+        refusal = self._submit_once(tx.hash, raw)
+        if refusal is not None:
+            return refusal
         receipt = await wait_receipt(lambda: self.ledger.store, tx.hash)
-        decision = call_return(receipt)
         height = (store.tx_location(tx.hash) or (0, 0))[0]
+        header = store.get_header(height)
+        decided_ms = header.time_ms if header is not None else 0
+        if int(time.time() * 1000) - decided_ms > wire.MAX_REQUEST_AGE_MS:
+            return wire.refuse(
+                "replayed", f"this request was decided at height {height}, too long ago to serve again; sign a new one"
+            )
+        decision = call_return(receipt)
         if not isinstance(decision, dict) or not decision.get("granted"):
             reason = str(decision.get("reason")) if isinstance(decision, dict) else "denied"
             return wire.refuse("denied", f"{reason} (recorded on the ledger at height {height})")
@@ -191,6 +193,23 @@ class ManagerService(Service):
             self.keys.grant(cid, requester_uid, wrapped)
             records.append({"cid": str(cid), "ciphertext": await self._fetch(cid), "wrapped_key": wrapped})
         return wire.ok(records=records, tx_hash=tx.hash, height=height, reason=str(decision.get("reason")))
+
+    def _submit_once(self, tx_hash: bytes, raw: bytes) -> bytes | None:
+        """Put a retrieve transaction on the ledger unless it is there already (final or pending); a refusal
+        if the ledger will not take it, e.g. another transaction has spent its nonce (a true replay)."""
+        store, mempool = self.ledger.store, self.ledger.mempool
+        assert store is not None and mempool is not None
+        if store.tx_location(tx_hash) is not None or tx_hash in mempool:
+            return None
+        try:
+            self.ledger.submit_tx(raw)  # a transaction the pool already holds is admitted as known, not refused
+        except TxNonceError as exc:
+            if store.tx_location(tx_hash) is not None:  # final while we looked
+                return None
+            return wire.refuse("replayed", f"another transaction spent this request's nonce: {exc}")
+        except TxError as exc:
+            return wire.refuse("bad-tx", str(exc))
+        return None
 
     async def _store(self, request: wire.SignedRequest) -> bytes:
         """A device's locally computed result, sealed for the manager: file it as the patient's EHR."""

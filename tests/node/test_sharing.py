@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from consensus.keys import SigningKey
+from consensus.tx import Tx
 from node import ehr_wire as wire
 from node.cluster import Cluster
 from node.identity import public_key_of_peer_id
@@ -24,6 +25,7 @@ from offload.context import RecordContext
 from offload.fhir import build_record, parse_record, patient_id
 from offload.workload import TREMOR, make_payload
 from storage.address import CID
+from storage.errors import KeyStoreError
 from storage.keystore import KeyStore
 from tests.harness import await_until, running_cluster
 
@@ -111,18 +113,51 @@ async def test_device_without_libp2p_reads_through_the_manager_http_relay(world:
 
 
 async def test_replayed_request_is_refused(world: World) -> None:
+    """Sending the same request twice is served twice (idempotent); another transaction spending the same nonce is
+    a replay; a stale request is expired."""
     w = world
     await _file_record(w)
     await w.patient.grant(w.doctor.pk, "*", 0)
     tx = await w.doctor.signed_call("retrieve_ehrs", [w.patient.pk])
     request = wire.sign_request(w.doctor.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
-    got, _ = await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+    got, height = await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
     assert len(got) == 1
+    again, height_again = await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+    assert [r.plaintext for r in again] == [r.plaintext for r in got] and height_again == height
+    body = {**tx.body, "gas_limit": 1_999_999}  # another transaction with the spent nonce
+    other = Tx.create(w.doctor.key, tx.chain_id, "call", tx.nonce, body)
+    replay = wire.sign_request(w.doctor.key, "retrieve", {"tx": other.raw, "issued_ms": int(time.time() * 1000)})
     with pytest.raises(SharingError, match="replayed"):
-        await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+        await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, replay)
     stale = wire.sign_request(w.doctor.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000) - 120_000})
     with pytest.raises(SharingError, match="expired"):
         await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, stale)
+
+
+async def test_a_relay_cannot_consume_the_owners_request(world: World) -> None:
+    """A third party that forwards the doctor's signed request first gets nothing it can open, and the doctor,
+    sending the same request afterwards, is served (it was refused as a replay before)."""
+    w = world
+    cid, document = await _file_record(w)
+    await w.patient.grant(w.doctor.pk, "*", 0)
+    tx = await w.doctor.signed_call("retrieve_ehrs", [w.patient.pk])
+    request = wire.sign_request(w.doctor.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
+    relay = EhrUser(SigningKey.generate(), w.admin.api, w.admin.chain_id)
+    relay_host = P2PHost(HostConfig(seed=relay.key.seed))
+    await relay_host.start()
+    try:
+        await relay_host.dial(w.cluster.records["node1"].multiaddr)
+        raw = await relay_host.request(
+            w.manager_peer, wire.EHR_PROTOCOL, request, timeout_s=60, max_response_bytes=wire.MAX_RESPONSE_BYTES
+        )
+    finally:
+        await relay_host.stop()
+    entries = wire.decode_answer(raw)["records"]
+    assert isinstance(entries, list) and len(entries) == 1  # served, but for the doctor's key only
+    with pytest.raises(KeyStoreError, match="does not open"):
+        relay.open_answer(raw)
+    got, height = await w.doctor.send_retrieve(w.doctor_host, w.manager_peer, request)
+    assert [(r.cid, r.plaintext) for r in got] == [(cid, document)] and height > 0
 
 
 async def test_revocation_and_expiry_take_effect_on_the_next_request(world: World) -> None:
