@@ -229,8 +229,9 @@ def start_byzantine(node: str, mode: str, timeout_s: float = 90.0) -> None:
     session.open_fault("restart", [node])  # down while it restarts: a crash like any other
     session.cluster.spawn(node, extra_env={BYZANTINE_ENV: mode, UNSAFE_ENV: "1"})
     _wait_answering(session, node, float(timeout_s))
-    session.close_faults({"restart"}, node)
-    session.open_fault("byzantine", [node], affects_liveness=False, mode=mode)
+    # The byzantine spell starts the instant the restart ends: one fault episode, not two.
+    ended = session.close_faults({"restart"}, node)
+    session.open_fault("byzantine", [node], affects_liveness=False, at=ended[-1].end if ended else None, mode=mode)
 
 
 # ---- network faults ---------------------------------------------------------------------------------------

@@ -85,8 +85,11 @@ class ChaosSession:
 
     # ---- the fault log ----------------------------------------------------------------------------------
 
-    def open_fault(self, kind: str, nodes: list[str], affects_liveness: bool = True, **detail: Any) -> OpenFault:
-        fault = OpenFault(kind, tuple(sorted(nodes)), self.clock(), None, affects_liveness, detail)
+    def open_fault(
+        self, kind: str, nodes: list[str], affects_liveness: bool = True, at: float | None = None, **detail: Any
+    ) -> OpenFault:
+        start = self.clock() if at is None else at
+        fault = OpenFault(kind, tuple(sorted(nodes)), start, None, affects_liveness, detail)
         with self.lock:
             self.faults.append(fault)
         log.info("fault %s on %s at %.1fs", kind, ",".join(fault.nodes), fault.start)
