@@ -13,7 +13,7 @@ from offload.costmodel import ENERGY, TIME, BoolArray, FloatArray, OffloadProble
 
 _EPS = 1e-12
 # Pair moves look at every pair of free tasks: n² candidates per move, so they are used only on small batches.
-PAIR_MOVES_UP_TO = 128
+PAIR_MOVES_UP_TO = 32
 
 
 def _row_scale(problem: OffloadProblem) -> FloatArray:

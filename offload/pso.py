@@ -11,10 +11,10 @@ each switchable for comparison:
     binding families, offload/synthetic.py) while the unseeded swarm found the optimum;
   - penalties: fitness = objective + `penalty` × normalised overshoot of C1–C3 + C4 breaches, so a feasible
     position always beats an infeasible one in practice;
-  - restarts: a swarm that stalls (10 iterations without improvement) hands the iterations left to a fresh
-    random swarm; 30 particles × 24 iterations in all (the former default ran 30 × up to 40 and usually
-    stalled after ~15);
-  - repair of the swarm's memory: on batches up to 128 tasks, the best distinct personal bests of every run
+  - restarts (batches up to 32 tasks): a swarm that stalls (10 iterations without improvement) hands the
+    iterations left to a fresh random swarm; 30 particles × 24 iterations in all (the former default ran
+    30 × up to 40 and usually stalled after ~15);
+  - repair of the swarm's memory: on batches up to 32 tasks, the best distinct personal bests of every run
     (not only the swarm's best) and the greedy answer are repaired and improved by single feasible flips
     (offload/heuristics.py); the best two of those are then improved by pair moves (swap one task's side for
     another's), which single flips cannot do once a constraint binds. Larger batches: the swarm's best only.
@@ -219,7 +219,8 @@ class PsoDecider:
                 optimiser = self._swarm(problem, init_pos, seeded, left)
                 runs.append(optimiser)
                 left -= len(optimiser.cost_history)
-                if not settings.restart or left <= settings.stall_iterations:
+                # Large batches: a fresh random swarm lands far from feasible and costs as much as the first.
+                if not settings.restart or left <= settings.stall_iterations or problem.n > PAIR_MOVES_UP_TO:
                     break
                 # The swarm stalled early: spend the iterations left on a fresh random swarm (a restart).
                 init_pos, seeded = rng.random((settings.particles, problem.n)) < 0.5, 0
@@ -230,7 +231,7 @@ class PsoDecider:
         if not settings.repaired:
             return evaluate(problem, answer, self.name)
         found = [answer]
-        # On large batches each repair is O(N²) and the swarm's best alone was within 0.004 % of the optimum.
+        # On larger batches the extra repairs cost more than they found: the swarm's best alone was within 0.004 %.
         if settings.polish_memory > 0 and problem.n <= PAIR_MOVES_UP_TO:
             memory = np.concatenate([np.asarray(run.swarm.pbest_pos) for run in runs]).astype(bool)
             costs = np.concatenate([np.asarray(run.swarm.pbest_cost) for run in runs])
