@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="fewer sizes and instances (about 15 s of CPU; 40-90 s of wall time on a busy 2-core machine)",
+        help="fewer sizes and instances (about 15 s of CPU; 40-170 s of wall time on a busy 2-core machine)",
     )
     parser.add_argument("--out", required=True, type=Path, help="directory for results.csv, plots, profiles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
