@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from consensus import codec
 from consensus.contract_txs import contract_kinds
+from consensus.contract_upgrade import upgrade_kind
 from consensus.errors import TxError, TxFailed
 from consensus.execute import COSTS, Event, ExecContext, Outcome, Registry, TxKind
 from consensus.genesis import Params
+from consensus.membership import member_kinds
 from consensus.state import (
     APPROVALS_PREFIX,
     EVIDENCE_PREFIX,
@@ -206,8 +208,11 @@ SYSTEM_KINDS = [
     TxKind("evidence", _check_evidence, _handle_evidence),
     TxKind("set_vm_version", _check_vm_version, _handle_vm_version),
 ]
+# Membership of the p2p mesh (consensus/membership.py): `add_member`, `remove_member`, approved like set changes.
+SYSTEM_KINDS += member_kinds(_approved)
 
 
 def default_registry() -> Registry:
-    """The kinds every node runs: `record`, the system kinds, and the contract kinds `deploy` and `call`."""
-    return Registry([record_kind(), *SYSTEM_KINDS, *contract_kinds()])
+    """The kinds every node runs: `record`, the system kinds, the contract kinds `deploy` and `call`, and
+    `contract_upgrade` (admins replace a contract's code, approved like a set change)."""
+    return Registry([record_kind(), *SYSTEM_KINDS, *contract_kinds(), upgrade_kind(_approved)])

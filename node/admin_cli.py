@@ -1,5 +1,6 @@
 """`ehrnet admin ...`: the administrator's side of the `ehr` contract (paper Sec. III-B: AddUser, DeleteUser,
-Penalty; and beyond it: key recovery after a lost device, and review of break-glass accesses).
+Penalty; and beyond it: key recovery after a lost device, review of break-glass accesses, and the in-place upgrade
+of the ehr contract to the newest version the release ships).
 
 Every command signs with the admin key (`--key FILE`, or `<data-dir>/keys/admin.key` with `--data-dir`) and talks
 to one full node's HTTP API (`--node URL`, or the first node of `<data-dir>/network.toml`). Calls are contract
@@ -76,6 +77,13 @@ def register(sub: SubParsers) -> None:
         "--verdict", required=True, choices=VERDICTS, help="misuse penalises the doctor; justified closes the case"
     )
     review.set_defaults(func=cmd_review)
+
+    upgrade = cmds.add_parser(
+        "upgrade-ehr",
+        help="upgrade the ehr contract in place to the newest version this release ships (storage kept)",
+    )
+    _common(upgrade)
+    upgrade.set_defaults(func=cmd_upgrade_ehr)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -291,13 +299,20 @@ def cmd_reviews(args: argparse.Namespace) -> int:
                     entries.append(_jsonable(entry))
                 number += 1
         lines = [
-            f"#{e['id']}  {e['status']:<9}  doctor {e['doctor']} → patient {e['patient']}: {e['reason']}"
+            f"#{e['id']}  {e['status']:<9}  doctor {e['doctor']} → patient {e['patient']}: {e['reason']}{_window(e)}"
             for e in entries
         ]
         lines.append(f"{len(entries)} break-glass access(es){'' if args.all else ' awaiting a verdict'}")
         return {"reviews": entries, "lines": lines}
 
     return _run(args, main)
+
+
+def _window(entry: dict[str, Any]) -> str:
+    """The scope and window of a version-2 break-glass entry (version 1 recorded neither)."""
+    if "expires_at" not in entry:
+        return ""
+    return f"  [scope {entry['scope']}, open until block time {entry['expires_at']}]"
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -313,6 +328,18 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"break-glass #{number}: {args.verdict}{' (the doctor is penalised)' if args.verdict == 'misuse' else ''}"
         )
         return {"id": number, "verdict": args.verdict, "lines": [line]}
+
+    return _run(args, main)
+
+
+def cmd_upgrade_ehr(args: argparse.Namespace) -> int:
+    async def main() -> dict[str, Any]:
+        from consensus.contracts import EHR_LATEST
+
+        async with _admin(args) as admin:
+            upgraded = await admin.upgrade_ehr()
+        line = f"ehr upgraded to {EHR_LATEST}" if upgraded else f"ehr already runs {EHR_LATEST}"
+        return {"version": EHR_LATEST, "upgraded": upgraded, "lines": [line]}
 
     return _run(args, main)
 

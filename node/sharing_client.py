@@ -121,6 +121,36 @@ class EhrUser:
             raise SharingError(f"ehr.{function}: {shown}")
         return from_json(result.get("return"))
 
+    async def submit(self, kind: str, body: dict[str, codec.Value], timeout_s: float = 20.0) -> dict[str, Any]:
+        """Sign a transaction of any kind with the next nonce, submit it and wait until final: its receipt,
+        or SharingError with the chain's reason if it failed."""
+        nonce = (await self.api.get(f"/accounts/{self.key.address.hex()}"))["next_nonce"]
+        tx = Tx.create(self.key, self.chain_id, kind, nonce, body)
+        await self.api.post("/tx", {"tx": tx.raw.hex()})
+        receipt = await self.wait_receipt(tx.hash, timeout_s)
+        if receipt.get("status") != "ok":
+            raise SharingError(f"{kind}: {receipt.get('error')}")
+        return receipt
+
+    async def upgrade_ehr(self) -> bool:
+        """Admin: move the `ehr` contract in place to the newest version this release ships (docs/VM.md,
+        "Upgrading a contract"); False if it already runs it. The body names the code by hash only: every node's
+        release ships it, and it is larger than a transaction may be."""
+        from consensus.contract_upgrade import upgrade_body
+        from consensus.contracts import EHR_CONTRACT_NAME, ehr_latest_source
+
+        body = upgrade_body(EHR_CONTRACT_NAME, ehr_latest_source())
+        abi = await self.api.get(f"/contracts/{EHR_CONTRACT_NAME}/abi")
+        code_hash = body["code_hash"]
+        assert isinstance(code_hash, bytes)
+        if abi.get("code_hash") == code_hash.hex():
+            return False
+        receipt = await self.submit("contract_upgrade", body)
+        events = [e.get("name") for e in receipt.get("events", [])]
+        if "contract_upgraded" not in events:  # an approval, waiting for more admins (admin_threshold > 1)
+            raise SharingError("contract_upgrade: approval recorded; more admins must send the same upgrade")
+        return True
+
     async def wait_receipt(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -153,6 +183,13 @@ class EhrUser:
 
     async def revoke(self, grantee: bytes) -> codec.Value:
         return await self.call("revoke_policy", [self.pk, grantee])
+
+    async def break_glass(self, patient_pk: bytes, scope: str, seconds: int, reason: str) -> dict[str, Any]:
+        """Doctor: emergency access to the patient's records in `scope` for `seconds` (ehr version 2); returns
+        {"granted", "id", "cids", "expires_at"}. Reads go through the manager as usual while the window is open."""
+        answer = await self.call("break_glass_scoped", [patient_pk, scope, seconds, reason])
+        assert isinstance(answer, dict)
+        return answer
 
     async def records(self, patient_uid: bytes | None = None) -> list[str]:
         """CIDs registered for a patient, oldest first (from the contract's `ehr_registered` events)."""

@@ -1,8 +1,11 @@
-"""The EHR sharing protocol on a real cluster (paper Sec. III-B; issue 7 acceptance): no plaintext at rest, replayed
-requests refused, revocation and expiry effective on the next request, nothing recoverable after erasure."""
+"""The EHR sharing protocol on a real cluster (paper Sec. III-B): no plaintext at rest, replayed requests refused
+and relayed ones harmless, revocation and expiry effective on the next request, break-glass honoured within its
+scope and window, nothing recoverable after erasure."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ import pytest
 from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node import ehr_wire as wire
+from node.admin_cli import main as admin_main
 from node.cluster import Cluster
 from node.identity import public_key_of_peer_id
 from node.network_init import admin_key_path
@@ -182,6 +186,37 @@ async def test_revocation_and_expiry_take_effect_on_the_next_request(world: Worl
         return False
 
     await await_until(refused_as_expired, timeout_s=20, interval=0.5, what="the policy expires")
+
+
+async def test_break_glass_is_honoured_within_its_scope_and_window(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the admin upgrades the genesis ehr contract in place (`ehrnet admin upgrade-ehr`), a doctor with no
+    policy who opens a break-glass access is served the records in its scope, and denied once the window closes;
+    the access is reviewable with its scope and window. (Version 1 recorded it and the manager still denied.)"""
+    w = world
+    cid, document = await _file_record(w)
+    await _file_record(w)  # a second record, outside the access's scope
+    admin_args = ["admin", "--data-dir", str(w.cluster.data_dir)]
+    upgrade = ["admin", "upgrade-ehr", "--data-dir", str(w.cluster.data_dir)]
+    assert await asyncio.to_thread(admin_main, upgrade) == 0
+    assert "ehr upgraded to ehr_v2" in capsys.readouterr().out
+    assert await asyncio.to_thread(admin_main, upgrade) == 0
+    assert "already runs" in capsys.readouterr().out
+
+    opened = await w.doctor.break_glass(w.patient.pk, cid, 10, "unconscious in A&E")
+    got, height = await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
+    assert [(r.cid, r.plaintext) for r in got] == [(cid, document)] and height > 0
+
+    reviews = ["admin", "reviews", *admin_args[1:], "--json"]
+    assert await asyncio.to_thread(admin_main, reviews) == 0
+    [entry] = json.loads(capsys.readouterr().out)["reviews"]
+    assert (entry["id"], entry["scope"], entry["expires_at"]) == (opened["id"], cid, opened["expires_at"])
+
+    expires_at = opened["expires_at"]
+    await await_until(lambda: time.time() > expires_at + 1, timeout_s=30, interval=0.2, what="the window closes")
+    with pytest.raises(SharingError, match="denied: the break-glass window #1 has closed"):
+        await w.doctor.request_records(w.doctor_host, w.manager_peer, w.patient.pk)
 
 
 async def test_after_delete_user_no_node_can_produce_the_plaintext(world: World) -> None:
