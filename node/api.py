@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from node.service import Service
 
@@ -49,6 +50,11 @@ class OperatorAuth:
             f.write(token + "\n")
         return OperatorAuth(token)
 
+    def presented(self, request: web.Request) -> bool:
+        """Whether the request carries the right token (for accounting; `require` is the access check)."""
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), self._token)
+
     def require(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
@@ -77,10 +83,39 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_error(500, f"internal error: {type(exc).__name__}")
 
 
-async def read_json(request: web.Request, max_bytes: int = 1 << 20) -> Any:
-    """The request body as JSON, or a 400/413 naming what is wrong."""
+MAX_JSON_DEPTH = 32  # deeper than any body the API takes (a contract value nests at most a few levels more)
+SMALL_BODY = 4096  # the bound for bodies of a few fields (operator commands)
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` (parsed JSON) nests arrays/objects deeper than `limit`; iterative, so any depth is safe."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+async def read_json(request: web.Request, max_bytes: int = 1 << 20, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The request body as JSON, or a 400/413 naming what is wrong.
+
+    The size is checked against the endpoint's own maximum before anything is read (a declared Content-Length)
+    and while reading (a chunked body stops at the bound), so an oversized body never reaches memory; the nesting
+    is bounded because a deep document makes every recursive consumer (`json`, DAG-JSON) overflow the stack."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=max_bytes,
+            actual_size=request.content_length,
+            text=json.dumps(
+                {"error": f"body of {request.content_length} bytes; this endpoint takes at most {max_bytes}"}
+            ),
+            content_type="application/json",
+        )
     buffer = bytearray()
     try:
         # One read() may return only part of the body: keep reading until it ends or passes the limit.
@@ -91,13 +126,43 @@ async def read_json(request: web.Request, max_bytes: int = 1 << 20) -> Any:
             buffer += chunk
     except Exception as exc:
         raise web.HTTPBadRequest(reason=f"cannot read body: {exc}") from exc
-    raw = bytes(buffer)
-    if len(raw) > max_bytes:
-        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw))
+    if len(buffer) > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=max_bytes,
+            actual_size=len(buffer),
+            text=json.dumps({"error": f"body over {max_bytes} bytes, the most this endpoint takes"}),
+            content_type="application/json",
+        )
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(reason=f"body is not JSON: {exc}") from exc
+        value = json.loads(buffer)
+    except RecursionError:
+        raise _bad_request(f"body: JSON nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise _bad_request(f"body is not JSON: {exc}") from None
+    if json_depth_exceeds(value, max_depth):
+        raise _bad_request(f"body: JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+class ClientErrorsQuiet(logging.Filter):
+    """aiohttp logs every request it cannot parse (a URL or header over 8 KiB, a bad method...) with a full
+    traceback before answering 400. That is the client's fault, not the node's: one line at DEBUG instead, so
+    anyone who can reach the port cannot fill the log with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and exc.code is not None and 400 <= exc.code < 500:
+            log.debug("refused a malformed HTTP request (%d): %s", exc.code, exc.message)
+            return False
+        return True
+
+
+_server_log = logging.getLogger("node.api.server")
+_server_log.addFilter(ClientErrorsQuiet())
 
 
 class HttpApiService(Service):
@@ -106,7 +171,9 @@ class HttpApiService(Service):
     name = "http"
 
     def __init__(self, host: str, port: int) -> None:
-        self.app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024 * 1024)
+        # client_max_size bounds only `request.read()`/`post()`; JSON routes bound their own bodies (read_json) and
+        # uploads stream, so nothing needs more than a small default here.
+        self.app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -118,7 +185,9 @@ class HttpApiService(Service):
         # lingering_time: after answering a request whose body it did not read (a refusal before the body
         # mattered), aiohttp keeps reading that body for up to 10 s by default, and a stopping node waits for it.
         # One second is ample for a client on this host or LAN and keeps `stop` prompt.
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, lingering_time=LINGER_S)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, lingering_time=LINGER_S, logger=_server_log
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
         await site.start()

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from consensus.keys import SigningKey
 from node import __version__
-from node.api import HttpApiService, OperatorAuth, json_error, read_json
+from node.api import SMALL_BODY, HttpApiService, OperatorAuth, json_error, read_json
 from node.byzantine import ByzantineHost, byzantine_parts
 from node.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
 from node.contract_api import contract_routes
@@ -37,6 +37,7 @@ from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
 from node.service import Service, run_services
 from node.storage_service import StorageService
+from node.view_service import ViewService
 from storage.address import CID
 from storage.errors import StorageError
 
@@ -187,13 +188,15 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
         services += [records, edge]
         http.add_routes(edge.routes())
     services.append(http)
+    views = ViewService(ledger.genesis.params.max_tx_gas, auth.presented)
+    services.append(views)  # after http: stopped first, so a running view cannot hold the HTTP service's stop
     node = Node(network, spec, paths, key, peering, http, auth, services)
     node.status_sections += [ledger.status, *status_sections]
     node.status_sections.append(storage.status)
     http.add_routes(ledger_routes(ledger))
     http.add_routes(light.routes())
     http.add_routes(storage.routes())
-    http.add_routes(contract_routes(ledger))
+    http.add_routes(contract_routes(ledger, views))
     http.add_routes(_core_routes(node))
     http.add_routes(_probe_routes(node, probe))
     if faults.control:
@@ -249,7 +252,7 @@ def _core_routes(node: Node) -> list[web.RouteDef]:
 def _probe_routes(node: Node, probe: ProbeService) -> list[web.RouteDef]:
     async def publish(request: web.Request) -> web.Response:
         node.auth.require(request)
-        body = await read_json(request)
+        body = await read_json(request, max_bytes=SMALL_BODY)
         count = body.get("count", 1) if isinstance(body, dict) else None
         rate = body.get("rate", 100.0) if isinstance(body, dict) else None
         pad = body.get("pad", 0) if isinstance(body, dict) else None

@@ -10,6 +10,7 @@ route also checks the reader's tree root against the head it reports.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
@@ -24,10 +25,12 @@ from consensus.execute import Receipt
 from consensus.genesis import Genesis
 from consensus.keys import address_of
 from consensus.tx import Tx, decode_tx
-from consensus.vm import BlockInfo, CallError, VMError, contract_address
+from consensus.vm import CallError, VMError, contract_address
 from consensus.vm.jsonvalues import from_json, to_json
-from consensus.vm.runtime import DEFAULT_VIEW_GAS, NAME_PATTERN
+from consensus.vm.runtime import NAME_PATTERN
 from node.api import json_error, read_json
+from node.view_service import ViewService
+from node.view_worker import ViewJob, ViewUnavailable
 
 MAX_EVENTS = 1_000
 DEFAULT_EVENTS = 100
@@ -58,7 +61,9 @@ class _Bad(Exception):
         self.status = status
 
 
-def _hex(text: str | None, what: str, sizes: tuple[int, ...] | None = None) -> bytes:
+def _hex(text: object, what: str, sizes: tuple[int, ...] | None = None) -> bytes:
+    if text is not None and not isinstance(text, str):
+        raise _Bad(400, f"{what}: a hex string, not {type(text).__name__}")
     try:
         raw = bytes.fromhex((text or "").removeprefix("0x"))
     except ValueError:
@@ -84,7 +89,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit() and len(text) <= 20) or not low <= int(text) <= high:
         raise _Bad(400, f"{name}: an integer from {low} to {high}")
     return int(text)
 
@@ -112,8 +117,17 @@ def _event_json(name: str, attrs: dict[str, codec.Value]) -> dict[str, Any]:
     return {"name": name, "attrs": {k: v.hex() if isinstance(v, bytes) else to_json(v) for k, v in attrs.items()}}
 
 
-def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
+def view_body_bytes(max_tx_bytes: int) -> int:
+    """A view's body bound: its arguments are those a call transaction could carry (at most `max_tx_bytes` of
+    CBOR), which DAG-JSON (base64 bytes, escaped text) can inflate several times over."""
+    return 16 * max_tx_bytes + 1024
+
+
+def contract_routes(ledger: ContractLedger, views: ViewService | None = None) -> list[web.RouteDef]:
+    """The routes; `views` runs read-only calls (a pool of its own when not given, as in tests)."""
     vm = shared_vm()
+    if views is None:
+        views = ViewService(ledger.genesis.params.max_tx_gas)
 
     def store_of() -> ChainStore:
         if ledger.store is None:
@@ -138,7 +152,7 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
 
     @answer
     async def deploy(request: web.Request) -> web.Response:
-        body = await read_json(request, max_bytes=1 << 20)
+        body = await read_json(request, max_bytes=2 * ledger.genesis.params.max_tx_bytes + 1024)
         text = body.get("tx") if isinstance(body, dict) else None
         if not isinstance(text, str):
             raise _Bad(400, 'body: {"tx": "<hex of a signed deploy transaction>"}')
@@ -181,7 +195,7 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
     async def view(request: web.Request) -> web.Response:
         store = store_of()
         target = parse_target(request.match_info["target"])
-        body = await read_json(request, max_bytes=1 << 20)
+        body = await read_json(request, max_bytes=view_body_bytes(ledger.genesis.params.max_tx_bytes))
         if not isinstance(body, dict) or not isinstance(body.get("function"), str):
             raise _Bad(400, 'body: {"function": "<name>", "args": [...], "caller"?: "<hex public key>"}')
         function: str = body["function"]
@@ -192,37 +206,24 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
         if not isinstance(args, list):
             raise _Bad(400, "args: a JSON array")
         caller = _hex(body["caller"], "caller", (32,)) if body.get("caller") is not None else b""
-        # Views run on the event loop: by default no more than the VM's view budget (~0.2 s at worst).
-        max_gas = ledger.genesis.params.max_tx_gas
-        gas = body.get("gas_limit", min(DEFAULT_VIEW_GAS, max_gas))
+        max_gas = views.max_tx_gas
+        gas = body.get("gas_limit", views.default_gas)
         if not isinstance(gas, int) or isinstance(gas, bool) or not 0 < gas <= max_gas:
             raise _Bad(400, f"gas_limit: an integer from 1 to {max_gas}")
-        head = store.head
-        with store.reader() as reader:
-            storage = ReadOnlyLedgerStorage(reader.get_value)
-            try:
-                described = vm.abi(storage, target)
-            except CallError as exc:
-                raise _Bad(404, str(exc)) from None
-            _check_call(described, function, len(args))
-            receipt = vm.view(
-                storage,
-                target,
-                function,
-                args,
-                block=BlockInfo(head.height, head.time_ms // 1000),
-                caller_pk=caller,
-                gas_limit=gas,
+        # Off the event loop, in a worker process reading the store's latest committed snapshot.
+        job = ViewJob(str(store.path), target, function, args, caller, gas)
+        try:
+            answer = await views.run_view(views.source_of(request), job)
+        except ViewUnavailable as exc:
+            raise _Bad(503, f"view: {exc}") from None
+        if isinstance(answer, float):
+            retry = max(1, math.ceil(answer))
+            return web.json_response(
+                {"error": f"gas_limit: this source's view budget is spent; retry in {retry} s or ask for less gas"},
+                status=429,
+                headers={"Retry-After": str(retry)},
             )
-        doc = {
-            "status": receipt.status,
-            "gas_used": receipt.gas_used,
-            "return": to_json(receipt.return_value),
-            "height": head.height,
-        }
-        if not receipt.ok:
-            return web.json_response({**doc, "error": f"{receipt.status}: {receipt.error}"}, status=422)
-        return web.json_response(doc)
+        return web.json_response(answer.doc, status=answer.status)
 
     @answer
     async def receipt(request: web.Request) -> web.Response:
@@ -320,19 +321,6 @@ def contract_routes(ledger: ContractLedger) -> list[web.RouteDef]:
         web.get("/events", events),
         web.get("/state/proof", proof),
     ]
-
-
-def _check_call(abi: codec.Value, function: str, count: int) -> None:
-    """Refuse an unknown function or a wrong argument count as a bad request before running anything."""
-    assert isinstance(abi, dict) and isinstance(abi["functions"], list)
-    for entry in abi["functions"]:
-        if isinstance(entry, dict) and entry["name"] == function:
-            params = entry["params"]
-            assert isinstance(params, list)
-            if len(params) != count:
-                raise _Bad(400, f"args: {function}() takes {len(params)} arguments, got {count}")
-            return
-    raise _Bad(404, f"function: the contract has no public function {function!r}")
 
 
 def _position_param(text: str | None) -> EventPosition | None:

@@ -20,12 +20,13 @@ from typing import Protocol
 
 from aiohttp import web
 
-from node.api import OperatorAuth, json_error, read_json
+from node.api import SMALL_BODY, OperatorAuth, json_error, read_json
 
 log = logging.getLogger(__name__)
 
 ENABLE_ENV = "EHRNET_FAULT_CONTROL"
 MAX_BLOCKED_PEERS = 1024
+GATE_BODY = MAX_BLOCKED_PEERS * 72 + 64  # a full list of quoted peer IDs (at most 64 characters each)
 _PEER_ID_CHARS = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")  # base58
 
 
@@ -101,7 +102,7 @@ class FaultControl:
 
         async def gate(request: web.Request) -> web.Response:
             self.auth.require(request)
-            body = await read_json(request)
+            body = await read_json(request, max_bytes=GATE_BODY)
             peers = body.get("blocked_peers") if isinstance(body, dict) else None
             if not isinstance(peers, list) or len(peers) > MAX_BLOCKED_PEERS:
                 return json_error(400, f"blocked_peers: a list of at most {MAX_BLOCKED_PEERS} peer IDs ([] heals)")
@@ -110,7 +111,7 @@ class FaultControl:
 
         async def disconnect(request: web.Request) -> web.Response:
             self.auth.require(request)
-            body = await read_json(request)
+            body = await read_json(request, max_bytes=SMALL_BODY)
             peer = _peer_id(body.get("peer") if isinstance(body, dict) else None, "peer")
             was_connected = peer in self.host.connected_peers()
             await self.host.disconnect(peer)
@@ -120,7 +121,7 @@ class FaultControl:
 
         async def arm(request: web.Request) -> web.Response:
             self.auth.require(request)
-            body = await read_json(request)
+            body = await read_json(request, max_bytes=SMALL_BODY)
             if not isinstance(body, dict):
                 return json_error(400, 'body: {"point": NAME, "min_height": H}')
             point, min_height = body.get("point"), body.get("min_height", 0)

@@ -12,6 +12,13 @@ from node.api import json_error, read_json
 from node.ledger_service import LedgerService
 
 MAX_BATCH = 5000
+MAX_HEIGHT = (1 << 63) - 1  # heights are stored as 8-byte keys; a larger number is no height at all
+
+
+def max_submit_bytes(max_tx_bytes: int) -> int:
+    """The largest body `POST /tx` can need: a full batch of maximum-size transactions in hex, quoted and
+    comma-separated, plus the wrapping object. Anything larger is refused before it is read."""
+    return MAX_BATCH * (2 * max_tx_bytes + 4) + 64
 
 
 def _hex32(text: str, what: str) -> bytes:
@@ -26,7 +33,7 @@ def _hex32(text: str, what: str) -> bytes:
 
 def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
     async def submit(request: web.Request) -> web.Response:
-        body = await read_json(request, max_bytes=64 * 1024 * 1024)
+        body = await read_json(request, max_bytes=max_submit_bytes(ledger.genesis.params.max_tx_bytes))
         if isinstance(body, dict) and "tx" in body:
             items, single = [body["tx"]], True
         elif isinstance(body, dict) and isinstance(body.get("txs"), list):
@@ -115,10 +122,10 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
         text = request.match_info["height"]
         if text == "latest":
             height = store.height
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_HEIGHT:
             height = int(text)
         else:
-            return json_error(400, "height: a non-negative integer or 'latest'")
+            return json_error(400, f"height: an integer from 0 to {MAX_HEIGHT} or 'latest'")
         found = ledger.final_block(height)
         if found is None:
             return json_error(404, f"no final block at height {height} (head is {store.height})")

@@ -235,7 +235,7 @@ class LightServer(Service):
 
 def _query_int(request: web.Request, name: str) -> int:
     text = request.query.get(name)
-    if text is None or not text.isdigit() or len(text) > 18:
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
         raise QueryError("bad_request", f"{name}: a non-negative integer")
     return int(text)
 

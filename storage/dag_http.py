@@ -114,7 +114,7 @@ async def serve_block_format(
 
 def _replication(request: web.Request, default: int) -> int:
     text = request.query.get("replication", str(default))
-    if not text.isdigit() or not 1 <= int(text) <= 64:
+    if not (text.isascii() and text.isdigit() and len(text) <= 2) or not 1 <= int(text) <= 64:
         raise ValueError("replication must be an integer from 1 to 64")
     return int(text)
 

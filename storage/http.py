@@ -95,7 +95,7 @@ def _cid(request: web.Request) -> CID:
 
 def _replication(request: web.Request) -> int:
     text = request.query.get("replication", str(DEFAULT_REPLICATION))
-    if not text.isdigit() or not 1 <= int(text) <= 64:
+    if not (text.isascii() and text.isdigit() and len(text) <= 2) or not 1 <= int(text) <= 64:
         raise ValueError("replication must be an integer from 1 to 64")
     return int(text)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from consensus.errors import MempoolFullError, TxSignatureError
+from consensus.genesis import Params
 from consensus.keys import SigningKey
 from consensus.mempool_journal import JournalError
 from consensus.tx import Tx
@@ -27,6 +29,7 @@ class FakeLedger:
         self.journal_fails = journal_fails
         self.admitted = 0
         self.durable_at: list[int] = []
+        self.genesis = SimpleNamespace(params=Params())  # the route bounds its body from max_tx_bytes
 
     async def durable(self) -> None:
         self.durable_at.append(self.admitted)
