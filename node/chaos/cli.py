@@ -37,6 +37,9 @@ def register(sub: SubParsers) -> None:
     run.set_defaults(func=cmd_run)
     ls = chaos.add_parser("list", help="the shipped experiments")
     ls.set_defaults(func=cmd_list)
+    again = chaos.add_parser("check", help="check a finished run's history.json again (no cluster needed)")
+    again.add_argument("out", type=Path, help="the run's output directory (with journal.json and history.json)")
+    again.set_defaults(func=cmd_check)
 
 
 def resolve_experiment(name: str, short: bool) -> Path:
@@ -108,3 +111,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = resolve_experiment(args.experiment, args.short)
     out = args.out or Path("chaos-out") / path.stem
     return run(path, args.seed, out, args.data_dir, args.target_running)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The invariant checker over the recorded files alone, with the bounds of the experiment as it was run."""
+    from node.chaos import invariants, report
+    from node.chaos.history import Bounds, History
+    from node.cli import CliError
+
+    try:
+        journal = json.loads((args.out / "journal.json").read_text())
+        history = History.from_json(json.loads((args.out / "history.json").read_text()))
+        bounds = Bounds.from_json(journal["experiment"]["configuration"]["bounds"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"out: {args.out} does not hold a finished run ({type(exc).__name__}: {exc})") from exc
+    verdict = invariants.check(history, bounds)
+    title = str(journal["experiment"].get("title", "experiment"))
+    seed = int(journal["experiment"]["configuration"].get("seed", 0))
+    print(report.render(title, seed, str(journal.get("status")), verdict, []))
+    return 0 if verdict.ok else 1

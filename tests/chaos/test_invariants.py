@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -204,3 +206,26 @@ def test_ack_voided_by_a_wipe_right_after_it_is_not_lost_but_counted() -> None:
     h.faults[-1] = Fault("kill", ("node3",), 9.0, 10.0)
     h.submissions[-1] = Submission("wiped", "node3", 8.6, "acknowledged")
     assert failed_names(check(h, BOUNDS)) == {"every acknowledged tx final"}
+
+
+def test_chaos_check_rechecks_a_run_from_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from node.cli import main
+
+    journal = {
+        "status": "completed",
+        "experiment": {
+            "title": "t",
+            "configuration": {
+                "seed": 3,
+                "bounds": {"liveness_s": 5, "max_indeterminate": 2, "indeterminate_window_s": 1, "min_holders": 2},
+            },
+        },
+    }
+    (tmp_path / "journal.json").write_text(json.dumps(journal))
+    h = clean_history()
+    (tmp_path / "history.json").write_text(json.dumps(h.to_json()))
+    assert main(["chaos", "check", str(tmp_path)]) == 0
+    h.submissions.append(Submission("vanished", "node3", 2.0, "acknowledged"))
+    (tmp_path / "history.json").write_text(json.dumps(h.to_json()))
+    assert main(["chaos", "check", str(tmp_path)]) == 1
+    assert "| every acknowledged tx final | NO |" in capsys.readouterr().out
