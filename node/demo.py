@@ -6,7 +6,9 @@ a doctor and a stranger in the `ehr` contract. The phone profiles real health-da
 to run them (exact MILP over time, energy and memory under C1–C4) and offloads the chosen ones encrypted to the
 edge node; every result becomes an encrypted FHIR EHR whose CID is registered on the ledger. The patient grants
 the doctor, who reads through the 4-step protocol and decrypts locally; the stranger is denied and penalised;
-the patient revokes and the doctor is denied; the admin deletes the patient and the records' keys are destroyed.
+the patient revokes and the doctor is denied; in an emergency the admin upgrades the `ehr` contract in place and
+the doctor breaks the glass for one record for a few seconds, reads it, and is denied once the window closes; the
+admin deletes the patient and the records' keys are destroyed.
 Each step is narrated with its timing; the demo exits 0 and leaves no process behind (`--keep` leaves the
 cluster up for exploring).
 """
@@ -247,6 +249,44 @@ async def _offload(say: Narrator, patient: EhrUser, device: P2PHost, edge_peer: 
     say.done(f"{len(cids)} EHRs registered (only CIDs and salted hashes on the ledger)")
 
 
+BREAK_GLASS_SECONDS = 6  # the emergency window, in block time: short, so the demo shows it closing
+
+
+async def _break_glass(
+    say: Narrator, patient: EhrUser, doctor: EhrUser, admin: EhrUser, doctor_host: P2PHost, manager_peer: str
+) -> None:
+    """Emergency access: honoured by the manager within its scope and window only, and left for the admin's review.
+    The genesis contract (version 1) records break-glass without honouring it, so the admin first upgrades it in
+    place (docs/VM.md, "Upgrading a contract")."""
+    from node.sharing_client import SharingError
+
+    say.say(
+        f"emergency: the doctor (no policy now) breaks the glass for one record for {BREAK_GLASS_SECONDS} s; "
+        "reads it; is denied after the window"
+    )
+    if await admin.upgrade_ehr():
+        say.detail("the admin upgraded the ehr contract in place to version 2 (storage kept: users, records, policies)")
+    cids = await patient.records()
+    opened = await doctor.break_glass(patient.pk, cids[0], BREAK_GLASS_SECONDS, "unconscious in A&E")
+    got, height = await doctor.request_records(doctor_host, manager_peer, patient.pk)
+    if [record.cid for record in got] != cids[:1]:
+        raise SharingError(f"break-glass served {[r.cid for r in got]}, not the one record in its scope")
+    say.detail(f"served {len(got)} of {len(cids)} records (the one in scope) at height {height}")
+    expires_at = int(opened["expires_at"])
+    # Block time follows the wall clock (docs/LEDGER.md §9): a second past the window, the next block is after it.
+    await asyncio.sleep(max(0.0, expires_at + 1 - time.time()))
+    try:
+        await doctor.request_records(doctor_host, manager_peer, patient.pk)
+        raise SharingError("the doctor was served after the break-glass window closed")
+    except SharingError as exc:
+        if "window" not in str(exc):
+            raise
+        say.detail(f"refused: {exc}")
+    entry = await admin.view("break_glass_entry", [opened["id"]])
+    status = str(entry.get("status")) if isinstance(entry, dict) else "not found for"
+    say.done(f"break-glass #{opened['id']} is on the ledger, {status} the admin's review (ehrnet admin reviews)")
+
+
 async def _share(
     say: Narrator,
     patient: EhrUser,
@@ -308,6 +348,8 @@ async def _share(
                 raise
             say.detail(f"refused: {exc}")
         say.done("revocation took effect on the next request")
+
+        await _break_glass(say, patient, doctor, admin, doctor_host, manager_peer)
 
         say.say("the admin deletes the patient (DeleteUser): the records' keys are destroyed (crypto-shredding)")
         await admin.delete_user(patient.pk)
