@@ -57,6 +57,6 @@ def test_status_and_blocks_go_on_while_a_maximum_gas_view_runs(tmp_path: Path) -
 
         caller = threading.Thread(target=view, daemon=True)
         caller.start()
-        start = wait_until(lambda: _height(url), 10, what="/status answers while the view runs")
+        start: int = wait_until(lambda: _height(url), 10, what="/status answers while the view runs") or 0
         wait_until(lambda: (_height(url) or 0) >= start + 2, 30, what="two more blocks while the view runs")
         assert caller.is_alive() and not answers, f"the view ended early: {answers}"
