@@ -21,7 +21,7 @@ from typing import Any
 import tomli_w
 
 from consensus.errors import GenesisError
-from consensus.genesis import Genesis, Params
+from consensus.genesis import NEW_NETWORK_PARAMS, Genesis, Params
 
 ROLES = ("validator", "edge", "storage", "manager")
 KEY_PREFIX = "ed25519:"
@@ -307,6 +307,7 @@ def generate_network(n: int, name: str | None = None) -> NetworkConfig:
         chain_id=f"ehrnet-{net_name}",
         validators=tuple(f"node{i}" for i in range(1, n + 1)),
         admins=("admin",),
+        params=dict(NEW_NETWORK_PARAMS),  # the latest VM rules and gas bounds that fit the round timeout
     )
     return NetworkConfig(name=net_name, nodes=tuple(nodes), genesis=genesis, source=f"<generated {net_name}>")
 

@@ -50,6 +50,7 @@ def register(sub: SubParsers) -> None:
     gas = bench.add_parser("gas", help="gas used per EHR-contract function (deterministic) and VM throughput")
     gas.add_argument("--json", action="store_true", help="print one JSON object")
     gas.add_argument("--calls", type=int, default=2_000, help="set_policy calls for the throughput run")
+    gas.add_argument("--calibrate", action="store_true", help="ns per gas of every operation class vs a tight loop")
     gas.set_defaults(func=cmd_bench_gas)
     calls = bench.add_parser("contracts", help="set_policy transactions through POST /tx on a one-node cluster")
     calls.add_argument("--count", type=int, default=4_000, help="transactions to send")
@@ -231,6 +232,10 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_gas(args: argparse.Namespace) -> int:
+    if args.calibrate:
+        from node import vm_calibration
+
+        return vm_calibration.main(["--json"] if args.json else [])
     from node import gas_bench as gas
 
     argv = ["--calls", str(args.calls)] + (["--json"] if args.json else [])

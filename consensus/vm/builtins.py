@@ -157,6 +157,7 @@ def _bytes(meter: Meter, args: list[Any]) -> bytes:
     want("bytes", value, bytes, list, tuple)
     if type(value) is bytes:
         return bytes(value)
+    meter.charge_size(len(value), "items")
     if not all(type(b) is int and 0 <= b < 256 for b in value):
         raise ContractError("bytes() needs integers 0..255")
     check_text(meter, len(value))
@@ -189,6 +190,7 @@ def _dict(meter: Meter, args: list[Any]) -> dict[Any, Any]:
         meter.alloc(2 * SLOT_BYTES * len(source))
         return dict(source)
     pairs = items_of(meter, source, "dict")
+    meter.charge_size(len(pairs), "items")
     result: dict[Any, Any] = {}
     for pair in pairs:
         if type(pair) not in (list, tuple) or len(pair) != 2:

@@ -4,7 +4,7 @@ Rules as data (ARCHITECTURE.md §3): every charge the interpreter makes is looke
 literal in a branch, after py-evm's opcode table + `GasMeter` split. Calibration: one unit of gas is meant to be
 about 100 ns of interpreter time in the worst case, a tight loop of cheap nodes, on the reference machine (2-core
 VM, Python 3.11; `bench/gas.py` reports the measured ratio), so a call's gas limit bounds the CPU time a node
-spends on it. Storage-heavy calls run well under 100 ns per gas because storage prices also pay for state
+spends on it; `bench/vm_calibration.py` checks every operation class against it (docs/VM.md "Calibration"). Storage-heavy calls run well under 100 ns per gas because storage prices also pay for state
 growth and for hashing the authenticated state tree, which the in-memory bench does not do.
 
 Operations whose cost grows with operand size (big integers, concatenation, repetition, copying, deep
@@ -100,9 +100,13 @@ BUILTIN_COSTS: Mapping[str, int] = _frozen(
 
 # The classes of size-proportional step: "compare" (deep ==, <, in, index/count/remove on containers), "text"
 # (str/bytes methods and `in` on text, by length), "translate" (ASCII case mapping and whitespace splitting, which
-# go through a per-character table), "hash" (sha256, fromhex), "sort" (sorted, list.sort: weight × log2 n),
-# "scan" (any, all, sum, reverse, insert, pop, del: by length), "int" (integer arithmetic wider than 64 bits).
-WORD_CLASSES_V1: Mapping[str, int] = _frozen({"compare": 1, "text": 1, "hash": 1, "sort": 1, "scan": 1, "int": 1})
+# go through a per-character table), "hash" (sha256, fromhex), "sort" (sorted, list.sort, min, max: weight ×
+# log2 n), "scan" (any, all, sum: a host loop in Python per item), "shift" (insert, pop, reverse, del: a memmove),
+# "items" (per-item checks and objects: join, split, bytes(list), dict(pairs)), "int" (integers wider than 64
+# bits). Version 1 knows neither "translate" nor "items" (free there).
+WORD_CLASSES_V1: Mapping[str, int] = _frozen(
+    {"compare": 1, "text": 1, "hash": 1, "sort": 1, "scan": 1, "shift": 1, "int": 1}
+)
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ class Interpreter:
                 del container[key]
             elif type(container) is list:
                 index = self._index(container, key)
-                self.meter.charge_size(len(container), "scan")
+                self.meter.charge_size(len(container), "shift")
                 del container[index]
             else:
                 raise ContractError(f"{type_name(container)} does not support item deletion")

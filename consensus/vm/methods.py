@@ -48,7 +48,7 @@ def _list_pop(meter: Meter, target: list[Any], args: list[Any]) -> Any:
     want("pop", index, int)
     if not -len(target) <= index < len(target):
         raise ContractError("pop index out of range")
-    meter.charge_size(len(target), "scan")
+    meter.charge_size(len(target), "shift")
     return target.pop(index)
 
 
@@ -56,7 +56,7 @@ def _insert(meter: Meter, target: list[Any], args: list[Any]) -> None:
     arity("insert", args, 2, 2)
     want("insert", args[0], int)
     _grow(meter, target, 1)
-    meter.charge_size(len(target), "scan")
+    meter.charge_size(len(target), "shift")
     target.insert(args[0], args[1])
 
 
@@ -88,7 +88,7 @@ def _remove(meter: Meter, target: list[Any], args: list[Any]) -> None:
 
 def _reverse(meter: Meter, target: list[Any], args: list[Any]) -> None:
     arity("reverse", args, 0, 0)
-    meter.charge_size(len(target), "scan")
+    meter.charge_size(len(target), "shift")
     target.reverse()
 
 
@@ -180,13 +180,17 @@ def _split(meter: Meter, target: str, args: list[Any]) -> list[str]:
         if limit != -1:
             raise ContractError("split(): a limit needs an explicit separator")
         meter.charge_size(len(target), "translate")
-        return new_container(meter, [part for part in target.translate(_TO_SPACE).split(" ") if part])
-    return new_container(meter, target.split(sep, limit))
+        parts = [part for part in target.translate(_TO_SPACE).split(" ") if part]
+    else:
+        parts = target.split(sep, limit)
+    meter.charge_size(len(parts), "items")
+    return new_container(meter, parts)
 
 
 def _join(meter: Meter, target: str, args: list[Any]) -> str:
     arity("join", args, 1, 1)
     parts = items_of(meter, args[0], "join")
+    meter.charge_size(len(parts), "items")
     if not all(type(p) is str for p in parts):
         raise ContractError("join() needs a list of str")
     check_text(meter, sum(len(p) for p in parts) + len(target) * max(0, len(parts) - 1))

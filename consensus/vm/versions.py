@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from consensus.vm.gas import DEFAULT_LIMITS, DEFAULT_SCHEDULE, GasSchedule, Limits
+from consensus.vm.gas import DEFAULT_LIMITS, DEFAULT_SCHEDULE, NODE_COSTS, GasSchedule, Limits
 
 # Minor versions of CPython whose `ast` the validator and interpreter were checked against.
 SUPPORTED_PYTHON = ((3, 11),)
@@ -43,10 +43,21 @@ _V2 = VmRules(
     2,
     replace(
         DEFAULT_SCHEDULE,
+        nodes=MappingProxyType({**NODE_COSTS, "Compare": 10}),
         word_classes=MappingProxyType(
-            {"compare": 1, "text": 1, "translate": 1, "hash": 1, "sort": 1, "scan": 1, "int": 1}
+            {
+                "compare": 1,
+                "text": 2,
+                "translate": 1,
+                "hash": 1,
+                "sort": 3,
+                "scan": 60,
+                "shift": 1,
+                "items": 48,
+                "int": 1,
+            }
         ),
-        walk_word=1,
+        walk_word=40,
     ),
     DEFAULT_LIMITS,
     strict_block_gas=True,
