@@ -32,6 +32,7 @@ from node.ledger_api import ledger_routes
 from node.ledger_service import LedgerService
 from node.light_server import LightServer
 from node.manager_service import ManagerService
+from node.openapi import describe
 from node.p2p import HostConfig, P2PError, P2PHost
 from node.peering import BootstrapPeer, PeeringService
 from node.probe import ProbeService
@@ -152,6 +153,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
         key,
         block_interval_s=network.block_interval_ms / 1000,
         idle_block_interval_s=network.idle_block_interval_ms / 1000,
+        config_members=[p.peer_id for p in network.nodes if p.peer_id],
     )
     storage = StorageService(
         peering.host,
@@ -246,7 +248,10 @@ def _core_routes(node: Node) -> list[web.RouteDef]:
         asyncio.get_running_loop().call_soon(node.request_stop)
         return web.json_response({"stopping": True})
 
-    return [web.get("/status", status), web.post("/admin/shutdown", shutdown)]
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(describe())
+
+    return [web.get("/status", status), web.post("/admin/shutdown", shutdown), web.get("/openapi.json", openapi)]
 
 
 def _probe_routes(node: Node, probe: ProbeService) -> list[web.RouteDef]:
