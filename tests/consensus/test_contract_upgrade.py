@@ -9,7 +9,7 @@ import hashlib
 from consensus import codec
 from consensus.contract_txs import VM_PREFIX, ReadOnlyLedgerStorage, shared_vm
 from consensus.contract_upgrade import upgrade_body
-from consensus.contracts import ehr_latest_source, ehr_source
+from consensus.contracts import bundled_source, ehr_latest_source, ehr_source, source
 from consensus.execute import Receipt
 from consensus.genesis import Genesis, Params
 from consensus.keys import SigningKey
@@ -20,6 +20,9 @@ from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALID
 # sha256 of consensus/contracts/ehr.contract, the code every chain deploys at genesis. Editing that file would
 # give every existing chain another genesis state on new nodes: new versions go in new files (ehr_v2.contract).
 GENESIS_EHR_SHA256 = "7fe28e2df7292742dd7d6b57ece83150babce527f1d6122b1da1628353f1b644"
+# sha256 of ehr_v2.contract: an upgrade transaction names the code by this hash, and a node syncing a chain that
+# upgraded finds the code by it in its release, so a released version can never change either.
+EHR_V2_SHA256 = "2a6c083c67dbca4573d82a077f3e446f2173fa8e0add4dacec3352285c9801da"
 GAS = 2_000_000
 
 
@@ -56,8 +59,10 @@ def _ehr_address(chain: Chain) -> bytes:
     return address
 
 
-def test_the_genesis_ehr_contract_code_is_frozen() -> None:
+def test_released_ehr_contract_versions_are_frozen() -> None:
     assert hashlib.sha256(ehr_source().encode()).hexdigest() == GENESIS_EHR_SHA256
+    assert hashlib.sha256(source("ehr_v2").encode()).hexdigest() == EHR_V2_SHA256
+    assert bundled_source(bytes.fromhex(EHR_V2_SHA256)) == source("ehr_v2")
 
 
 def test_an_admin_upgrades_the_ehr_contract_in_place_and_its_storage_stays() -> None:
