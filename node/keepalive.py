@@ -6,13 +6,15 @@ up. A peer that is paused, or behind a link cut without a FIN, therefore stayed 
 void and nothing redialled it when the link came back (ARCHITECTURE.md §1).
 
 Each connected peer is pinged with the libp2p ping protocol (`/ipfs/ping/1.0.0`: 32 random bytes, echoed back)
-every `interval_s` on one long-lived stream. A ping not answered within `timeout_s` is a miss; the stream is
-reset and the next ping opens a fresh one. After `misses` consecutive misses the connection is closed. Only
-silence counts: a peer that answers with an error is alive.
+every `interval_s` on one long-lived stream. A ping not yet answered after `timeout_s` is a miss, but its answer
+is still awaited on the same stream: an answer however late keeps the connection. After `misses` misses in a row
+without an answer — `misses × max(interval_s, timeout_s)` of silence, counted only while this node's own event
+loop runs — the connection is closed. Only silence counts: a peer that answers with an error is alive.
 
-Bound, from the moment a peer goes silent to the close: the ping before was answered just in time, the next one
-starts at most `interval_s` later, and each of the `misses` pings that follow takes `max(interval_s, timeout_s)`:
-`interval_s + misses × max(interval_s, timeout_s)` = 1 + 2 × 2.5 = 6 s by default.
+Bound, from the moment a peer goes silent to the close (on a loop that is not stalled): the ping before was
+answered just in time, the next one starts at most `interval_s` later and is given up after
+`misses × max(interval_s, timeout_s)`: `interval_s + misses × max(interval_s, timeout_s)` = 1 + 2 × 2.5 = 6 s by
+default.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 PING_PROTOCOL = "/ipfs/ping/1.0.0"
 PING_BYTES = 32
+# Silence is measured in steps of this length, so that a stall of this node's own loop is not counted as silence.
+SILENCE_STEP_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -75,34 +79,63 @@ class Keepalive:
 
     async def _watch(self, peer: str) -> None:
         settings, loop = self.settings, asyncio.get_running_loop()
-        stream: P2PStream | None = None
-        misses = 0
+        opened: list[P2PStream] = []  # the ping stream, once open (a list so the ping task can set it)
         try:
             while peer in self.host.connected_peers():
                 started = loop.time()
-                try:
-                    async with asyncio.timeout(settings.timeout_s):
-                        if stream is None:
-                            stream = await self.host.open_stream(peer, PING_PROTOCOL)
-                        await _ping(stream)
-                    misses = 0
+                ping = asyncio.create_task(self._ping(peer, opened), name=f"ping:{peer}")
+                answered = await self._await_answer(ping)
+                if answered is None:
+                    await self._close_silent(peer)
+                    return
+                if answered:
                     self.rtt_ms[peer] = (loop.time() - started) * 1000
-                except TimeoutError:
-                    misses += 1
-                    await _discard(stream)
-                    stream = None
-                    if misses >= settings.misses:
-                        await self._close_silent(peer)
-                        return
-                except P2PError as exc:  # an answer, even an error, means the peer is alive
-                    log.debug("keepalive ping to %s failed: %s", peer, exc)
-                    misses = 0
-                    await _discard(stream)
-                    stream = None
+                else:  # an error answer: the peer is alive; the next ping opens a fresh stream
+                    await _discard(opened.pop() if opened else None)
                 await asyncio.sleep(max(0.0, started + settings.interval_s - loop.time()))
         finally:
             self.rtt_ms.pop(peer, None)
-            await _discard(stream)
+            await _discard(opened.pop() if opened else None)
+
+    async def _ping(self, peer: str, opened: list[P2PStream]) -> None:
+        if not opened:
+            opened.append(await self.host.open_stream(peer, PING_PROTOCOL))
+        await _ping(opened[0])
+
+    async def _await_answer(self, ping: asyncio.Task[None]) -> bool | None:
+        """Wait for one ping's answer however late it comes, as long as the peer has not been silent for
+        `misses × max(interval_s, timeout_s)`: True when echoed, False when the peer answered with an error, None
+        when it stayed silent (the ping is then cancelled).
+
+        Silence is counted only while this node's own event loop runs. A late answer is still an answer: the
+        former rule gave up on a ping after `timeout_s`, reset its stream and opened another (a multistream
+        negotiation of several round trips) for the next one, so on a loaded machine a peer stalled a little over
+        `timeout_s` — or this node's own loop, with the answer queued behind its stall — failed both pings and
+        lost its connection; busy honest validators closed each other's connections every few seconds and
+        consensus stalled while they redialled."""
+        settings, loop = self.settings, asyncio.get_running_loop()
+        limit = settings.misses * max(settings.interval_s, settings.timeout_s)
+        step = min(SILENCE_STEP_S, limit)
+        silent = 0.0
+        try:
+            while True:
+                before = loop.time()
+                done, _ = await asyncio.wait({ping}, timeout=step)
+                if done:
+                    try:
+                        ping.result()
+                    except P2PError as exc:  # an answer, even an error, means the peer is alive
+                        log.debug("keepalive ping failed: %s", exc)
+                        return False
+                    return True
+                # A wait that overran its step by more than a step was this loop stalling, not the peer.
+                silent += min(loop.time() - before, 2 * step)
+                if silent >= limit:
+                    return None
+        finally:
+            if not ping.done():
+                ping.cancel()
+                await asyncio.gather(ping, return_exceptions=True)
 
     async def _close_silent(self, peer: str) -> None:
         log.info(
