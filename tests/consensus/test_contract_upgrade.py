@@ -10,7 +10,7 @@ from consensus import codec
 from consensus.contract_txs import VM_PREFIX, ReadOnlyLedgerStorage, shared_vm
 from consensus.contract_upgrade import upgrade_body
 from consensus.contracts import bundled_source, ehr_latest_source, ehr_source, source
-from consensus.execute import Receipt
+from consensus.execute import Receipt, apply_block
 from consensus.genesis import Genesis, Params
 from consensus.keys import SigningKey
 from consensus.tx import Tx
@@ -132,3 +132,22 @@ def test_with_an_admin_threshold_the_upgrade_waits_for_enough_approvals() -> Non
     [done] = _receipts(chain, [_upgrade(second, 0, upgrade_body("ehr", ehr_latest_source()))])
     assert done.ok and [e.name for e in done.events] == ["contract_upgraded"]
     assert _view(chain, "contract_version", []) == 2
+
+
+def test_a_node_syncing_a_chain_that_upgraded_re_executes_it_to_the_same_roots() -> None:
+    """The upgrade block, re-executed by a fresh node from genesis (as catch-up sync does), matches every root the
+    header claims; a later call then runs version 2 on both."""
+    chain, replica = Chain(), Chain()
+    blocks = [
+        chain.add_block([_upgrade(ADMIN_KEY, 0, upgrade_body("ehr", ehr_latest_source()))])[0],
+        chain.add_block([_call(ADMIN_KEY, 1, "contract_version", [])])[0],
+    ]
+    for block in blocks:
+        result = apply_block(
+            replica.state, block, replica.head, params=replica.genesis.params, registry=replica.registry
+        )
+        replica.finalise(block, result)
+    assert replica.state.root == chain.state.root
+    [receipt] = result.receipts
+    returned = receipt.result
+    assert receipt.ok and isinstance(returned, dict) and returned["return"] == 2
