@@ -82,8 +82,15 @@ class P2PTransport:
 
     async def offload(self, wire: bytes) -> bytes:
         from node.edge_service import OFFLOAD_PROTOCOL
+        from node.p2p_types import P2PError
+        from offload.errors import TransportError
 
-        return await self.host.request(self.edge_peer, OFFLOAD_PROTOCOL, wire, timeout_s=120)
+        try:
+            return await self.host.request(self.edge_peer, OFFLOAD_PROTOCOL, wire, timeout_s=120)
+        except P2PError as exc:
+            # A lost connection or stream is the transport's failure: the session runs the task on the phone
+            # instead of losing the demo (a busy edge's keepalive once closed the connection mid-request).
+            raise TransportError(f"edge {self.edge_peer[-8:]} unreachable: {exc}") from exc
 
 
 class ManagerRecords:
