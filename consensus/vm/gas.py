@@ -4,8 +4,9 @@ Rules as data (ARCHITECTURE.md §3): every charge the interpreter makes is looke
 literal in a branch, after py-evm's opcode table + `GasMeter` split. Calibration: one unit of gas is meant to be
 about 100 ns of interpreter time in the worst case, a tight loop of cheap nodes, on the reference machine (2-core
 VM, Python 3.11; `bench/gas.py` reports the measured ratio), so a call's gas limit bounds the CPU time a node
-spends on it; `bench/vm_calibration.py` checks every operation class against it (docs/VM.md "Calibration"). Storage-heavy calls run well under 100 ns per gas because storage prices also pay for state
-growth and for hashing the authenticated state tree, which the in-memory bench does not do.
+spends on it; `bench/vm_calibration.py` checks every operation class against it (docs/VM.md "Calibration").
+Storage-heavy calls run well under 100 ns per gas because storage prices also pay for state growth and for
+hashing the authenticated state tree, which the in-memory bench does not do.
 
 Operations whose cost grows with operand size (big integers, concatenation, repetition, copying, deep
 comparison, encoding) are charged by size *before* the host does the work, and the `Limits` below cap every size,
