@@ -26,7 +26,7 @@ from consensus.tx import Tx
 from consensus.vm import VM, BlockInfo, Receipt, code_key, storage_key
 from consensus.vm.runtime import NAME_PATTERN
 from consensus.vm.storage import ReadOnlyStorage
-from consensus.vm.versions import rules_for
+from consensus.vm.versions import LATEST_VERSION, rules_for
 from consensus.vm_version_state import vm_version_at
 
 # Every VM key lives under this prefix in the ledger's state (docs/LEDGER.md §4 reserves "vm/").
@@ -43,7 +43,9 @@ _VMS: dict[int, VM] = {1: _VM}
 
 
 def shared_vm() -> VM:
-    return _VM
+    """The VM for read-only calls (views, ABIs), which are not part of consensus: the latest version's, whose
+    prices track CPU (docs/VM.md "Calibration"), so a view's gas limit bounds the time it takes."""
+    return vm_for(LATEST_VERSION)
 
 
 def vm_for(version: int) -> VM:

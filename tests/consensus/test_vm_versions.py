@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from consensus import codec
+from consensus.contract_txs import shared_vm, vm_for
 from consensus.errors import GenesisError, TxError
 from consensus.execute import Receipt, apply_block
 from consensus.genesis import Genesis, Params, build_genesis
@@ -13,7 +14,7 @@ from consensus.keys import SigningKey
 from consensus.state import MemoryState
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
-from consensus.vm.versions import check_python
+from consensus.vm.versions import LATEST_VERSION, check_python, rules_for
 from consensus.vm_version_state import vm_version_at, vm_version_schedule
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain, make_genesis
 from tests.consensus.test_contract_txs import call_tx, deploy_tx
@@ -161,3 +162,9 @@ def test_the_vm_refuses_a_python_whose_ast_it_was_not_checked_against() -> None:
     check_python((3, 11))
     with pytest.raises(RuntimeError, match=r"Python 3\.11 only .*this is Python 3\.13"):
         check_python((3, 13))
+
+
+def test_read_only_calls_use_the_latest_prices_which_track_cpu() -> None:
+    # Views are not part of consensus; under version 1's prices a view of DEEP-style code ran ~40x its gas.
+    assert shared_vm().schedule == rules_for(LATEST_VERSION).schedule
+    assert vm_for(1).schedule == rules_for(1).schedule
