@@ -88,6 +88,11 @@ def _cases() -> list[Case]:
         Case("scan", "sum 16k", "worst", "a = [1] * 16384", "r = sum(a)"),
         Case("scan", "any 16k", "worst", "a = [0] * 16384", "r = any(a)"),
         Case("shift", "insert at 0 of 16k", "worst", "a = [0] * 16000", "a.insert(0, 1)\n        a.pop(0)"),
+        Case("encode", "ctx.set small", "small", "a = [1, 2]", "ctx.set('k', a)"),
+        Case("encode", "ctx.set 16k list", "worst", "a = [1] * 16000", "ctx.set('k', a)"),
+        Case("encode", "ctx.set nested too big (fails)", "worst", "a = [[0] * 300] * 300", "ctx.set('k', a)", False),
+        Case("encode", "ctx.emit nested too big (fails)", "worst", "a = [[0] * 300] * 300", "ctx.emit('e', a)", False),
+        Case("encode", "return nested too big (fails)", "worst", "a = [[0] * 300] * 300", "return a", False),
         Case("int", "256-bit * and //", "worst", "x = 2 ** 255 - 1\n    y = 2 ** 127 + 1", "r = (x // y) * y"),
     ]
 

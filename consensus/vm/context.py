@@ -114,6 +114,7 @@ class CallHost:
         self._writable("ctx.set")
         key = self._key(args[0])
         limits, schedule = self.meter.limits, self.meter.schedule
+        self.meter.walk_to_encode(args[1])
         data = encode_value(args[1], limits.max_weight, limits.max_value_bytes, "stored value")
         self.meter.charge(schedule.storage_write + schedule.storage_write_byte * (len(key) + len(data)))
         self.state.set(key, data)
@@ -135,6 +136,7 @@ class CallHost:
             raise ContractError("event names are 1 to 64 characters")
         if len(self.events) >= limits.max_events:
             raise LimitExceeded(f"more than {limits.max_events} events in one transaction")
+        self.meter.walk_to_encode(data)
         encoded = encode_value(data, limits.max_weight, limits.max_event_bytes, "event data")
         self.meter.charge(schedule.event_base + schedule.event_byte * (len(name) + len(encoded)))
         self.events.append(Event(self.address, name, decode_value(encoded, "event data")))

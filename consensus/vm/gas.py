@@ -213,6 +213,13 @@ class Meter:
         self.charge(price * (1 + weight // 32))
         return weight
 
+    def walk_to_encode(self, value: object) -> None:
+        """Before encoding `value` (storage, events, call boundaries): charge its walk where walks are priced.
+        Encoding walks and serialises the whole value before its size limit can refuse it; version 1 left that
+        uncharged (and its receipts must stay as they were), so there this does nothing."""
+        if self.schedule.walk_word:
+            self.walk(value)
+
     def alloc(self, size_bytes: int) -> None:
         """Account for `size_bytes` of new memory: gas now, and the per-transaction memory cap."""
         self.allocated += size_bytes

@@ -249,6 +249,7 @@ class VM:
             if kind is not None and not fits_abi_type(value, kind):
                 raise CallError(f"argument {param!r} of {func}() must be {kind}")
         limits = self.limits
+        meter.walk_to_encode(args)
         encoded = encode_value(args, limits.max_weight, limits.max_value_bytes, "call arguments")
         meter.charge(self.schedule.arg_byte * len(encoded))
         fresh = decode_value(encoded, "call arguments")  # the callee gets its own copy: no aliasing
@@ -272,6 +273,7 @@ class VM:
             nested_call=nested,
         )
         result = Interpreter(program, host, meter, self._costs).invoke(fn, fresh)
+        meter.walk_to_encode(result)
         data = encode_value(result, limits.max_weight, limits.max_return_bytes, "return value")
         meter.charge(self.schedule.arg_byte * len(data))
         return decode_value(data, "return value")  # type: ignore[no-any-return]

@@ -55,3 +55,15 @@ def test_a_deep_walk_stops_when_its_gas_runs_out() -> None:
     receipt = run(FAILED_WALK, vm=VM(rules.schedule, rules.limits), gas=20_000)
     assert receipt.status == "out_of_gas"
     assert receipt.gas_used == 20_000
+
+
+TOO_BIG_TO_STORE = "def main():\n    a = [[0] * 300] * 300\n    ctx.set('k', a)\n"  # 90,601 nodes, ~90 KB
+
+
+def test_a_value_refused_as_too_large_to_store_is_charged_for_its_walk() -> None:
+    rules = rules_for(2)
+    receipt = run(TOO_BIG_TO_STORE, vm=VM(rules.schedule, rules.limits), gas=1_000_000)
+    assert receipt.status == "failed"
+    assert receipt.gas_used >= rules.schedule.walk_word * (90_601 // 32)
+    old = run(TOO_BIG_TO_STORE, vm=VM(rules_for(1).schedule), gas=1_000_000)
+    assert old.status == "failed" and old.gas_used < 1_000  # version 1: walked and encoded for free
