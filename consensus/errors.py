@@ -52,6 +52,20 @@ class MempoolFullError(TxError):
     http_status = 503
 
 
+class TxNotAllowlistedError(TxError):
+    """Under `accounts = "allowlist"` the sender is not an allowlisted account (consensus/accounts.py)."""
+
+    code = "not_allowlisted"
+    http_status = 403
+
+
+class TxRateLimitError(TxError):
+    """The sender has too many pending transactions or sends faster than the per-sender rate: retry later."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
 class BlockError(LedgerError):
     """A block, header or commit fails validation (typically a peer's bad message)."""
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 from consensus import codec
+from consensus.accounts import check_sender
 from consensus.block import Block, Header, merkle_root, validate_body, validate_link
 from consensus.errors import BlockError, TxError, TxFailed, TxKindError, TxNonceError
 from consensus.genesis import Params
@@ -204,11 +205,15 @@ class Registry:
 def execute(state: WorkingState, tx: Tx, ctx: ExecContext, registry: Registry) -> Receipt:
     """Run one signature-checked transaction.
 
-    Raises TxError when the transaction may not be in a block at all (unknown kind, wrong nonce): a proposer
+    Raises TxError when the transaction may not be in a block at all (unknown kind, a sender an allowlist chain
+    does not allow, wrong nonce): a proposer
     skips it and a validator rejects a block holding it. Otherwise the nonce is consumed and the receipt
     reports success or the handler's failure, with the handler's writes reverted.
     """
     kind = registry.get(tx.kind)
+    # Account permissioning is a validity rule (consensus/accounts.py): a block holding a transaction from a
+    # sender the chain does not allow is invalid, whoever proposed it.
+    check_sender(ctx.params.accounts, state.get, tx.sender, ctx.height)
     expected = get_nonce(state.get, tx.address)
     if tx.nonce != expected:
         raise TxNonceError(f"nonce {tx.nonce} but the sender's next nonce is {expected}")

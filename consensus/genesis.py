@@ -105,6 +105,10 @@ def check_vm_params(params: Params, propose_timeout_ms: int = PROPOSE_TIMEOUT_MS
         raise GenesisError(str(exc)) from None
     if not rules.strict_block_gas:
         return  # version 1 chains predate the rule; their params stay as they were made
+    if params.max_tx_gas > params.max_block_gas:
+        # A transaction that may use more than a whole block could never be included, and the proposer stops at
+        # the first one that does not fit: it would hold every transaction behind it.
+        raise GenesisError(f"max_tx_gas {params.max_tx_gas} may not exceed max_block_gas {params.max_block_gas}")
     numerator, denominator = BLOCK_EXECUTION_SHARE
     budget_ms = propose_timeout_ms * numerator / denominator
     worst_ms = params.worst_block_execution_ms()

@@ -6,6 +6,12 @@ block, in arrival order across senders and nonce order within a sender, so a pro
 always executes without nonce errors. After a block commits, `update` drops what the block included and
 re-checks the senders it touched against the new state (their nonces moved).
 
+Admission also applies the chain's account rule (`sender_check`: under `accounts = "allowlist"` a sender the last
+final state does not allow is refused, 403 — the same rule blocks enforce, consensus/accounts.py) and the
+per-sender bounds (`limits`: pending count and rate, 429 — consensus/sender_limits.py), on every path into the
+pool: a client's submission, gossip, and the journal's reload at start-up (a reloaded pool is within the bounds:
+each sender's pending count is at most `max_pending`, no more than a fresh bucket's burst).
+
 The pool itself stays in memory; an optional `journal` observer is told of every admission and every removal, so
 a node can mirror the pool on disk (consensus/mempool_journal.py) whichever path changes it — client submission,
 gossip, a committed block or a block imported by sync.
@@ -22,9 +28,11 @@ from typing import Protocol
 from consensus.errors import MempoolFullError, TxNonceError
 from consensus.execute import Registry
 from consensus.genesis import Params
+from consensus.sender_limits import SenderLimits
 from consensus.tx import Tx, decode_tx
 
 NonceSource = Callable[[bytes], int]  # address -> next nonce in the committed state
+SenderCheck = Callable[[bytes], None]  # sender public key -> None, or raises TxError (e.g. not allowlisted)
 
 
 class PoolObserver(Protocol):
@@ -59,6 +67,8 @@ class Mempool:
         max_txs: int = 20_000,
         max_bytes: int = 32 * 1024 * 1024,
         max_ahead: int = 256,
+        sender_check: SenderCheck | None = None,
+        limits: SenderLimits | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.params = params
@@ -72,6 +82,8 @@ class Mempool:
         self._ready: dict[bytes, Tx] = {}  # insertion-ordered: the reap order
         self._bytes = 0
         self.journal: PoolObserver | None = None
+        self.sender_check = sender_check
+        self.limits = limits
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -113,10 +125,14 @@ class Mempool:
         if tx.hash in self._by_hash:
             return Admission.KNOWN
         self.registry.check(tx, self.params)
+        if self.sender_check is not None:
+            self.sender_check(tx.sender)
         sender = self._senders.get(tx.address)
         if sender is None:
             next_nonce = self._nonce_of(tx.address)
             sender = _Sender(next_nonce, {}, next_nonce)
+        if self.limits is not None and tx.nonce >= sender.next_nonce and tx.nonce not in sender.txs:
+            self.limits.admit(tx.sender, len(sender.txs))  # only a transaction that would otherwise be admitted
         if tx.nonce < sender.next_nonce:
             raise TxNonceError(f"nonce {tx.nonce} is already used; the sender's next nonce is {sender.next_nonce}")
         if tx.nonce in sender.txs:

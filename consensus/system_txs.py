@@ -16,6 +16,7 @@ With `admin_threshold` > 1 a set change happens when that many distinct current 
 from __future__ import annotations
 
 from consensus import codec
+from consensus.allowlist_txs import allowlist_kinds
 from consensus.contract_txs import contract_kinds
 from consensus.contract_upgrade import upgrade_kind
 from consensus.errors import TxError, TxFailed
@@ -211,5 +212,7 @@ SYSTEM_KINDS = [
 
 def default_registry() -> Registry:
     """The kinds every node runs: `record`, the system kinds, the contract kinds `deploy` and `call`, and
-    `contract_upgrade` (admins replace a contract's code, approved like a set change)."""
-    return Registry([record_kind(), *SYSTEM_KINDS, *contract_kinds(), upgrade_kind(_approved)])
+    `contract_upgrade` (admins replace a contract's code, approved like a set change), and the account allowlist's
+    `allowlist_add` / `allowlist_remove` (consensus/allowlist_txs.py)."""
+    kinds = [record_kind(), *SYSTEM_KINDS, *contract_kinds(), upgrade_kind(_approved)]
+    return Registry([*kinds, *allowlist_kinds(_approved)])

@@ -21,7 +21,7 @@ from typing import Any
 import tomli_w
 
 from consensus.errors import GenesisError
-from consensus.genesis import NEW_NETWORK_PARAMS, Genesis, Params
+from consensus.genesis import NEW_NETWORK_PARAMS, TEXT_PARAMS, Genesis, Params
 
 ROLES = ("validator", "edge", "storage", "manager")
 KEY_PREFIX = "ed25519:"
@@ -60,7 +60,7 @@ class GenesisSpec:
     validators: tuple[str, ...]  # node names (template) or "ed25519:<hex>" (resolved)
     admins: tuple[str, ...]  # key names under <data-dir>/keys (template) or "ed25519:<hex>" (resolved)
     genesis_time_ms: int = 0
-    params: dict[str, int] = field(default_factory=dict)
+    params: dict[str, int | str] = field(default_factory=dict)  # text only for TEXT_PARAMS, e.g. accounts
 
     @property
     def resolved(self) -> bool:
@@ -238,6 +238,10 @@ def _parse_genesis(r: _Reader, doc: dict[str, Any], names: list[str], nodes: lis
     for key, value in params.items():
         if key not in known:
             raise r.fail(f"genesis.params.{key}", f"unknown parameter (known: {', '.join(sorted(known))})")
+        if key in TEXT_PARAMS:
+            if value not in TEXT_PARAMS[key]:
+                raise r.fail(f"genesis.params.{key}", f"must be one of {', '.join(TEXT_PARAMS[key])}, not {value!r}")
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise r.fail(f"genesis.params.{key}", f"must be a positive integer, not {value!r}")
     return GenesisSpec(chain_id, tuple(validators), tuple(admins), time_ms, dict(params))
@@ -323,7 +327,7 @@ def genesis_of(network: NetworkConfig) -> Genesis:
             validators=tuple(g.validator_keys()),
             admins=tuple(g.admin_keys()),
             initial_time_ms=g.genesis_time_ms,
-            params=Params(**g.params),
+            params=Params.from_value(dict(g.params)),
         )
     except (GenesisError, TypeError) as exc:
         raise ConfigError(f"{network.source}: genesis: {exc}") from exc

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from consensus.block import block_to_json
-from consensus.errors import LedgerError, MempoolFullError, TxError
+from consensus.errors import LedgerError, MempoolFullError, TxError, TxNotAllowlistedError, TxRateLimitError
 from node.api import json_error, read_json
 from node.ledger_service import LedgerService
 
@@ -31,6 +31,9 @@ def _hex32(text: str, what: str) -> bytes:
     return raw
 
 
+SENDER_REFUSALS = frozenset({TxNotAllowlistedError.http_status, TxRateLimitError.http_status})
+
+
 def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
     async def submit(request: web.Request) -> web.Response:
         body = await read_json(request, max_bytes=max_submit_bytes(ledger.genesis.params.max_tx_bytes))
@@ -44,6 +47,7 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             return json_error(413, f"txs: at most {MAX_BATCH} transactions per request")
         hashes: list[str] = []
         errors: list[dict[str, object]] = []
+        statuses: set[int] = set()  # the HTTP statuses of the refusals (403 not allowlisted, 429 rate limited, ...)
         busy = 0
         for index, item in enumerate(items):
             where = "tx" if single else f"txs[{index}]"
@@ -53,6 +57,7 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
                 raw = None
             if raw is None:
                 errors.append({"index": index, "error": f"{where}: not a hex string"})
+                statuses.add(400)
                 continue
             try:
                 tx = ledger.submit_tx(raw)
@@ -61,7 +66,8 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
                 errors.append({"index": index, "error": f"{where}: {exc}"})
                 continue
             except TxError as exc:
-                errors.append({"index": index, "error": f"{where}: {exc}"})
+                errors.append({"index": index, "error": f"{where}: {exc}", "code": exc.code})
+                statuses.add(exc.http_status)
                 continue
             hashes.append(tx.hash.hex())
             if index % 100 == 99:
@@ -85,13 +91,17 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             return web.json_response(
                 {"error": str(errors[0]["error"]), "rejected": errors, "hashes": hashes}, status=503
             )
+        # A refusal of the sender rather than of the transaction keeps its own status — 403 for a sender an allowlist
+        # chain does not allow, 429 for one over its per-sender limits; anything else, or a mix, is a plain 400.
+        status = statuses.pop() if len(statuses) == 1 else 400
+        status = status if status in SENDER_REFUSALS else 400
         if errors and single:
-            return json_error(400, str(errors[0]["error"]))
+            return json_error(status, str(errors[0]["error"]))
         if errors:
             # Accepted transactions stay accepted; the answer says which were not and why.
             return web.json_response(
                 {"error": f"{len(errors)} of {len(items)} transactions rejected", "rejected": errors, "hashes": hashes},
-                status=400,
+                status=status,
             )
         return web.json_response({"hashes": hashes} if not single else {"hash": hashes[0], "hashes": hashes})
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 from consensus import actions
+from consensus.accounts import OPEN, check_sender
 from consensus.block import Block, Commit
 from consensus.chainstore import ChainStore
 from consensus.envelope import ConsensusBatch, ProposalMessage
@@ -30,6 +31,7 @@ from consensus.machine import ConsensusMachine
 from consensus.mempool import Admission, Mempool
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
+from consensus.sender_limits import SenderLimits
 from consensus.state import get_nonce
 from consensus.system_txs import default_registry, evidence_body
 from consensus.timeouts import TimeoutParams
@@ -122,7 +124,12 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         self.store = store
         params = self.genesis.params
         self.mempool = Mempool(
-            chain_id=self.chain_id, params=params, registry=self.registry, nonce_of=self._nonce_of_state
+            chain_id=self.chain_id,
+            params=params,
+            registry=self.registry,
+            nonce_of=self._nonce_of_state,
+            sender_check=self._check_sender,  # the chain's account rule, against the last final state
+            limits=SenderLimits(),  # per-sender pending count and rate
         )
         # Refill the pool from its journal (what this node held before a crash or stop) and gossip those again.
         self.journal, restored = open_mempool_journal(
@@ -368,12 +375,22 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
             "state_root": store.state_root.hex(),
             "validators": [v.hex() for v in store.next_validators().members],
             "last_block_time": self.last_block_time_ms,
+            # An "open" chain lets any key send: fit for development (local clusters, the demo, benchmarks) only.
+            "accounts": self.genesis.params.accounts,
+            "development_network": self.genesis.params.accounts == OPEN,
             "mempool": len(self.mempool) if self.mempool is not None else 0,
             "consensus": {"height": self.machine.height, "round": self.machine.round} if self.machine else None,
         }
 
     def nonce_of(self, address: bytes) -> int:
         return self._nonce_of_state(address)
+
+    def _check_sender(self, sender: bytes) -> None:
+        """The block-validity account rule (consensus/accounts.py) for the next height, so the pool and POST /tx
+        refuse (403) what no valid block could hold."""
+        store = self.store
+        assert store is not None
+        check_sender(self.genesis.params.accounts, store.get_value, sender, store.height + 1)
 
     def _nonce_of_state(self, address: bytes) -> int:
         assert self.store is not None
