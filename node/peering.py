@@ -7,7 +7,13 @@ to its bootstrap peers.
 
 Redial policy: a peer found disconnected is dialled at once; after a failed dial the next waits 0.25 s, doubling
 to at most 2 s, with ±20 % jitter so that two nodes that lost each other at the same moment do not dial each
-other in lockstep (two crossing dials give two connections, and the surplus one is closed). Across a healed
+other in lockstep (two crossing dials give two connections, and the surplus one is closed). When a connection
+is lost (closed by either side, or the peer unblocked) both ends notice it at the same moment, so "at once" would
+make them dial each other at once: of the two, only the one with the smaller peer ID dials at once, and the other
+waits `yield_s` for that connection to arrive before it dials itself. Crossing dials were seen to leave one end
+holding the connection the other had already closed as surplus (py-libp2p trims each side's surplus on its own):
+no stream could be opened on it, nothing was noticed until the keepalive closed it 5 s later, and a disconnect
+or a healed gate split cost consensus that much (more, with the redial after it crossing again). Across a healed
 partition that means a reconnect within ~2.4 s of the link coming back when dials fail fast (refused, network
 unreachable), or within a dial timeout more when they were hanging on an unanswered SYN. Peers blocked through
 `P2PHost.set_blocked_peers` are not dialled, and are dialled at once when unblocked. One dial per peer every
@@ -48,6 +54,7 @@ class PeeringService(Service):
     max_backoff_s = 2.0
     jitter = 0.2
     tick_s = 0.25
+    yield_s = 1.0  # the larger peer ID's wait before redialling a lost peer (see the module docstring)
 
     def __init__(
         self,
@@ -91,6 +98,7 @@ class PeeringService(Service):
     async def _redial(self) -> None:
         # One dial task per peer, so a dial hanging on a silent peer (up to the dial timeout) holds back no other.
         dialing: dict[str, asyncio.Task[None]] = {}
+        reachable: set[str] = set()  # connected (or blocked) at the last tick: losing one is a lost connection
         try:
             while True:
                 for peer_id, task in list(dialing.items()):
@@ -103,8 +111,14 @@ class PeeringService(Service):
                     state = self._backoff[peer.peer_id]
                     if peer.peer_id in blocked:
                         state.delay, state.next_try = 0.0, 0.0  # dialled as soon as it is unblocked
-                    elif peer.peer_id not in connected and peer.peer_id not in dialing and state.next_try <= now:
+                        continue
+                    if peer.peer_id in reachable and peer.peer_id not in connected:
+                        # Just lost: the peer notices it too; only the smaller peer ID redials at once.
+                        state.delay = 0.0
+                        state.next_try = now + (self.yield_s if self.host.peer_id > peer.peer_id else 0.0)
+                    if peer.peer_id not in connected and peer.peer_id not in dialing and state.next_try <= now:
                         dialing[peer.peer_id] = asyncio.create_task(self._dial(peer), name=f"dial:{peer.name}")
+                reachable = connected | set(blocked)
                 await asyncio.sleep(self.tick_s)
         finally:
             for task in dialing.values():
