@@ -54,6 +54,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from node.p2p_connections import PeerGate, close_connections, open_stream_reconnecting
 from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, raise_library_limits
 from node.p2p_runtime import TrioRuntime, run_in_nursery
+from node.p2p_select import PipelinedSelect
 
 # The trio-free parts live in node/p2p_types.py; they are re-exported here so callers import one module.
 from node.p2p_types import (
@@ -194,6 +195,7 @@ class P2PHost:
         )
         limits = cfg.gossip
         self._gate.install(host.get_network())
+        PipelinedSelect.install(host)  # a stream's protocol agreed in one round trip, not two
         router = SteadyGossipSub(
             protocols=[PROTOCOL_ID_V11],
             degree=limits.degree,
