@@ -141,6 +141,9 @@ class Genesis:
     admins: tuple[bytes, ...]
     initial_time_ms: int
     params: Params = field(default_factory=Params)
+    # The mesh's members (consensus/membership.py): node key → sorted roles. Empty on chains made before members
+    # existed; left out of the canonical form when empty, so those chains keep their genesis hash.
+    members: tuple[tuple[bytes, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.chain_id or not isinstance(self.chain_id, str):
@@ -154,15 +157,27 @@ class Genesis:
         if self.initial_time_ms < 0:
             raise GenesisError("initial_time_ms must be non-negative")
         check_vm_params(self.params)
+        if self.members:
+            from consensus.membership import members_from_value, members_to_value
+
+            if len({key for key, _ in self.members}) != len(self.members):
+                raise GenesisError("members lists a key twice")
+            checked = members_from_value(members_to_value(dict(self.members)))  # checks keys and roles
+            object.__setattr__(self, "members", tuple(sorted(checked.items())))  # one canonical order
 
     def to_value(self) -> codec.Value:
-        return {
+        value: dict[str, codec.Value] = {
             "chain_id": self.chain_id,
             "validators": list(self.validators),
             "admins": list(self.admins),
             "initial_time_ms": self.initial_time_ms,
             "params": self.params.to_value(),
         }
+        if self.members:
+            from consensus.membership import members_to_value
+
+            value["members"] = members_to_value(dict(self.members))
+        return value
 
     def hash(self) -> bytes:
         return codec.digest(self.to_value())
@@ -171,7 +186,11 @@ class Genesis:
         """JSON form for the network config (keys as hex)."""
         value = self.to_value()
         assert isinstance(value, dict)
-        return {**value, "validators": [v.hex() for v in self.validators], "admins": [a.hex() for a in self.admins]}
+        doc: dict[str, object] = {**value, "validators": [v.hex() for v in self.validators]}
+        doc["admins"] = [a.hex() for a in self.admins]
+        if self.members:
+            doc["members"] = [{"key": key.hex(), "roles": list(roles)} for key, roles in sorted(self.members)]
+        return doc
 
     @classmethod
     def from_json(cls, doc: object) -> Genesis:
@@ -184,12 +203,18 @@ class Genesis:
         if not isinstance(initial_time, int) or isinstance(initial_time, bool):
             raise GenesisError("initial_time_ms must be an integer")
         params = Params.from_value(doc.get("params", {}))
+        members: tuple[tuple[bytes, tuple[str, ...]], ...] = ()
+        if "members" in doc:
+            from consensus.membership import members_from_value
+
+            members = tuple(sorted(members_from_value(doc["members"]).items()))
         return cls(
             chain_id,
             _keys(doc.get("validators"), "validators"),
             _keys(doc.get("admins"), "admins"),
             initial_time,
             params,
+            members,
         )
 
 
@@ -202,6 +227,10 @@ def build_genesis(genesis: Genesis) -> tuple[Block, StateChanges]:
     state = WorkingState(MemoryState())
     set_validator_schedule(state, [(1, genesis.validators)])
     set_admins(state, genesis.admins)
+    if genesis.members:
+        from consensus.membership import set_members
+
+        set_members(state, dict(genesis.members))
     deploy_genesis_contracts(state, genesis)
     changes = state.commit()
     validators_hash = ValidatorSet(genesis.validators).hash()

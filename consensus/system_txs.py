@@ -22,6 +22,7 @@ from consensus.contract_upgrade import upgrade_kind
 from consensus.errors import TxError, TxFailed
 from consensus.execute import COSTS, Event, ExecContext, Outcome, Registry, TxKind
 from consensus.genesis import Params
+from consensus.membership import member_kinds
 from consensus.state import (
     APPROVALS_PREFIX,
     EVIDENCE_PREFIX,
@@ -208,6 +209,8 @@ SYSTEM_KINDS = [
     TxKind("evidence", _check_evidence, _handle_evidence),
     TxKind("set_vm_version", _check_vm_version, _handle_vm_version),
 ]
+# Membership of the p2p mesh (consensus/membership.py): `add_member`, `remove_member`, approved like set changes.
+SYSTEM_KINDS += member_kinds(_approved)
 
 
 def default_registry() -> Registry:

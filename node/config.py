@@ -61,6 +61,9 @@ class GenesisSpec:
     admins: tuple[str, ...]  # key names under <data-dir>/keys (template) or "ed25519:<hex>" (resolved)
     genesis_time_ms: int = 0
     params: dict[str, int | str] = field(default_factory=dict)  # text only for TEXT_PARAMS, e.g. accounts
+    # The mesh's members: ("ed25519:<hex>", roles). Filled from the nodes when a template is resolved; empty in
+    # configs resolved before members existed (their nodes then come from the config: node/gossip_validation.py).
+    members: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -244,7 +247,30 @@ def _parse_genesis(r: _Reader, doc: dict[str, Any], names: list[str], nodes: lis
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise r.fail(f"genesis.params.{key}", f"must be a positive integer, not {value!r}")
-    return GenesisSpec(chain_id, tuple(validators), tuple(admins), time_ms, dict(params))
+    members = _parse_members(r, genesis.get("members", []))
+    return GenesisSpec(chain_id, tuple(validators), tuple(admins), time_ms, dict(params), members)
+
+
+def _parse_members(r: _Reader, raw: object) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(raw, list):
+        raise r.fail("genesis.members", "must be an array of tables {key, roles}")
+    members: list[tuple[str, tuple[str, ...]]] = []
+    for i, entry in enumerate(raw):
+        where = f"genesis.members[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"key", "roles"}:
+            raise r.fail(where, "must be a table of exactly key and roles")
+        key = r.string(entry, "key", f"{where}.key")
+        if not key.startswith(KEY_PREFIX):
+            raise r.fail(f"{where}.key", "a member key must be 'ed25519:' followed by 64 lowercase hex characters")
+        _check_key(r, key, f"{where}.key")
+        roles = r.strings(entry, "roles", f"{where}.roles") or ()
+        for j, role in enumerate(roles):
+            if role not in ROLES:
+                raise r.fail(f"{where}.roles[{j}]", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        members.append((key, tuple(dict.fromkeys(roles))))
+    if len({k for k, _ in members}) != len(members):
+        raise r.fail("genesis.members", "lists a key twice")
+    return tuple(members)
 
 
 def _check_key(r: _Reader, entry: str, where: str) -> None:
@@ -285,6 +311,8 @@ def dump_network(config: NetworkConfig) -> str:
         "genesis_time_ms": g.genesis_time_ms,
         "params": dict(g.params),
     }
+    if g.members:
+        genesis["members"] = [{"key": key, "roles": list(roles)} for key, roles in g.members]
     network = {
         "name": config.name,
         "block_interval_ms": config.block_interval_ms,
@@ -328,6 +356,7 @@ def genesis_of(network: NetworkConfig) -> Genesis:
             admins=tuple(g.admin_keys()),
             initial_time_ms=g.genesis_time_ms,
             params=Params.from_value(dict(g.params)),
+            members=tuple((_key_bytes(key), tuple(sorted(roles))) for key, roles in g.members),
         )
     except (GenesisError, TypeError) as exc:
         raise ConfigError(f"{network.source}: genesis: {exc}") from exc

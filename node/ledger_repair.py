@@ -29,7 +29,8 @@ from consensus.proposal import Proposal
 from consensus.votes import ValidatorSet
 from node import ledger_wire as wire
 from node.ledger_app import ChainApp
-from node.p2p import P2PError, P2PHost
+from node.p2p import P2PError, P2PHost, ProtocolRefused
+from node.refusal_backoff import RefusalBackoff
 
 log = logging.getLogger("node.ledger_service")
 
@@ -70,6 +71,7 @@ class LedgerRepair:
     _last_pull: float
     _verified_peers: set[str]
     _rejected_peers: set[str]
+    _refusals: RefusalBackoff
     _compact: dict[bytes, wire.CompactBlock]
     _fetching: set[bytes]
 
@@ -103,6 +105,7 @@ class LedgerRepair:
             self._spawn(self._sync_once(ahead))
 
     async def _repair_loop(self) -> None:
+        self._refusals = RefusalBackoff()  # peers that refused the ledger protocol: asked again after a backoff
         while True:
             await asyncio.sleep(self.repair_interval_s)
             await self._check_new_peers()
@@ -124,15 +127,24 @@ class LedgerRepair:
 
     async def _check_new_peers(self) -> None:
         """Handshake: a peer on another chain ID or genesis is disconnected and ignored."""
-        for peer in self.host.connected_peers():
+        connected = self.host.connected_peers()
+        self._refusals.keep_only(connected)
+        for peer in connected:
             if peer in self._verified_peers or peer in self._rejected_peers:
                 continue
+            if not self._refusals.may_ask(peer, time.monotonic()):
+                continue  # refused the ledger protocol lately: a light client or a foreign peer
             try:
                 status = wire.PeerStatus.decode(
                     await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request())
                 )
+            except ProtocolRefused:
+                delay = self._refusals.refused(peer, time.monotonic())
+                log.debug("peer %s does not serve %s: asking again in %.0f s", peer, wire.LEDGER_PROTOCOL, delay)
+                continue
             except (P2PError, wire.WireError):
-                continue  # not ready yet, or a light client; try again next round
+                continue  # not ready yet (a node still starting); try again next round
+            self._refusals.answered(peer)
             if status.chain_id != self.chain_id or status.genesis_hash != self.genesis.hash():
                 log.warning("peer %s is on chain %s with another genesis: disconnecting", peer, status.chain_id)
                 self._rejected_peers.add(peer)

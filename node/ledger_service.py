@@ -10,12 +10,11 @@ and final blocks when this node fell behind (restart, wipe, partition).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 
 from consensus import actions
@@ -39,13 +38,15 @@ from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
 from node import ledger_wire as wire
 from node.fault_points import FaultPoints
+from node.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
 from node.group_commit import JournalWriter, open_mempool_journal
 from node.ledger_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger_compact import CompactProposals
+from node.ledger_gossip_out import LedgerGossipOut
 from node.ledger_guard import SignGuard
 from node.ledger_locked_value import LockedValueFile
 from node.ledger_repair import LedgerRepair, deliver_value
-from node.p2p import P2PError, P2PHost
+from node.p2p import P2PHost
 from node.service import Service
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 Input = Callable[[float], list[actions.Action]]
 
 
-class LedgerService(CompactProposals, LedgerRepair, Service):
+class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
     name = "ledger"
     # Transactions are gossiped in batches at most this often: py-libp2p carries a few hundred gossip messages
     # per second across a small cluster (bench/gossip.py), so throughput comes from batch size.
@@ -74,6 +75,7 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         idle_block_interval_s: float = 2.0,
         timeouts: TimeoutParams | None = None,
         registry: Registry | None = None,
+        config_members: Iterable[str] = (),
     ) -> None:
         self.host = host
         self.genesis = genesis
@@ -106,6 +108,8 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         self.faults = FaultPoints.from_environment()
         self._verified_peers: set[str] = set()
         self._rejected_peers: set[str] = set()
+        # Who may gossip (node/gossip_validation.py); the config's nodes count only if genesis lists no members.
+        self.members = MeshMembers(() if genesis.members else config_members)
         self._syncing = False
         self._last_progress = time.monotonic()
         self._last_regossip = 0.0
@@ -147,6 +151,9 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
             params=self.timeouts,
         )
         self.host.set_request_handler(wire.LEDGER_PROTOCOL, self._serve, max_request_bytes=4096)
+        refresh_members(self.members, store.get_value, store.height)
+        judge = LedgerGossipJudge(self.chain_id, self.members, lambda: store.height, max_tx_bytes=params.max_tx_bytes)
+        judge.guard(self.host.guard_topic)
         self._consensus_sub = await self.host.subscribe(wire.consensus_topic(self.chain_id))
         self._txs_sub = await self.host.subscribe(wire.txs_topic(self.chain_id))
         log.info("ledger at height %d (chain %s)", store.height, self.chain_id)
@@ -264,6 +271,7 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         work like the rest of an idle chain (a synced node that started at once woke its idle peers)."""
         store, mempool = self.store, self.mempool
         assert store is not None and mempool is not None
+        refresh_members(self.members, store.get_value, store.height)  # an add/remove_member takes effect now
         next_height, validators = store.height + 1, store.next_validators()
         if mempool.ready_count == 0:
             self._wait_for_work(next_height, validators)
@@ -380,6 +388,8 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
             "development_network": self.genesis.params.accounts == OPEN,
             "mempool": len(self.mempool) if self.mempool is not None else 0,
             "consensus": {"height": self.machine.height, "round": self.machine.round} if self.machine else None,
+            "malformed_messages": self.malformed_messages,
+            "gossip": self.host.gossip_status(),
         }
 
     def nonce_of(self, address: bytes) -> int:
@@ -459,41 +469,6 @@ class LedgerService(CompactProposals, LedgerRepair, Service):
         machine = self.machine
         assert machine is not None
         return lambda now: machine.on_vote(vote, now)
-
-    async def _read_txs(self) -> None:
-        mempool = self.mempool
-        assert mempool is not None
-        async for message in self._txs_sub:
-            try:
-                raws = wire.decode_txs(message.data)
-            except wire.WireError as exc:
-                self.malformed_messages += 1
-                log.info("malformed tx gossip from %s: %s", message.origin, exc)
-                continue
-            for index, raw in enumerate(raws):
-                with contextlib.suppress(TxError):  # committed meanwhile, or invalid: the sender's node told its client
-                    mempool.add_raw(raw)
-                    self._work_arrived()
-                if index % 100 == 99:
-                    await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
-
-    async def _publish_loop(self) -> None:
-        consensus_topic, txs_topic = wire.consensus_topic(self.chain_id), wire.txs_topic(self.chain_id)
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush.wait(), timeout=self.tx_flush_s)
-            self._flush.clear()
-            try:
-                # Transactions first: a compact proposal names transactions that peers must already hold.
-                while self._out_txs:
-                    chunk, self._out_txs = self._out_txs[:1000], self._out_txs[1000:]
-                    await self.host.publish(txs_topic, wire.encode_txs(chunk))
-                if self._out_proposals or self._out_votes:
-                    batch = ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
-                    self._out_proposals, self._out_votes = [], []
-                    await self.host.publish(consensus_topic, batch.encode())
-            except P2PError as exc:
-                log.info("gossip publish failed (repair will cover it): %s", exc)
 
     def _regossip(self) -> None:
         """Send our own votes and proposal at the current height again (gossip may have lost them)."""

@@ -77,6 +77,9 @@ def resolve_network(template: NetworkConfig, data_dir: Path) -> NetworkConfig:
         validators=tuple(resolve_validator(v) for v in g.validators),
         admins=tuple(resolve_admin(a) for a in g.admins),
         genesis_time_ms=g.genesis_time_ms or int(time.time() * 1000),
+        # Every node of the network is a member of its mesh, with its roles (consensus/membership.py).
+        members=g.members
+        or tuple((KEY_PREFIX + node_keys[spec.name].public_key.hex(), spec.roles) for spec in template.nodes),
     )
     resolved = NetworkConfig(
         template.name,

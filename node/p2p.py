@@ -16,11 +16,11 @@ transport (a plaintext dial is refused), yamux the only muxer, one connection pe
 spam cap and queues raised deliberately, its heartbeat kept at the configured interval and its message cache
 bounded in seconds (`node/p2p_gossip.py`), and the pubsub seqno seeded from `time.time_ns()` so a restarted
 node's messages are not dropped as duplicates of its previous life. Peers can be blocked by peer ID and
-connections closed even when the peer has stopped reading (`node/p2p_connections.py`), for fault injection and
-for the keepalive (`node/keepalive.py`).
+connections closed even when the peer has stopped reading (`node/p2p_connections.py`), for fault injection, the
+keepalive (`node/keepalive.py`) and bans; topics gated to members, messages judged first (`node/p2p_guard.py`).
 
-The bridge is this module and its helpers `node/p2p_gossip.py`, `node/p2p_connections.py` and
-`node/p2p_runtime.py`; they are the only modules in ehrnet that import trio.
+The bridge is this module and its helpers `node/p2p_gossip.py`, `node/p2p_connections.py`, `node/p2p_guard.py`
+and `node/p2p_runtime.py`; they are the only modules in ehrnet that import libp2p or trio.
 """
 
 from __future__ import annotations
@@ -43,16 +43,15 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
-from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from node.p2p_connections import PeerGate, close_connections, open_stream_reconnecting
-from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, raise_library_limits
+from node.p2p_connections import PeerGate, close_all, close_connections, open_stream_reconnecting, refused_protocol
+from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, publish_direct, raise_library_limits
+from node.p2p_guard import GossipGuards
 from node.p2p_runtime import TrioRuntime, run_in_nursery
 from node.p2p_select import PipelinedSelect
 
@@ -65,13 +64,17 @@ from node.p2p_types import (
     HostConfig,
     P2PError,
     P2PStream,
+    ProtocolRefused,
     RequestError,
     RequestHandler,
     StreamClosed,
     StreamHandler,
     Subscription,
+    TopicGuard,
+    Verdict,
     answer_request,
 )
+from node.peer_score import PeerScorer
 
 __all__ = [
     "MAX_DISCARD_BYTES",
@@ -82,11 +85,14 @@ __all__ = [
     "P2PError",
     "P2PHost",
     "P2PStream",
+    "ProtocolRefused",
     "RequestError",
     "RequestHandler",
     "StreamClosed",
     "StreamHandler",
     "Subscription",
+    "TopicGuard",
+    "Verdict",
     "peer_id_from_seed",
 ]
 
@@ -98,16 +104,16 @@ T = TypeVar("T")
 _SHUTDOWN_CLOSE_S = 3.0
 
 
+def peer_id_from_seed(seed: bytes) -> str:
+    """The libp2p peer ID (base58 multihash of the Ed25519 public key) that a seed gives."""
+    return str(ID.from_pubkey(create_new_key_pair(seed).public_key))
+
+
 def _peer_id(text: str) -> ID:
     try:
         return ID.from_base58(text)
     except Exception as exc:
         raise P2PError(f"bad peer ID {text!r}: {exc}") from exc
-
-
-def peer_id_from_seed(seed: bytes) -> str:
-    """The libp2p peer ID (base58 multihash of the Ed25519 public key) that a seed gives."""
-    return str(ID.from_pubkey(create_new_key_pair(seed).public_key))
 
 
 class P2PHost:
@@ -135,6 +141,7 @@ class P2PHost:
         self._gate = PeerGate()
         self._stopping = False
         self.listen_addrs: list[str] = []
+        self._guards = GossipGuards(self.peer_id, PeerScorer(config.scoring), self._ban)
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -209,6 +216,9 @@ class P2PHost:
             eclipse_protection_enabled=False,
         )
         pubsub = GuardedPubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
+        pubsub.admits = router.admits = self._guards.admits
+        for topic in self._guards.topics():
+            pubsub.set_topic_validator(topic, self._guards.validator(topic), False)
         self._router = router
         # Seqnos seeded from nanoseconds: with the library's seconds-based seed a restarted node reuses the
         # seqnos of its last life and its messages are dropped as seen for 5–8 s (ARCHITECTURE.md §1).
@@ -323,12 +333,7 @@ class P2PHost:
         if not newly_blocked or host is None or self._nursery is None or self._stopping:
             return
 
-        async def close_all() -> None:
-            async with trio.open_nursery() as nursery:
-                for peer in newly_blocked:
-                    nursery.start_soon(close_connections, host.get_network(), ID.from_base58(peer))
-
-        await self._call(close_all)
+        await self._call(functools.partial(close_all, host.get_network(), newly_blocked))
 
     @property
     def blocked_peers(self) -> frozenset[str]:
@@ -347,30 +352,27 @@ class P2PHost:
         handed to the router (which would send it to the whole mesh). Receivers treat it as any gossip message
         and forward it on. Honest code never needs this; the byzantine test mode (node/byzantine.py) uses it to
         show two halves of the network two different messages. Returns how many peers it was written to."""
-        pubsub = self._pubsub
         if len(data) > self._config.gossip.max_message_bytes:
             raise P2PError(f"gossip message of {len(data)} bytes exceeds the configured limit")
         targets = [ID.from_base58(peer) for peer in peers]
+        return await self._call(functools.partial(publish_direct, self._pubsub, topic, data, targets))
 
-        async def send() -> int:
-            # Built and signed exactly as Pubsub.publish does (py-libp2p 0.8.1), then written per peer.
-            msg = rpc_pb2.Message(
-                data=data, topicIDs=[topic], from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno()
-            )
-            if pubsub.strict_signing:
-                signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
-                msg.key = pubsub.host.get_public_key().serialize()
-                msg.signature = signature
-            pubsub._mark_msg_seen(msg)
-            rpc = rpc_pb2.RPC(publish=[msg])
-            sent = 0
-            for peer in targets:
-                stream = pubsub.peers.get(peer)
-                if stream is not None and await pubsub.write_msg(stream, rpc):
-                    sent += 1
-            return sent
+    def guard_topic(self, topic: str, guard: TopicGuard) -> None:
+        """Gate `topic` (node/p2p_guard.py): peers `guard` does not admit are kept out of it, every message on it
+        is judged before it is delivered or forwarded, and peers forwarding rejected ones are penalised and, past a
+        threshold, banned: connection closed and refused until the ban ends. Call before or after `start()`."""
+        self._guards.add(topic, guard)
+        if self._pubsub is not None:
+            self._pubsub.set_topic_validator(topic, self._guards.validator(topic), False)
 
-        return await self._call(send)
+    def _ban(self, peer: str, until: float) -> None:  # refuse until `until`, close now (on the libp2p side)
+        self._gate.ban(peer, until)
+        nursery, host = self._nursery, self._host
+        if nursery is not None and host is not None and not self._stopping:
+            nursery.start_soon(close_connections, host.get_network(), ID.from_base58(peer))
+
+    def gossip_status(self) -> dict[str, object]:  # topic validators' verdicts, bans with seconds left
+        return self._guards.status(self._gate.banned())
 
     async def subscribe(self, topic: str) -> Subscription:
         """Subscribe once per topic; iterate the returned object for messages (our own are not delivered)."""
@@ -453,6 +455,8 @@ class P2PHost:
             try:
                 return await open_stream_reconnecting(host, ID.from_base58(peer_id), TProtocol(protocol))
             except Exception as exc:
+                if refused_protocol(exc):
+                    raise ProtocolRefused(f"{peer_id} does not serve {protocol}") from exc
                 raise RequestError(f"cannot open {protocol} to {peer_id}: {type(exc).__name__}: {exc}") from exc
 
         raw = await self._call(open_)

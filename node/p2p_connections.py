@@ -16,6 +16,9 @@ can block for as long as TCP keeps retrying: the close would hang and the dead c
 `close_connections` therefore bounds the orderly close and then closes the socket itself, which fails every
 pending read and write on it at once.
 
+**Refusals.** A peer answering `na` to a protocol is told apart from a dead connection (`refused_protocol`), and
+the library's 7-line ERROR block for it is filtered out: the caller logs it, once, at the level it judges right.
+
 **Reopening.** A connection the peer closed while this host's loop was busy is still listed until the loop runs
 again; `open_stream_reconnecting` drops it and opens the stream on a fresh connection instead of failing.
 """
@@ -24,13 +27,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
 from libp2p.io.exceptions import ConnectionClosedError
 from libp2p.network.exceptions import SwarmException
 from libp2p.peer.id import ID
+from libp2p.protocol_muxer.exceptions import ProtocolNotSupportedError
 from libp2p.stream_muxer.exceptions import MuxedStreamError
 
 log = logging.getLogger(__name__)
@@ -40,17 +45,37 @@ ORDERLY_CLOSE_S = 1.0
 
 
 class PeerGate:
-    """The set of peer IDs a host refuses to dial or accept, installed on one py-libp2p swarm."""
+    """The peer IDs a host refuses to dial or accept, installed on one py-libp2p swarm: those blocked by the
+    operator (fault injection, until the next `set_blocked`) and those banned for invalid gossip (until their ban
+    ends, node/peer_score.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._blocked: frozenset[str] = frozenset()
+        self._banned: dict[str, float] = {}
+        self._clock = clock
 
     @property
     def blocked(self) -> frozenset[str]:
         return self._blocked
 
     def blocks(self, peer_id: str) -> bool:
-        return peer_id in self._blocked
+        return peer_id in self._blocked or self.banned_until(peer_id) is not None
+
+    def ban(self, peer_id: str, until: float) -> None:
+        self._banned[peer_id] = until
+
+    def banned_until(self, peer_id: str) -> float | None:
+        until = self._banned.get(peer_id)
+        if until is None:
+            return None
+        if until <= self._clock():
+            del self._banned[peer_id]  # the ban is over
+            return None
+        return until
+
+    def banned(self) -> dict[str, float]:
+        """Peers banned now, with the monotonic time each ban ends."""
+        return {peer: until for peer in list(self._banned) if (until := self.banned_until(peer)) is not None}
 
     def set_blocked(self, peer_ids: Iterable[str]) -> frozenset[str]:
         """Replace the blocked set; returns the peers newly blocked (whose connections the caller closes)."""
@@ -104,6 +129,13 @@ async def close_connections(swarm: Any, peer_id: ID) -> int:
     return len(connections)
 
 
+async def close_all(swarm: Any, peer_ids: Iterable[str]) -> None:
+    """`close_connections` for several peers at once."""
+    async with trio.open_nursery() as nursery:
+        for peer in peer_ids:
+            nursery.start_soon(close_connections, swarm, ID.from_base58(peer))
+
+
 async def open_stream_reconnecting(host: Any, peer_id: ID, protocol: Any) -> Any:
     """`host.new_stream`, once more on a fresh connection if the one the swarm still listed turns out dead.
 
@@ -118,6 +150,30 @@ async def open_stream_reconnecting(host: Any, peer_id: ID, protocol: Any) -> Any
             raise
     await close_connections(host.get_network(), peer_id)
     return await host.new_stream(peer_id, [protocol])
+
+
+def refused_protocol(exc: BaseException) -> bool:
+    """Whether opening a stream failed because the peer answered `na` to the protocol (anywhere in the chain)."""
+    seen: BaseException | None = exc
+    for _ in range(12):
+        if seen is None:
+            return False
+        if isinstance(seen, ProtocolNotSupportedError) or "protocols not supported" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class _QuietRefusals(logging.Filter):
+    """py-libp2p logs every stream a peer refuses as a 7-line ERROR block (host/basic_host.py, "Failed to open
+    stream to peer …") before raising. A refusal is expected churn (a light client serves few protocols): the
+    bridge raises ProtocolRefused and the caller logs one line at the level it judges right."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to open stream to peer")
+
+
+logging.getLogger("libp2p.host.basic_host").addFilter(_QuietRefusals())
 
 
 def _connection_died(exc: BaseException) -> bool:

@@ -12,6 +12,11 @@ modules does). Each adjustment was seen on a running ehrnet network and checked 
   subscriber. Counted in heartbeats, a stretched or late heartbeat stretches the cache with it (a fresh
   subscriber was sent consensus messages minutes old). `RecentMessageCache` applies the same bound in seconds.
 - The two pubsub defects contained by `GuardedPubsub` (see its docstring).
+- **Gated topics.** The mesh is permissioned (docs/PROTOCOL.md §2, "Membership"): on a topic with a guard, a peer
+  the guard does not admit is kept out of the topic, not off the connection (a light client still uses
+  request–response). Its SUBSCRIBE is ignored, so it is never in `peer_topics`, never picked for the mesh and
+  never sent the topic's messages; its GRAFT is answered with a PRUNE and its IHAVE is not followed up. What it
+  publishes anyway is rejected by the topic validator (`node/p2p.py`), which the library runs before forwarding.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from libp2p.pubsub import pubsub as pubsub_module
 from libp2p.pubsub import rpc_queue
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.mcache import MessageCache, default_msg_id_fn
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
 from node.p2p_types import GossipLimits
 
@@ -99,6 +106,18 @@ class SteadyGossipSub(GossipSub):
         )
         self.mcache = RecentMessageCache(GOSSIP_WINDOW_HEARTBEATS, GOSSIP_HISTORY_HEARTBEATS, heartbeat_interval)
         self.heartbeats = 0
+        self.admits: Callable[[str, str], bool] = _admit_all  # (peer ID, topic) → may it join the topic
+
+    async def handle_graft(self, graft_msg: Any, sender_peer_id: Any) -> None:
+        if not self.admits(str(sender_peer_id), graft_msg.topicID):
+            log.debug("refused a GRAFT on %s from non-member %s", graft_msg.topicID, sender_peer_id)
+            await self.emit_prune(graft_msg.topicID, sender_peer_id, False, False)
+            return
+        await super().handle_graft(graft_msg, sender_peer_id)
+
+    async def handle_ihave(self, ihave_msg: Any, sender_peer_id: Any) -> None:
+        if self.admits(str(sender_peer_id), ihave_msg.topicID):
+            await super().handle_ihave(ihave_msg, sender_peer_id)
 
     def mesh_heartbeat(self) -> Any:
         self.heartbeats += 1
@@ -118,6 +137,13 @@ class GuardedPubsub(Pubsub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+        self.admits: Callable[[str, str], bool] = _admit_all  # (peer ID, topic) → may it join the topic
+
+    def handle_subscription(self, origin_id: Any, sub_message: Any) -> None:
+        if sub_message.subscribe and not self.admits(str(origin_id), sub_message.topicid):
+            log.debug("ignored a subscription to %s from non-member %s", sub_message.topicid, origin_id)
+            return
+        super().handle_subscription(origin_id, sub_message)
 
     async def stream_handler(self, stream: Any) -> None:
         try:
@@ -137,6 +163,29 @@ class GuardedPubsub(Pubsub):
             lock = self._write_locks[stream] = trio.Lock()
         async with lock:
             return bool(await super().write_msg(stream, rpc_msg))
+
+
+async def publish_direct(pubsub: Any, topic: str, data: bytes, targets: list[Any]) -> int:
+    """Write one gossip message straight to `targets`' pubsub streams (not via the router); returns how many
+    accepted it. Built and signed exactly as py-libp2p 0.8.1's `Pubsub.publish` does. For the byzantine test mode
+    only (`P2PHost.publish_to`)."""
+    msg = rpc_pb2.Message(data=data, topicIDs=[topic], from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno())
+    if pubsub.strict_signing:
+        signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
+        msg.key = pubsub.host.get_public_key().serialize()
+        msg.signature = signature
+    pubsub._mark_msg_seen(msg)
+    rpc = rpc_pb2.RPC(publish=[msg])
+    sent = 0
+    for peer in targets:
+        stream = pubsub.peers.get(peer)
+        if stream is not None and await pubsub.write_msg(stream, rpc):
+            sent += 1
+    return sent
+
+
+def _admit_all(peer_id: str, topic: str) -> bool:
+    return True
 
 
 def raise_library_limits(limits: GossipLimits) -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+
+from node.peer_score import ScoreSettings
 
 T = TypeVar("T")
 
@@ -35,6 +38,11 @@ class DialError(P2PError):
 
 class RequestError(P2PError):
     """A request–response exchange failed (no handler, reset, timeout, or an oversized answer)."""
+
+
+class ProtocolRefused(RequestError):
+    """The peer answered that it does not serve the protocol (multistream-select `na`): a light client, a demo
+    host or another implementation, not a fault. Callers remember it (node/refusal_backoff.py)."""
 
 
 class StreamClosed(P2PError):
@@ -66,6 +74,7 @@ class HostConfig:
     listen: str = "/ip4/127.0.0.1/tcp/0"
     gossip: GossipLimits = field(default_factory=GossipLimits)
     dial_timeout_s: float = 5.0
+    scoring: ScoreSettings = field(default_factory=ScoreSettings)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,28 @@ class GossipMessage:
     topic: str
     data: bytes
     origin: str  # peer ID of the publisher (signed by it: pubsub strict signing is on)
+
+
+class Verdict(enum.Enum):
+    """A topic validator's judgement of one gossip message (docs/PROTOCOL.md §2, "Validation and scoring")."""
+
+    ACCEPT = "accept"  # delivered here and forwarded
+    IGNORE = "ignore"  # dropped, not forwarded, no penalty (an honest member could have sent it: lag, restart)
+    REJECT = "reject"  # dropped, not forwarded, and the forwarding peer is penalised
+
+
+@dataclass(frozen=True)
+class TopicGuard:
+    """Who may use a gossip topic and what may travel on it.
+
+    `admits(peer_id)`: may this peer subscribe, be grafted into the mesh, and forward or originate messages;
+    `judge(message)`: the content check, run before a message is delivered or forwarded (`message.origin` is the
+    signed originator; the forwarder has already been admitted). Both run on the libp2p side's thread and must be
+    quick and never block; an exception counts as REJECT.
+    """
+
+    admits: Callable[[str], bool]
+    judge: Callable[[GossipMessage], Verdict]
 
 
 RequestHandler = Callable[[str, bytes], Awaitable[bytes]]

@@ -206,11 +206,13 @@ def test_apply_block_rejects_bad_signatures_and_bad_nonces() -> None:
 def test_default_registry_has_record_and_the_system_kinds_and_refuses_duplicates() -> None:
     registry = default_registry()
     assert registry.names == [
+        "add_member",
         "admin_set_change",
         "call",
         "deploy",
         "evidence",
         "record",
+        "remove_member",
         "set_vm_version",
         "validator_set_change",
     ]
