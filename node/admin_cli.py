@@ -49,6 +49,10 @@ def register(sub: SubParsers) -> None:
     )
     add.set_defaults(func=cmd_add_user)
 
+    from node.member_cli import register as register_member_commands
+
+    register_member_commands(cmds, _common)  # add-member, remove-member: the p2p mesh's member list
+
     delete = cmds.add_parser("delete-user", help="remove a user; a patient's record keys are destroyed (erasure)")
     _common(delete)
     delete.add_argument("--pk", required=True, help="the user's Ed25519 public key (hex)")

@@ -4,7 +4,8 @@ A view may run up to `max_tx_gas` of contract code. On the event loop that stops
 (consensus, gossip, the API) for as long as it runs; a thread would not help, since the interpreter holds the GIL.
 So views run in separate processes that open the chain store's LMDB environment read-only: LMDB lets readers in
 other processes see a consistent snapshot (one read transaction) while the node keeps committing blocks, so the
-view, the head it reports and the ABI check all come from one committed state. Each worker is long-lived (its
+view, the head it reports and the ABI check all come from one committed state. (A reader holds its snapshot's
+pages from reuse while it runs, one more reason for the wall-clock bound.) Each worker is long-lived (its
 import and the VM's program cache are paid once); a view that outlives the wall-clock bound has its worker killed
 and replaced, and the caller gets a 503.
 
@@ -30,6 +31,8 @@ from consensus import codec
 log = logging.getLogger(__name__)
 
 VIEW_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 60.0  # a fresh worker's interpreter start and imports, on a busy machine
+READY = "ready"
 # Two cores are the common case: one worker leaves the other core to consensus however many views are queued.
 DEFAULT_WORKERS = 1
 
@@ -71,6 +74,9 @@ class _Snapshots:
     def begin(self, path: str) -> tuple[lmdb.Transaction, Any, Any, Any]:
         if path not in self._envs:
             env = lmdb.open(path, readonly=True, lock=True, max_dbs=16, subdir=True)
+            # A worker killed mid-view leaves its reader slot behind, pinning that snapshot's pages (LMDB could
+            # never reuse them): the replacement clears the slots of dead processes before reading.
+            env.reader_check()
             meta, blocks, values = (env.open_db(name, create=False) for name in (b"meta", b"blocks", b"values"))
             self._envs[path] = (env, meta, blocks, values)
         env, meta, blocks, values = self._envs[path]
@@ -147,8 +153,17 @@ def check_call(abi: codec.Value, function: str, count: int) -> tuple[int, str] |
     return 404, f"function: the contract has no public function {function!r}"
 
 
+def _import_vm() -> None:
+    import consensus.contract_txs
+    import node.light_server  # noqa: F401
+
+    consensus.contract_txs.shared_vm()
+
+
 def _worker_main(conn: Connection) -> None:
     snapshots = _Snapshots()
+    _import_vm()
+    conn.send(READY)  # imports done: the node may start a view's clock
     while True:
         try:
             job = conn.recv()
@@ -174,6 +189,7 @@ class _Worker:
         self.process: BaseProcess = context.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -202,7 +218,7 @@ class ViewWorkers:
         worker = await self._idle.get()
         healthy = False
         try:
-            answer = await asyncio.to_thread(self._roundtrip, worker, job, time.monotonic() + self.timeout_s)
+            answer = await asyncio.to_thread(self._roundtrip, worker, job)
             healthy = True
         finally:
             if healthy and not self._closed:
@@ -216,21 +232,29 @@ class ViewWorkers:
             raise ViewUnavailable(answer)
         return answer
 
-    def _roundtrip(self, worker: _Worker, job: ViewJob, deadline: float) -> ViewAnswer | str:
-        """Runs in a thread (waiting on a pipe releases the GIL); raises ViewUnavailable on a timeout or a death."""
+    def _roundtrip(self, worker: _Worker, job: ViewJob) -> ViewAnswer | str:
+        """Runs in a thread (waiting on a pipe releases the GIL); raises ViewUnavailable on a timeout or a death.
+        The view's clock starts once the worker is ready, so a worker's start-up is not counted against it."""
         try:
+            if not worker.ready:
+                self._wait(worker, time.monotonic() + START_TIMEOUT_S, "the view worker did not start")
+                worker.ready = worker.conn.recv() == READY
             worker.conn.send(job)
-            while not worker.conn.poll(0.25):
-                if self._closed:
-                    raise ViewUnavailable("the node is stopping")
-                if time.monotonic() > deadline:
-                    raise ViewUnavailable(f"the view ran longer than {self.timeout_s:.0f} s and was stopped")
-                if not worker.process.is_alive():
-                    raise ViewUnavailable("the view worker died")
+            overran = f"the view ran longer than {self.timeout_s:.0f} s and was stopped"
+            self._wait(worker, time.monotonic() + self.timeout_s, overran)
             answer: ViewAnswer | str = worker.conn.recv()
         except (EOFError, OSError) as exc:
             raise ViewUnavailable(f"the view worker failed: {exc}") from None
         return answer
+
+    def _wait(self, worker: _Worker, deadline: float, late: str) -> None:
+        while not worker.conn.poll(0.1):
+            if self._closed:
+                raise ViewUnavailable("the node is stopping")
+            if time.monotonic() > deadline:
+                raise ViewUnavailable(late)
+            if not worker.process.is_alive():
+                raise ViewUnavailable("the view worker died")
 
     def _spawn(self) -> None:
         assert self._idle is not None

@@ -8,12 +8,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from consensus import codec
 from consensus.chainstore import ChainStore
+from consensus.genesis import Params
+from consensus.tx import Tx
 from node.api import json_errors
 from node.contract_api import contract_routes
 from node.view_budget import GasBudget
 from node.view_service import ViewService
-from tests.consensus.ledger_helpers import Chain
+from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, Chain, make_genesis
 from tests.node.test_contracts_api import StubLedger
 
 
@@ -66,6 +69,43 @@ async def test_a_source_past_its_budget_gets_429_with_retry_after(tmp_path: Path
             clock.now += 10.0  # one refill period gives a maximum-gas view back
             again = await client.post("/contracts/ehr/call", json={**body, "gas_limit": max_gas})
             assert again.status == 422
+    finally:
+        await views.stop()
+        store.close()
+
+
+SPIN = """
+def one() -> int:
+    return 1
+
+
+def spin() -> int:
+    n = 0
+    while True:
+        n = n + 1
+    return n
+"""
+
+
+async def test_a_view_past_the_wall_clock_bound_is_a_503_and_its_worker_is_replaced(tmp_path: Path) -> None:
+    huge = 2_000_000_000  # minutes of interpreter time (VM version 1 has no block-time rule to forbid it)
+    chain = Chain(genesis=make_genesis(Params(max_tx_gas=huge, max_block_gas=huge, vm_version=1)))
+    store = ChainStore(tmp_path / "chain", chain.genesis, initial_map_size=1 << 20)
+    deploy: dict[str, codec.Value] = {"source": SPIN, "args": [], "gas_limit": 10**6, "name": "spin"}
+    block, _, commit = chain.add_block([Tx.create(ADMIN_KEY, CHAIN_ID, "deploy", 0, deploy)])
+    store.import_block(block, commit, chain.registry)
+    ledger = StubLedger(chain.genesis, store)
+    views = ViewService(huge, timeout_s=1.0)
+    app = web.Application(middlewares=[json_errors])
+    app.add_routes(contract_routes(ledger, views))
+    try:
+        async with TestClient(TestServer(app)) as client:
+            first = await client.post("/contracts/spin/call", json={"function": "one", "args": []})
+            assert first.status == 200 and (await first.json())["return"] == 1
+            spun = await client.post("/contracts/spin/call", json={"function": "spin", "args": [], "gas_limit": huge})
+            assert spun.status == 503 and "longer than 1 s" in (await spun.json())["error"]
+            after = await client.post("/contracts/spin/call", json={"function": "one", "args": []})
+            assert after.status == 200 and (await after.json())["return"] == 1
     finally:
         await views.stop()
         store.close()
