@@ -21,7 +21,9 @@ MAX_RECORD_KEY_LIMIT = 400
 
 # Params added after chains existed, with the value every older chain implicitly had: a field at this value is
 # left out of the canonical form, so the genesis hash of a chain made before the field existed does not change.
-LEGACY_DEFAULTS: dict[str, int] = {"vm_version": 1, "ns_per_gas": 100}
+LEGACY_DEFAULTS: dict[str, int | str] = {"vm_version": 1, "ns_per_gas": 100, "accounts": "open"}
+# Params that are text, with the values they may take (every other param is a positive integer).
+TEXT_PARAMS: dict[str, tuple[str, ...]] = {"accounts": ("open", "allowlist")}
 
 # The block-time rule (docs/CONSENSUS.md "Block execution bound"), checked from vm_version 2 on: a block is
 # executed twice in sequence before anyone can prevote it (the proposer builds it, then every validator re-runs
@@ -67,6 +69,14 @@ class Params:
     # Assumed worst-case interpreter time per unit of gas on the slowest validator, in ns: what the block-time
     # rule multiplies gas by (bench.vm_calibration measures it).
     ns_per_gas: int = 100
+    # Who may send transactions (consensus/accounts.py): "open" (any key) or "allowlist" (admins, validators and
+    # the accounts admins allowlisted; a block holding another sender's transaction is invalid).
+    accounts: str = "open"
+
+    def __post_init__(self) -> None:
+        for name, allowed in TEXT_PARAMS.items():
+            if getattr(self, name) not in allowed:
+                raise GenesisError(f"param {name} must be one of {', '.join(allowed)}")
 
     def worst_block_execution_ms(self) -> float:
         """Longest a block's execution can take under the assumed ns_per_gas: a valid block uses at most
@@ -85,12 +95,17 @@ class Params:
         unknown = set(value) - known
         if unknown:
             raise GenesisError(f"unknown params: {sorted(unknown)}")
-        kwargs: dict[str, int] = {}
+        kwargs: dict[str, int | str] = {}
         for name, item in value.items():
+            if name in TEXT_PARAMS:
+                if item not in TEXT_PARAMS[name]:
+                    raise GenesisError(f"param {name} must be one of {', '.join(TEXT_PARAMS[name])}")
+                kwargs[name] = str(item)
+                continue
             if not isinstance(item, int) or isinstance(item, bool) or item < 1:
                 raise GenesisError(f"param {name} must be a positive integer")
             kwargs[name] = item
-        return cls(**kwargs)
+        return cls(**kwargs)  # type: ignore[arg-type]  # each name's type was checked above
 
 
 def check_vm_params(params: Params, propose_timeout_ms: int = PROPOSE_TIMEOUT_MS) -> None:
