@@ -2,9 +2,11 @@
 
 Reads run on the latest final state (the chain store's head) without a transaction. Contract values travel as
 DAG-JSON (bytes as {"/": {"bytes": "<base64>"}}, consensus/vm/jsonvalues.py); ledger identifiers (hashes,
-addresses, keys, proofs) as lowercase hex, as in the rest of the API. Handlers never await between reading the
-head and reading state, so on the node's single event loop no block can be committed in between; the proof
-route also checks the reader's tree root against the head it reports.
+addresses, keys, proofs) as lowercase hex, as in the rest of the API. Views, which may run up to max_tx_gas of
+contract code, run in a worker process on one LMDB snapshot (node/view_worker.py), under a per-source gas budget
+(node/view_service.py). The other handlers never await between reading the head and reading state, so on the
+node's single event loop no block can be committed in between; the proof route also checks the reader's tree
+root against the head it reports.
 """
 
 from __future__ import annotations
