@@ -389,7 +389,7 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             "mempool": len(self.mempool) if self.mempool is not None else 0,
             "consensus": {"height": self.machine.height, "round": self.machine.round} if self.machine else None,
             "malformed_messages": self.malformed_messages,
-            "gossip": self.host.gossip_status(),
+            "gossip": {**self.host.gossip_status(), "members": sorted(self.members.peer_ids)},
         }
 
     def nonce_of(self, address: bytes) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,6 +161,15 @@ def start_twin(cluster: Cluster, data_dir: Path, *, own_identity: bool) -> Clust
         network_key = SigningKey.load_or_create(data_dir / "twin" / "network.key")
         peer_id = peer_id_from_seed(network_key.seed)
         env = {"EHRNET_UNSAFE": "1", "EHRNET_UNSAFE_NETWORK_KEY": str(data_dir / "twin" / "network.key")}
+        # The mesh is permissioned: an unknown identity's gossip is rejected and the identity banned. The attack
+        # worth testing is an insider's — a member node signing with a copy of a validator's key — so the admin
+        # makes the twin's identity a member first.
+        subprocess.run(
+            [sys.executable, "-m", "node.cli", "admin", "add-member", peer_id, "--data-dir", str(cluster.data_dir)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     p2p_port, http_port = free_ports(2)
     spec = dataclasses.replace(
         cluster.network.node(BYZANTINE),
