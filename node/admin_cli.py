@@ -49,6 +49,12 @@ def register(sub: SubParsers) -> None:
     )
     add.set_defaults(func=cmd_add_user)
 
+    for name, verb in (("allow", "put an account on"), ("disallow", "take an account off")):
+        change = cmds.add_parser(name, help=f"{verb} the chain's account allowlist (chains with accounts = allowlist)")
+        _common(change)
+        change.add_argument("pk", metavar="KEY", help="the account's Ed25519 public key (hex) or a node's peer id")
+        change.set_defaults(func=cmd_allowlist, add=name == "allow")
+
     from node.member_cli import register as register_member_commands
 
     register_member_commands(cmds, _common)  # add-member, remove-member: the p2p mesh's member list
@@ -206,9 +212,30 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     async def main() -> dict[str, Any]:
         async with _admin(args) as admin:
             uid = await admin.add_user(pk, args.role, args.area, enc_pk)
+            # On an allowlist chain a registered user must also be allowed to send (docs/LEDGER.md).
+            allowlisted = await admin.accounts_mode() == "allowlist" and await admin.allowlist(pk)
         assert isinstance(uid, bytes)
         line = f"added {pk.hex()} as {args.role}{' in ' + args.area if args.area else ''}: uid {uid.hex()}"
-        return {"pk": pk.hex(), "role": args.role, "uid": uid.hex(), "lines": [line]}
+        lines = [line, f"allowlisted {pk.hex()}"] if allowlisted else [line]
+        return {"pk": pk.hex(), "role": args.role, "uid": uid.hex(), "allowlisted": allowlisted, "lines": lines}
+
+    return _run(args, main)
+
+
+def cmd_allowlist(args: argparse.Namespace) -> int:
+    keys = _keys(args, "pk")
+    if isinstance(keys, int):
+        return keys
+    pk = keys[0]
+
+    async def main() -> dict[str, Any]:
+        async with _admin(args) as admin:
+            done = await admin.allowlist(pk, add=args.add)
+        verb = "allowlisted" if args.add else "disallowed"
+        line = (
+            f"{verb} {pk.hex()}" if done else f"approval recorded: more admins must send the same change for {pk.hex()}"
+        )
+        return {"pk": pk.hex(), "allowlisted" if args.add else "disallowed": done, "lines": [line]}
 
     return _run(args, main)
 

@@ -17,6 +17,10 @@ hostile is `ByzantineHost`, the stand-in for its libp2p host that the compositio
   what they received, so each soon holds two conflicting signed votes, which its machine turns into evidence.
 - `invalid-block`: its proposals name invalid blocks instead — alternately one whose header carries a wrong state
   root, and one that includes a transaction with a broken signature (served on request, as a real block would be).
+- `include-unallowlisted`: its proposals carry one more transaction, from a key no admin allowlisted, in a block
+  built as if the chain were open — every root right, so on an `accounts = "allowlist"` chain the account rule is
+  the only thing wrong with it (docs/LEDGER.md, "Account permissioning"). The key is the node's own throwaway
+  `outsider` (shown in its fault status), always at nonce 0, since no such block may ever be final.
 - `malformed`: besides behaving honestly, it keeps sending garbage: undecodable, wrongly shaped and oversized
   messages on the consensus and transaction topics, and malformed, oversized and truncated requests on the
   ledger's request–response protocol.
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODES = ("equivocate", "invalid-block", "malformed")
+MODES = ("equivocate", "invalid-block", "include-unallowlisted", "malformed")
 GARBAGE_INTERVAL_S = 0.5
 
 
@@ -74,6 +78,7 @@ class ByzantineHost:
         self._forged_values: dict[bytes, bytes] = {}  # forged block hash → block bytes, served on request
         self._forged: dict[tuple[int, int], ProposalMessage] = {}  # (height, round) → our second proposal
         self.counts = {"forged_proposals": 0, "conflicting_votes": 0, "split_sends": 0, "garbage_sent": 0}
+        self.outsider = SigningKey.generate()  # include-unallowlisted: the sender no admin ever allowlisted
 
     def attach(self, ledger: LedgerService) -> None:
         """The ledger service this host serves (built after the host, so handed over afterwards)."""
@@ -83,7 +88,7 @@ class ByzantineHost:
         return getattr(self._host, name)
 
     def status(self) -> dict[str, object]:
-        return {"mode": self.mode, **self.counts}
+        return {"mode": self.mode, **self.counts, "outsider": self.outsider.public_key.hex()}
 
     # ---- what the ledger publishes ----------------------------------------------------------------------
 
@@ -94,8 +99,9 @@ class ByzantineHost:
         forged: bytes | None = None
         try:
             batch = ConsensusBatch.decode(data)
-            if self.mode == "invalid-block":
-                proposals = tuple(self._invalid(item) for item in batch.proposals)
+            if self.mode in ("invalid-block", "include-unallowlisted"):
+                lie = self._invalid if self.mode == "invalid-block" else self._with_unallowlisted
+                proposals = tuple(lie(item) for item in batch.proposals)
                 forged = dataclasses.replace(batch, proposals=proposals).encode()
         except (LedgerError, ValueError) as exc:  # MessageError is a ValueError
             # Lying failed (e.g. the chain moved on under us): publish honestly rather than end the ledger service,
@@ -184,6 +190,33 @@ class ByzantineHost:
         forged = self._forge(item, invalid)
         self._forged[slot] = forged
         log.warning("proposing an invalid block at height %d round %d (%s)", *slot, what)
+        return forged
+
+    def _with_unallowlisted(self, item: ProposalMessage) -> ProposalMessage:
+        """Our proposal rebuilt with a transaction from `outsider` added, executed as if accounts were open."""
+        proposal = item.proposal
+        slot = (proposal.height, proposal.round)
+        if slot in self._forged:
+            return self._forged[slot]
+        block, ledger = self._ours(proposal), self.ledger
+        if block is None or ledger is None or ledger.store is None or ledger.store.height + 1 != proposal.height:
+            return item
+        store = ledger.store
+        body: dict[str, codec.Value] = {"key": b"unallowlisted", "value": proposal.height.to_bytes(8, "big")}
+        outsider_tx = Tx.create(self.outsider, self.chain_id, "record", 0, body)
+        with store.reader() as reader:
+            forged_block, _ = build_block(
+                reader,
+                store.head,
+                (*block.txs, outsider_tx),
+                proposer=self.key.public_key,
+                time_ms=block.header.time_ms,
+                params=dataclasses.replace(store.genesis.params, accounts="open"),
+                registry=ledger.registry,
+            )
+        forged = self._forge(item, forged_block)
+        self._forged[slot] = forged
+        log.warning("proposing a block with an unallowlisted sender's transaction at height %d round %d", *slot)
         return forged
 
     def _badly_signed_tx(self, height: int) -> Tx:

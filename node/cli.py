@@ -50,7 +50,8 @@ def _register_node(sub: SubParsers) -> None:
         "--unsafe-byzantine",
         metavar="MODE",
         default=None,
-        help="TESTING ONLY: misbehave as a byzantine validator (equivocate, invalid-block, malformed)",
+        help="TESTING ONLY: misbehave as a byzantine validator "
+        "(equivocate, invalid-block, include-unallowlisted, malformed)",
     )
     run.set_defaults(func=_cmd_node_run)
 

@@ -23,7 +23,7 @@ from node.fault_control import ENABLE_ENV, enabled_by_env
 BYZANTINE_ENV = "EHRNET_UNSAFE_BYZANTINE"
 UNSAFE_ENV = "EHRNET_UNSAFE"
 NETWORK_KEY_ENV = "EHRNET_UNSAFE_NETWORK_KEY"
-BYZANTINE_MODES = ("equivocate", "invalid-block", "malformed")
+BYZANTINE_MODES = ("equivocate", "invalid-block", "include-unallowlisted", "malformed")
 
 
 @dataclass(frozen=True)

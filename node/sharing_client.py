@@ -132,6 +132,17 @@ class EhrUser:
             raise SharingError(f"{kind}: {receipt.get('error')}")
         return receipt
 
+    async def allowlist(self, pk: bytes, *, add: bool = True) -> bool:
+        """Admin: put an account on (or take it off) the chain's account allowlist (docs/LEDGER.md, "Account
+        permissioning"); False while the change waits for more admins' approvals (admin_threshold > 1)."""
+        receipt = await self.submit("allowlist_add" if add else "allowlist_remove", {"key": pk})
+        return any(e.get("name") in ("account_allowlisted", "account_disallowed") for e in receipt.get("events", []))
+
+    async def accounts_mode(self) -> str:
+        """The chain's `accounts` setting, as its node reports it ("open" on nodes that predate it)."""
+        status: dict[str, Any] = await self.api.get("/status")
+        return str(status.get("accounts", "open"))
+
     async def upgrade_ehr(self) -> bool:
         """Admin: move the `ehr` contract in place to the newest version this release ships (docs/VM.md,
         "Upgrading a contract"); False if it already runs it. The body names the code by hash only: every node's

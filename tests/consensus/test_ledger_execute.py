@@ -208,7 +208,10 @@ def test_default_registry_has_record_and_the_system_kinds_and_refuses_duplicates
     assert registry.names == [
         "add_member",
         "admin_set_change",
+        "allowlist_add",
+        "allowlist_remove",
         "call",
+        "contract_upgrade",
         "deploy",
         "evidence",
         "record",
