@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from consensus.errors import MempoolFullError, TxNonceError
+from consensus.allowlist_txs import REMOVE as ALLOWLIST_REMOVE
+from consensus.errors import MempoolFullError, TxError, TxNonceError
 from consensus.execute import Registry
 from consensus.genesis import Params
+from consensus.keys import address_of
 from consensus.sender_limits import SenderLimits
 from consensus.tx import Tx, decode_tx
 
@@ -175,9 +177,15 @@ class Mempool:
     def update(self, committed: Iterable[Tx]) -> None:
         """After a block is final: drop its transactions and re-check the senders it touched."""
         touched: set[bytes] = set()
+        disallowed: list[bytes] = []
         for tx in committed:
             touched.add(tx.address)
             self._drop(tx.hash)
+            key = tx.body.get("key") if tx.kind == ALLOWLIST_REMOVE else None
+            if isinstance(key, bytes):
+                disallowed.append(key)
+        for key in disallowed:
+            self._drop_if_refused(key)
         for address in touched:
             sender = self._senders.get(address)
             if sender is None:
@@ -193,6 +201,18 @@ class Mempool:
                 self._ready.pop(tx.hash, None)
             sender.ready_upto = sender.next_nonce
             self._promote(sender)
+
+    def _drop_if_refused(self, key: bytes) -> None:
+        """An account taken off the allowlist: its pending transactions can never be in a valid block, so they go
+        (otherwise they would stay ready, and every proposal would reap and skip them)."""
+        if self.sender_check is None:
+            return
+        try:
+            self.sender_check(key)
+        except TxError:
+            sender = self._senders.pop(address_of(key), None)
+            for tx in list(sender.txs.values()) if sender is not None else []:
+                self._drop(tx.hash)
 
     def _drop(self, tx_hash: bytes) -> None:
         tx = self._by_hash.pop(tx_hash, None)

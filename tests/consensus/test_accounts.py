@@ -131,3 +131,25 @@ def test_the_mempool_refuses_a_non_allowlisted_sender_with_403() -> None:
     assert refused.value.http_status == 403
     mempool.add(record(ADMIN_KEY, 0))
     assert len(mempool) == 1
+
+
+def test_a_disallowed_accounts_pending_transactions_leave_the_pool_with_the_block_that_disallows_it() -> None:
+    chain = allowlist_chain()
+    chain.add_block([admin_tx(0, "allowlist_add", ALICE.public_key)])
+    params = chain.genesis.params
+
+    def check(sender: bytes) -> None:
+        from consensus.accounts import check_sender
+
+        check_sender(params.accounts, chain.state.get_value, sender, chain.head.height + 1)
+
+    mempool = Mempool(
+        chain_id=CHAIN_ID, params=params, registry=default_registry(), nonce_of=lambda a: 0, sender_check=check
+    )
+    for nonce in range(3):
+        mempool.add(record(ALICE, nonce))
+    remove = admin_tx(1, "allowlist_remove", ALICE.public_key)
+    block, _, _ = chain.add_block([remove])  # Alice's are not in it: the proposer here is handed only the removal
+    mempool.update(block.txs)
+    assert len(mempool) == 0 and mempool.ready_count == 0
+    assert mempool.reap(max_bytes=1 << 20, max_count=100) == []
