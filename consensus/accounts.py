@@ -8,13 +8,15 @@ rather than a front-door check. Here the genesis parameter `accounts` chooses:
   nonce: a proposer skips such a transaction and a validator rejects a block holding one, so neither gossip nor a
   byzantine proposer gets round it; the mempool and `POST /tx` refuse it first (403) with the same check.
 
-Allowlisted are, implicitly, the current admins and the validators of the block's height (they run the chain and
-must be able to send set changes and evidence whatever the list says), and explicitly every key an admin added
-with `allowlist_add` (body `{"key": 32 bytes}`) and has not removed with `allowlist_remove`. Those two are system
+Allowlisted are, implicitly, the chain's system roles — the current admins, the validators of the block's height
+(they must be able to send set changes and evidence whatever the list says) and the mesh members with a `manager`
+or `edge` role (consensus/membership.py: genesis members, or added by `add_member`; the manager files EHRs and
+the edge nodes file results under their node keys) — and explicitly every key an admin added with
+`allowlist_add` (body `{"key": 32 bytes}`) and has not removed with `allowlist_remove`. Those two are system
 transactions approved like the set changes (`admin_threshold` distinct admins), effective from the next
-transaction. The manager and edge nodes' keys, and every user's, are allowlisted by the admins — `ehrnet admin
-add-user` sends the `allowlist_add` with the registration. The list is one state key per account,
-`sys/allowlist/<32-byte key>`, so a check is one lookup and a chain that never used it has no such keys.
+transaction. Users are allowlisted by the admins — `ehrnet admin add-user` sends the `allowlist_add` with the
+registration. The list is one state key per account, `sys/allowlist/<32-byte key>`, so a check is one lookup
+and a chain that never used it has no such keys.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from consensus.state import Getter, WorkingState, admins, validators_at
 OPEN = "open"
 ALLOWLIST = "allowlist"
 MODES = (OPEN, ALLOWLIST)
+SYSTEM_ROLES = frozenset({"manager", "edge"})  # member roles whose node keys send transactions of their own
 ALLOWLIST_PREFIX = b"sys/allowlist/"
 _PRESENT = b"\x01"
 
@@ -50,9 +53,14 @@ def may_send(get: Getter, account: bytes, height: int) -> bool:
     if is_listed(get, account) or account in admins(get):
         return True
     try:
-        return account in validators_at(get, height)
+        if account in validators_at(get, height):
+            return True
     except ValueError:
-        return False
+        pass
+    # Imported here: membership builds on execute.py, which imports this module.
+    from consensus.membership import members
+
+    return bool(SYSTEM_ROLES.intersection(members(get).get(account, ())))
 
 
 def check_sender(mode: str, get: Getter, account: bytes, height: int) -> None:

@@ -153,3 +153,15 @@ def test_a_disallowed_accounts_pending_transactions_leave_the_pool_with_the_bloc
     mempool.update(block.txs)
     assert len(mempool) == 0 and mempool.ready_count == 0
     assert mempool.reap(max_bytes=1 << 20, max_count=100) == []
+
+
+def test_manager_and_edge_members_are_allowlisted_implicitly_plain_members_are_not() -> None:
+    manager, edge, storage = USER_KEYS[3], USER_KEYS[4], USER_KEYS[5]
+    listed = ((manager.public_key, ("manager",)), (edge.public_key, ("edge",)), (storage.public_key, ("storage",)))
+    genesis = dataclasses.replace(make_genesis(Params(accounts=ALLOWLIST)), members=listed)
+    chain = Chain(genesis=genesis)
+    get = chain.state.get_value
+    assert may_send(get, manager.public_key, 1) and may_send(get, edge.public_key, 1)
+    assert not may_send(get, storage.public_key, 1)
+    block, _, _ = chain.add_block([record(manager, 0), record(edge, 0), record(storage, 0)])
+    assert [tx.sender for tx in block.txs] == [manager.public_key, edge.public_key]
