@@ -20,7 +20,7 @@ EDGE = USER_KEYS[5].public_key
 
 
 def with_members(genesis: Genesis) -> Genesis:
-    listed = tuple((k.public_key, ("storage", "validator")) for k in VALIDATOR_KEYS) + ((EDGE, ("edge",)),)
+    listed = (*((k.public_key, ("storage", "validator")) for k in VALIDATOR_KEYS), (EDGE, ("edge",)))
     return dataclasses.replace(genesis, members=listed)
 
 
