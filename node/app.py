@@ -103,6 +103,7 @@ class Node:
             "http_url": self.http.url,
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+        status.update(self.peering.status())
         for section in self.status_sections:
             status.update(section())
         return status

@@ -76,6 +76,14 @@ class PeeringService(Service):
             self.bootstrap.append(peer)
             self._backoff[peer.peer_id] = _Backoff()
 
+    def status(self) -> dict[str, object]:
+        """For /status: each peer's last ping round trip (a peer is listed once a request–response stream to it
+        has completed on the current connection) and how many connections the keepalive has closed as silent."""
+        return {
+            "peer_rtt_ms": {peer: round(ms, 1) for peer, ms in sorted(self.keepalive.rtt_ms.items())},
+            "keepalive_closed": self.keepalive.closed_silent,
+        }
+
     async def start(self) -> None:
         await self.host.start()
         log.info("p2p host %s listening on %s", self.host.peer_id, ", ".join(self.host.listen_addrs))
