@@ -105,11 +105,21 @@ def linked_namespaces() -> Iterator[tuple[Side, Side]]:
 class PeerProcess:
     """This module run as a program for `side`, dialling `other`; a thread collects its reports."""
 
-    def __init__(self, side: Side, other: Side, keepalive_interval_s: float | None = None) -> None:
+    def __init__(
+        self,
+        side: Side,
+        other: Side,
+        keepalive_interval_s: float | None = None,
+        stalls: tuple[float, float] | None = None,
+    ) -> None:
+        """`stalls`: (stall_s, run_s) — once connected, hold the event loop for stall_s, let it run for run_s, and
+        again, as a node executing block after block does."""
         command = [sys.executable, "-m", "tests.node.peer_process", "--seed", side.seed.hex()]
         command += ["--listen", f"/ip4/{side.address}/tcp/{side.port}", "--peer", other.multiaddr]
         if keepalive_interval_s is not None:
             command += ["--keepalive-interval", str(keepalive_interval_s)]
+        if stalls is not None:
+            command += ["--stall", str(stalls[0]), "--run", str(stalls[1])]
         if side.namespace is not None:
             command = ["ip", "netns", "exec", side.namespace, *command]
         self.proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -152,7 +162,9 @@ def _report(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-async def _serve(seed: bytes, listen: str, peers: list[str], keepalive: KeepaliveSettings) -> None:
+async def _serve(
+    seed: bytes, listen: str, peers: list[str], keepalive: KeepaliveSettings, stalls: tuple[float, float] | None
+) -> None:
     ids = [addr.rsplit("/", 1)[-1] for addr in peers]
     bootstrap = [BootstrapPeer(name=i[-6:], peer_id=i, multiaddr=addr) for i, addr in zip(ids, peers, strict=True)]
     service = PeeringService(HostConfig(seed=seed, listen=listen), bootstrap, keepalive)
@@ -162,12 +174,18 @@ async def _serve(seed: bytes, listen: str, peers: list[str], keepalive: Keepaliv
     running = asyncio.create_task(service.run())
     _report(ready=service.host.peer_id, addrs=service.host.listen_addrs)
     last: list[str] | None = None
+    stalled = 0
     try:
         while not stop.is_set() and not running.done():
             peers_now = service.host.connected_peers()
             if peers_now != last:
                 _report(t=time.monotonic(), peers=peers_now)
                 last = peers_now
+            if stalls is not None and peers_now:
+                time.sleep(stalls[0])  # noqa: ASYNC251 - the stall itself: nothing on this loop runs meanwhile
+                stalled += 1
+                _report(t=time.monotonic(), stalls=stalled)
+                await asyncio.sleep(stalls[1])
             await asyncio.sleep(0.05)
     finally:
         running.cancel()
@@ -181,6 +199,9 @@ if __name__ == "__main__":
     parser.add_argument("--listen", required=True)
     parser.add_argument("--peer", action="append", default=[], help="a bootstrap peer's full multiaddr (…/p2p/ID)")
     parser.add_argument("--keepalive-interval", type=float, default=KeepaliveSettings().interval_s)
+    parser.add_argument("--stall", type=float, help="once connected, hold the event loop this long …")
+    parser.add_argument("--run", type=float, default=0.2, help="… then let it run this long, and again")
     args = parser.parse_args()
     settings = KeepaliveSettings(interval_s=args.keepalive_interval)
-    asyncio.run(_serve(bytes.fromhex(args.seed), args.listen, args.peer, settings))
+    stall_cycle = None if args.stall is None else (args.stall, args.run)
+    asyncio.run(_serve(bytes.fromhex(args.seed), args.listen, args.peer, settings, stall_cycle))
