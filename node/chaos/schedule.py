@@ -12,9 +12,10 @@ Plan (all durations in seconds; ranges are [low, high], drawn uniformly and roun
      "faults": [{"kind": "kill", "count": 2, "hold_s": [3, 6], "targets": ["node2", "node3"]}, ...]}
 Kinds: kill, kill2 (two nodes at once: a lost quorum of four), pause, wipe, partition (a random split into two
 non-empty groups), gate (the same through the nodes' fault-control gate, without namespaces), disconnect,
-proposer-kill (the proposer of the height being decided, found at run time), crash-point (arm
-`crash-after-precommit` on two validators: the 2-2 lock split), byzantine (restart a node in an unsafe mode),
-holder-kill (a node holding the first record stored by `store_records`, found at run time).
+proposer-kill (the proposer of the height being decided, found at run time), crash-point (arm the spec's
+`point`, default `crash-after-precommit`, on two validators; that one re-sends its recorded precommit after the
+restart, while `crash-before-precommit` is the one that can leave the 2-2 lock split), byzantine (restart a node
+in an unsafe mode), holder-kill (a node holding the first record stored by `store_records`, found at run time).
 The faults are run in a seeded order, each followed by its heal and a gap.
 """
 
