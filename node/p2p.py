@@ -49,6 +49,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
+from node import p2p_dedup
 from node.p2p_connections import PeerGate, close_all, close_connections, open_stream_reconnecting, refused_protocol
 from node.p2p_gossip import GuardedPubsub, SteadyGossipSub, publish_direct, raise_library_limits
 from node.p2p_guard import GossipGuards
@@ -203,6 +204,7 @@ class P2PHost:
         limits = cfg.gossip
         self._gate.install(host.get_network())
         PipelinedSelect.install(host)  # a stream's protocol agreed in one round trip, not two
+        p2p_dedup.install(host.get_network(), host.get_id())  # crossing dials: both ends keep the same connection
         router = SteadyGossipSub(
             protocols=[PROTOCOL_ID_V11],
             degree=limits.degree,
