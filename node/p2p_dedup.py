@@ -9,7 +9,7 @@ A node that restarts dials every peer at once, while its peers, which have been 
 one with the fewest streams, each end deciding alone. Measured on a 4-node cluster: the restarted node opened its
 streams on one of the two while its peer used the other; streams sent on it reached the peer ~3 s late (a status
 request took 3.8 s, a peer's request the other way timed out after 3 s), or its pings went unanswered until the
-keepalive closed everything 5 s later, and the node caught up 7–11 s after its API answered instead of ~2 s.
+keepalive closed everything 5 s later, and such restarts caught up 7–11 s after the API answered (load 8–13).
 
 The rule here needs no message: of two connections between the same two peers, both ends keep the one dialled by
 the peer with the smaller peer ID (compared as bytes, the same at both ends) and close the other at once (an
