@@ -7,7 +7,7 @@ each end held both crossing connections; each used its own pick of the two, stre
 arrived seconds late or not at all, and a status request took 3.8 s, or pings went unanswered until the keepalive
 closed everything 5 s later (node/p2p_dedup.py). The figures are printed; the first-stream bound is the 5 s target
 (the keepalive-and-redial detour cannot fit inside it), the catch-up bound leaves room for a shared machine
-(target 5 s; measured 2.1-3.6 s in 10 of 11 runs and 8.0 s in one at load 4-7, figures in docs/PROTOCOL.md).
+(target 5 s; measured 1.6-3.6 s in 10 of 11 runs and 8.0 s in one at load 4-7, figures in docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
