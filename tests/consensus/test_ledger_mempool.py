@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from consensus.tx import Tx
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 
 
-def pool(nonces: dict[bytes, int] | None = None, **kwargs: int) -> tuple[Mempool, dict[bytes, int]]:
+def pool(nonces: dict[bytes, int] | None = None, **kwargs: Any) -> tuple[Mempool, dict[bytes, int]]:
     committed = nonces if nonces is not None else {}
     mempool = Mempool(
         chain_id=CHAIN_ID,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from consensus.genesis import Params
 from consensus.mempool import Mempool
@@ -26,7 +27,7 @@ class Recorder:
         self.journal.write((), [tx_hash])
 
 
-def pool(committed: dict[bytes, int] | None = None, **limits: int) -> Mempool:
+def pool(committed: dict[bytes, int] | None = None, **limits: Any) -> Mempool:
     nonces = committed if committed is not None else {}
     return Mempool(
         chain_id=CHAIN_ID, params=Params(), registry=default_registry(), nonce_of=lambda a: nonces.get(a, 0), **limits
