@@ -30,7 +30,7 @@ system-deps:
 	@bash scripts/ensure-system-deps.sh $(SYSTEM_PACKAGES)
 
 $(STAMP): pyproject.toml | system-deps
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ehrnet needs Python >= 3.11; set PYTHON=python3.11")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "ehrnet needs Python 3.11 (its contract VM depends on that ast); set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
