@@ -1,6 +1,6 @@
 """The asyncio bridge to py-libp2p: the host, and the crossings between asyncio and trio.
 
-py-libp2p 0.8.1 runs only on trio (ARCHITECTURE.md §1), while ehrnet is an asyncio program. We run trio in
+py-libp2p 0.8.1 runs only on trio, while ehrnet is an asyncio program. We run trio in
 *guest mode* on the asyncio loop (`trio.lowlevel.start_guest_run`): both runtimes share one thread, trio's
 task steps run as asyncio callbacks and only its I/O wait sits in a helper thread. Crossing is cheap (~0.1 ms)
 and needs no locks, because nothing runs concurrently with anything else.
@@ -11,16 +11,14 @@ Crossings:
 - trio → asyncio: trio tasks call asyncio objects directly (same thread): gossip messages go into an asyncio
   queue per subscription; inbound requests and streams run their asyncio handlers as tasks the bridge owns.
 
-The host is configured against the defaults that bite (ARCHITECTURE.md §1): Noise is the only security
+The host is configured against py-libp2p's defaults that bite (measured; docs/PROTOCOL.md): Noise is the only security
 transport (a plaintext dial is refused), yamux the only muxer, one connection per peer, gossipsub's per-topic
 spam cap and queues raised deliberately, its heartbeat kept at the configured interval and its message cache
 bounded in seconds (`node/p2p_gossip.py`), and the pubsub seqno seeded from `time.time_ns()` so a restarted
 node's messages are not dropped as duplicates of its previous life. Peers can be blocked by peer ID and
 connections closed even when the peer has stopped reading (`node/p2p_connections.py`), for fault injection, the
 keepalive (`node/keepalive.py`) and bans; topics gated to members, messages judged first (`node/p2p_guard.py`).
-
-The bridge is this module and its helpers `node/p2p_gossip.py`, `node/p2p_connections.py`, `node/p2p_guard.py`
-and `node/p2p_runtime.py`; they are the only modules in ehrnet that import libp2p or trio.
+The bridge is this module and its helpers `node/p2p_*.py`, the only modules in ehrnet that import libp2p or trio.
 """
 
 from __future__ import annotations
