@@ -152,10 +152,16 @@ def _warn_if_underreplicated(body: dict[str, Any]) -> None:
 
 
 async def cat_file(node: str, cid: str, out: IO[bytes]) -> int:
+    return await download(node, f"/objects/{cid}", out, failure=f"transfer from {node} failed")
+
+
+async def download(node: str, path: str, out: IO[bytes], *, failure: str, params: dict[str, str] | None = None) -> int:
+    """Stream a node's answer to `out` (exit code 0), or print why not: its 4xx message, or `failure` and the
+    transport error (exit code 2)."""
     import aiohttp
 
     try:
-        async with aiohttp.ClientSession() as session, session.get(f"{node.rstrip('/')}/objects/{cid}") as response:
+        async with aiohttp.ClientSession() as session, session.get(node.rstrip("/") + path, params=params) as response:
             if response.status != 200:
                 return await _refused(response)
             async for chunk in response.content.iter_chunked(CHUNK):
@@ -163,7 +169,7 @@ async def cat_file(node: str, cid: str, out: IO[bytes]) -> int:
             out.flush()
             return 0
     except (aiohttp.ClientError, OSError) as exc:
-        print(f"transfer from {node} failed: {exc}", file=sys.stderr)
+        print(f"{failure}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from node.cli_args import node_url
-from storage.cli import CHUNK, NODE_HELP, _file_chunks, _refused, _warn_if_underreplicated
+from storage.cli import NODE_HELP, _file_chunks, _refused, _warn_if_underreplicated, download
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,20 +49,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 async def export_car(node: str, cid: str, out: IO[bytes]) -> int:
-    import aiohttp
-
-    url = f"{node.rstrip('/')}/objects/{cid}"
-    try:
-        async with aiohttp.ClientSession() as session, session.get(url, params={"format": "car"}) as response:
-            if response.status != 200:
-                return await _refused(response)
-            async for chunk in response.content.iter_chunked(CHUNK):
-                out.write(chunk)
-            out.flush()
-            return 0
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"export from {node} failed (the CAR written is incomplete): {exc}", file=sys.stderr)
-        return 2
+    failure = f"export from {node} failed (the CAR written is incomplete)"
+    return await download(node, f"/objects/{cid}", out, failure=failure, params={"format": "car"})
 
 
 async def import_car(node: str, path: Path, replication: int | None = None, out: IO[str] | None = None) -> int:
