@@ -170,10 +170,7 @@ class _QuietRefusals(logging.Filter):
     bridge raises ProtocolRefused and the caller logs one line at the level it judges right."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # Only refusals: a stream that timed out or whose connection broke is news an operator (and the demo's
-        # story) should still see.
-        message = str(record.msg)
-        return not (message.startswith("Failed to open stream to peer") and "not supported" in message)
+        return not str(record.msg).startswith("Failed to open stream to peer")
 
 
 logging.getLogger("libp2p.host.basic_host").addFilter(_QuietRefusals())
