@@ -1,8 +1,8 @@
-"""Thin wrapper: the benchmark lives in node/contract_bench.py, so the installed `ehrnet bench` can run it."""
+"""Thin wrapper: the benchmark lives in bench/contract_calls_body.py, so the installed `ehrnet bench` can run it."""
 
 import sys
 
-from node.contract_bench import main
+from bench.contract_calls_body import main
 
 if __name__ == "__main__":
     sys.exit(main())

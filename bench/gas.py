@@ -1,8 +1,8 @@
-"""Thin wrapper: the benchmark lives in node/gas_bench.py, so the installed `ehrnet bench` can run it."""
+"""Thin wrapper: the benchmark lives in bench/gas_body.py, so the installed `ehrnet bench` can run it."""
 
 import sys
 
-from node.gas_bench import main
+from bench.gas_body import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 from tests.harness import http_json, operator_token, running_cluster, wait_until
 
 

@@ -1,4 +1,5 @@
-"""What judging a gossip message costs before it is forwarded (node/gossip_validation.py), against decoding alone.
+"""What judging a gossip message costs before it is forwarded (node/ledger/gossip_validation.py), against
+decoding alone.
 
     .venv/bin/python -m bench.gossip_validation [--json]
 
@@ -20,9 +21,9 @@ from consensus.envelope import ConsensusBatch
 from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
-from node import ledger_wire as wire
-from node.gossip_validation import LedgerGossipJudge, MeshMembers
-from node.p2p_types import GossipMessage
+from node.ledger import wire
+from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers
+from node.p2p.types import GossipMessage
 
 CHAIN = "ehrnet-bench"
 

@@ -1,8 +1,8 @@
-"""Thin wrapper: the measurement lives in node/hostile_call_bench.py."""
+"""Thin wrapper: the measurement lives in bench/hostile_call_body.py."""
 
 import sys
 
-from node.hostile_call_bench import main
+from bench.hostile_call_body import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,8 +17,8 @@ from typing import Any
 
 import psutil
 
-from node.cluster import Cluster
-from node.config import NetworkConfig, generate_network
+from node.cluster.config import NetworkConfig, generate_network
+from node.cluster.local import Cluster
 from tests.harness import http_json, running_cluster
 
 FORMER_PAUSE_MS = 250  # the pause after every block before ehrnet waited for work

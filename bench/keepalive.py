@@ -24,9 +24,9 @@ import statistics
 import time
 from typing import Any
 
-from node.keepalive import KeepaliveSettings
-from node.p2p import HostConfig
-from node.peering import BootstrapPeer, PeeringService
+from node.p2p.bridge import HostConfig
+from node.p2p.keepalive import KeepaliveSettings
+from node.p2p.peering import BootstrapPeer, PeeringService
 from tests.harness import WaitTimeout, await_until, wait_until
 from tests.node.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces, loopback_pair
 

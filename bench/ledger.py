@@ -1,4 +1,4 @@
-"""End-to-end ledger benchmark: the same run as `ehrnet bench ledger` (node/ledger_bench.py), at several rates.
+"""End-to-end ledger benchmark: the same run as `ehrnet bench ledger` (bench/ledger_body.py), at several rates.
 
     .venv/bin/python -m bench.ledger [--nodes 4] [--duration 20] [--rates 1000,2000,3000] [--senders 256] [--json]
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from node.ledger_bench import run_ledger_bench
+from bench.ledger_body import run_ledger_bench
 
 COLUMNS = (
     "offered_tps",

@@ -81,7 +81,7 @@ def bench_mempool(results: dict[str, float], txs: list[Tx]) -> None:
 
 def bench_journal(results: dict[str, float], txs: list[Tx]) -> None:
     """The mempool journal (what makes a POST /tx acknowledgement durable): one fsynced LMDB write per batch, so
-    its cost per transaction falls with the batch size — why the node group-commits (node/group_commit.py).
+    its cost per transaction falls with the batch size — why the node group-commits (node/ledger/group_commit.py).
     Wall time, as the cost is waiting for fsync; CPU per transaction as well."""
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (1, 100, 1000):

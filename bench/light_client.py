@@ -195,7 +195,7 @@ def fill_store(store: ChainStore, chain: list[wire.SignedHeader]) -> None:
 async def _serve_and_follow(store: ChainStore, genesis: Genesis, transport: str, work: Path) -> dict[str, object]:
     from aiohttp import web
 
-    from node.light_server import LightServer
+    from node.ledger.light_server import LightServer
 
     runner: web.AppRunner | None = None
     host = None
@@ -209,7 +209,7 @@ async def _serve_and_follow(store: ChainStore, genesis: Genesis, transport: str,
         assert site._server is not None
         node = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[attr-defined]
     else:
-        from node.p2p import HostConfig, P2PHost
+        from node.p2p.bridge import HostConfig, P2PHost
 
         host = P2PHost(HostConfig(seed=SigningKey.generate().seed))
         await host.start()
@@ -255,7 +255,7 @@ def bench_process(results: dict[str, object], chain: list[wire.SignedHeader]) ->
                 for name, value in doc.items():
                     results[f"process_{transport}_{name}"] = value
             results["import_floor_light_http_mb"] = import_floor_mb("node.light.client")
-            results["import_floor_libp2p_mb"] = import_floor_mb("node.p2p")
+            results["import_floor_libp2p_mb"] = import_floor_mb("node.p2p.bridge")
         finally:
             store.close()
 

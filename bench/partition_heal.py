@@ -1,7 +1,7 @@
 """How soon a 4-node chain finalises again after a 2|2 partition heals, against the 5 s target.
 
 Two ways to partition, each repeated `--reps` times on one cluster:
-- netns (root only): every node in its own network namespace, links cut at layer 2 (node/netns.py) — packets
+- netns (root only): every node in its own network namespace, links cut at layer 2 (node/cluster/netns.py) — packets
   vanish silently, so connections must notice the silence themselves (the keepalive) before redialling;
 - gate: nodes on loopback with fault control on, each side refusing the other's peer IDs
   (`POST /admin/faults/gate`) — connections are closed at once, so only reconnection and consensus are timed.
@@ -24,11 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node.cluster import Cluster
-from node.config import generate_network
-from node.netns import NamespaceNetwork
-from node.netns_cluster import start_netns_cluster
-from node.network_init import resolve_network
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
+from node.cluster.netns import NamespaceNetwork
+from node.cluster.netns_cluster import start_netns_cluster
+from node.cluster.network_init import resolve_network
 from tests.harness import holds_for, http_json, node_processes, operator_token, wait_until
 
 SIDES = (["node1", "node2"], ["node3", "node4"])

@@ -5,7 +5,7 @@ Starts a 2-node cluster (`ehrnet cluster` code, real processes on loopback) and 
 - raw: sha256 per 256 KiB chunk + write + fsync (add ceiling), read + sha256 (cat ceiling), as in
   bench/store_throughput.py;
 - in process: `ObjectStore.add_stream` / `cat` in this process;
-- CLI code: `storage.cli.add_file` / `cat_file` (what `ehrnet add` / `ehrnet cat` run) against node1's HTTP API;
+- CLI code: `node.cli.storage.add_file` / `cat_file` (what `ehrnet add` / `ehrnet cat` run) against node1's HTTP API;
 - CLI process: `ehrnet add FILE --node URL` / `ehrnet cat CID --node URL` as subprocesses (includes the
   interpreter's start-up, ~0.3–0.5 s, which dominates small files);
 - cross-node: `GET /objects/{cid}` on node2 for a file only node1 holds: node2 finds node1 through the DHT,
@@ -34,10 +34,10 @@ import aiohttp
 import psutil
 
 from bench.store_throughput import ceiling_add, ceiling_cat, store_add_cat
-from node.cluster_cli import start_cluster
-from node.config import generate_network
+from node.cli.cluster import start_cluster
+from node.cli.storage import add_file, cat_file
+from node.cluster.config import generate_network
 from storage.blockstore import Blockstore
-from storage.cli import add_file, cat_file
 from storage.objects import ObjectStore
 
 MB = 1_000_000

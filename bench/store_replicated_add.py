@@ -21,8 +21,8 @@ from pathlib import Path
 
 import aiohttp
 
-from node.cluster_cli import start_cluster
-from node.config import generate_network
+from node.cli.cluster import start_cluster
+from node.cluster.config import generate_network
 
 MB = 1_000_000
 

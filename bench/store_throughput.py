@@ -14,7 +14,7 @@ store had to take fresh ones. Which of the two goes first alternates between run
 of the runs, and the median of the per-run ratios (each ratio pairs a store run with the ceiling run next to
 it, which cancels much of the machine's load swings).
 
-With `--http`, the same sizes also go through the CLI code (`ehrnet add` / `ehrnet cat`: storage/cli.py) to
+With `--http`, the same sizes also go through the CLI code (`ehrnet add` / `ehrnet cat`: node/cli/storage.py) to
 a store served by `storage_routes` in a separate process on 127.0.0.1, streamed both ways.
 
     .venv/bin/python -m bench.store_throughput [--sizes-mb 1 100] [--repeat 5] [--dir /tmp] [--http]
@@ -121,7 +121,7 @@ def serve(directory: Path) -> None:
     """Child process: a store behind the HTTP routes on an ephemeral loopback port (printed on stdout)."""
     from aiohttp import web
 
-    from storage.http import storage_routes
+    from node.store.http_routes import storage_routes
 
     async def start() -> None:
         app = web.Application(client_max_size=1 << 40)
@@ -136,7 +136,7 @@ def serve(directory: Path) -> None:
 
 
 async def measure_http(node: str, sizes_mb: list[int], repeat_count: int, scratch: Path, sink: IO[bytes]) -> None:
-    from storage.cli import add_file, cat_file
+    from node.cli.storage import add_file, cat_file
 
     print("size    http add MB/s  http cat MB/s   (ehrnet add / ehrnet cat code paths, loopback)")
     for size_mb in sizes_mb:

@@ -31,7 +31,7 @@ TEXT_PARAMS: dict[str, tuple[str, ...]] = {"accounts": ("open", "allowlist")}
 PROPOSE_TIMEOUT_MS = 1500  # the ledger service's round-0 propose timeout
 BLOCK_EXECUTION_SHARE = (1, 2)
 
-# Params of a network made now (node.config.generate_network: local clusters, the demo, the benchmarks): VM
+# Params of a network made now (node.cluster.config.generate_network: local clusters, the demo, the benchmarks): VM
 # version 2, and gas bounds inside the block-time rule at 180 ns per gas, about the worst class's ns per gas that
 # bench.vm_calibration measures on the reference machine under load (docs/VM.md "Calibration"). max_tx_gas stays
 # at the 2,000,000 the node's own EHR calls ask for.

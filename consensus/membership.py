@@ -1,12 +1,12 @@
 """Membership of the permissioned p2p mesh, kept on the chain: who may join the gossip topics, with which roles.
 
 The network is permissioned and so is its mesh (docs/PROTOCOL.md §2, "Membership"). A member is a node key (its
-libp2p peer ID is derived from it, node/identity.py) with roles among `ROLES` (none: a plain full node). The
+libp2p peer ID is derived from it, node/p2p/identity.py) with roles among `ROLES` (none: a plain full node). The
 chain holds the explicit list:
 
 - in genesis (`Genesis.members`, written at `sys/members` in block 0's state); a genesis made before members
   existed has none, and its hash and state root are unchanged — nodes of such a chain take its members from the
-  network config instead (node/gossip_validation.py, "legacy chains");
+  network config instead (node/ledger/gossip_validation.py, "legacy chains");
 - changed by admins with `add_member` (body `{"key": 32 bytes, "roles": [role, …]}`; adds, or replaces a
   member's roles) and `remove_member` (body `{"key": 32 bytes}`), approved like the other set changes
   (`admin_threshold` distinct admins), effective from the next block.

@@ -12,7 +12,7 @@ transaction became final before its delete reached the disk is recognised and dr
 Layout: one LMDB environment of its own (its fsyncs do not hold up the chain store's), one database, key = the
 transaction hash (32 bytes), value = an 8-byte big-endian arrival number followed by the transaction's canonical
 bytes. The arrival number restores the pool's reap order; the key lets a delete find the entry without a scan and
-makes a repeated write of one transaction a no-op. Writes are batched by the caller (node/group_commit.py): one
+makes a repeated write of one transaction a no-op. Writes are batched by the caller (node/ledger/group_commit.py): one
 LMDB transaction — one fsync — per batch, whatever the number of transactions in it.
 """
 

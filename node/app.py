@@ -20,25 +20,25 @@ from aiohttp import web
 
 from consensus.keys import SigningKey
 from node import __version__
-from node.api import SMALL_BODY, HttpApiService, OperatorAuth, json_error, read_json
-from node.byzantine import ByzantineHost, byzantine_parts
-from node.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
-from node.contract_api import contract_routes
-from node.erasure import ErasureWatcher, OnErasure
-from node.fault_control import FaultControl
-from node.fault_options import FaultOptions
-from node.identity import public_key_of_peer_id
-from node.ledger_api import ledger_routes
-from node.ledger_service import LedgerService
-from node.light_server import LightServer
-from node.manager_service import ManagerService
-from node.openapi import describe
-from node.p2p import HostConfig, P2PError, P2PHost
-from node.peering import BootstrapPeer, PeeringService
-from node.probe import ProbeService
+from node.api.contracts import contract_routes
+from node.api.ledger import ledger_routes
+from node.api.openapi import describe
+from node.api.server import SMALL_BODY, HttpApiService, OperatorAuth, json_error, read_json
+from node.cluster.config import ConfigError, NetworkConfig, NodeSpec, genesis_of
+from node.ehr.erasure import ErasureWatcher, OnErasure
+from node.ehr.manager import ManagerService
+from node.faults.byzantine import ByzantineHost, byzantine_parts
+from node.faults.control import FaultControl
+from node.faults.options import FaultOptions
+from node.ledger.light_server import LightServer
+from node.ledger.service import LedgerService
+from node.p2p.bridge import HostConfig, P2PError, P2PHost
+from node.p2p.identity import public_key_of_peer_id
+from node.p2p.peering import BootstrapPeer, PeeringService
+from node.p2p.probe import ProbeService
 from node.service import Service, run_services
-from node.storage_service import StorageService
-from node.view_service import ViewService
+from node.store.service import StorageService
+from node.views.service import ViewService
 from storage.address import CID
 from storage.errors import StorageError
 
@@ -181,8 +181,8 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     services.append(ErasureWatcher(ledger, erasure_handlers, paths.root / "erasure.cursor"))
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
-        from node.edge_records import EdgeRecordSink
-        from node.edge_service import build_edge_service
+        from node.edge.records import EdgeRecordSink
+        from node.edge.service import build_edge_service
 
         records = EdgeRecordSink(
             peering.host, key, ledger, storage.objects, lambda: _manager_of(network), storage.on_added

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from node.app import build_node
-from node.config import load_network
-from node.fault_options import FaultOptions
+from node.cluster.config import load_network
+from node.faults.options import FaultOptions
 from node.service import ServiceCrashed
 
 log = logging.getLogger("ehrnet.node")

@@ -10,7 +10,7 @@ Export (`car_sections`) writes the roots' DAGs depth-first, pre-order, links in 
 the order `ipfs dag export` uses, so the same DAG always gives the same bytes and a reader can stream the file
 as it arrives. Import (`CarDecoder`) is sans-IO: `feed` bytes as they come, get back the verified blocks; every
 block is hashed against its CID before anyone sees it, and a malformed file raises `CarError` naming what is
-wrong and where. Both are pure; the HTTP routes (storage/dag_http.py) do the IO.
+wrong and where. Both are pure; the HTTP routes (node/store/dag_routes.py) do the IO.
 """
 
 from __future__ import annotations

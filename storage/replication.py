@@ -21,7 +21,7 @@ from storage.dht.keyspace import Contact, key_of, provider_key
 
 # Copies an object gets unless its add says otherwise (`POST /objects`, `ehrnet add`, `POST /pins`, EHR filing):
 # two, so that the crash of any one holder leaves the object readable. An add with r >= 2 is acknowledged only
-# once min(r, storage nodes reachable) nodes hold it (node/storage_replication.py `await_holders`), so the
+# once min(r, storage nodes reachable) nodes hold it (node/store/replication.py `await_holders`), so the
 # guarantee holds from the acknowledgement on, not from whenever background placement got round to it.
 DEFAULT_REPLICATION = 2
 

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import psutil
 
-from node.cluster import Cluster
-from node.cluster_cli import start_cluster
-from node.config import NetworkConfig, generate_network
+from node.cli.cluster import start_cluster
+from node.cluster.config import NetworkConfig, generate_network
+from node.cluster.local import Cluster
 
 T = TypeVar("T")
 

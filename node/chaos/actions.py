@@ -20,7 +20,7 @@ from node.chaos import fault_api, schedule
 from node.chaos.history import PinnedRecord
 from node.chaos.session import ChaosSession, current
 from node.chaos.workload import run_reads, run_transactions
-from node.fault_options import BYZANTINE_ENV, UNSAFE_ENV
+from node.faults.options import BYZANTINE_ENV, UNSAFE_ENV
 
 log = logging.getLogger("ehrnet.chaos")
 CRASH_KINDS = {"kill", "wipe", "crash", "proposer-kill", "byzantine", "restart"}

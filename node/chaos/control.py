@@ -26,9 +26,9 @@ from node.chaos import report, schedule
 from node.chaos.fault_api import FAULT_CONTROL_ENV
 from node.chaos.history import Bounds
 from node.chaos.session import ChaosSession, close_current, last, open_session
-from node.cluster import Cluster, ClusterError
-from node.config import generate_network, load_network
-from node.network_init import RESOLVED_NAME
+from node.cluster.config import generate_network, load_network
+from node.cluster.local import Cluster, ClusterError
+from node.cluster.network_init import RESOLVED_NAME
 
 log = logging.getLogger("ehrnet.chaos")
 SCHEDULE_ACTION = "seeded-fault-schedule"
@@ -79,8 +79,8 @@ def _start_cluster(configuration: dict[str, Any], out_dir: Path) -> ChaosSession
     try:
         if configuration.get("network") == "netns":
             try:
-                from node.netns import NamespaceNetwork
-                from node.netns_cluster import start_netns_cluster
+                from node.cluster.netns import NamespaceNetwork
+                from node.cluster.netns_cluster import start_netns_cluster
             except ImportError as exc:
                 RESULT["skipped"] = f"needs network namespaces: {exc}"
                 raise InterruptExecution(RESULT["skipped"]) from exc
@@ -92,7 +92,7 @@ def _start_cluster(configuration: dict[str, Any], out_dir: Path) -> ChaosSession
             net = NamespaceNetwork()
             cluster = start_netns_cluster(template, data_dir, net, timeout)
             return ChaosSession(cluster, started_cluster=True, out_dir=out_dir, netns=net)
-        from node.cluster_cli import start_cluster
+        from node.cli.cluster import start_cluster
 
         cluster = start_cluster(template, data_dir, timeout)
     except ClusterError as exc:

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 
 FAULT_CONTROL_ENV = "EHRNET_FAULT_CONTROL"
 

@@ -28,7 +28,7 @@ import aiohttp
 
 from node.chaos import fault_api
 from node.chaos.history import Fault, HeightSample, History, PinnedRecord, ReadAttempt, Submission
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 
 log = logging.getLogger("ehrnet.chaos")
 T = TypeVar("T")

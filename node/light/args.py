@@ -1,6 +1,6 @@
 """Parsing what a person types into the sharing commands: every error names the option it is about.
 
-Shared by `ehrnet light ...` (node/light/sharing_cli.py) and `ehrnet admin ...` (node/admin_cli.py).
+Shared by `ehrnet light ...` (node/light/sharing_cli.py) and `ehrnet admin ...` (node/cli/admin.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def public_key(text: str, option: str) -> bytes:
     """A 32-byte Ed25519 public key in hex, or a libp2p peer id (a node's key, e.g. the EHRs manager's)."""
     text = text.strip()
     if text.startswith("12D3KooW"):
-        from node.identity import public_key_of_peer_id
+        from node.p2p.identity import public_key_of_peer_id
 
         try:
             return public_key_of_peer_id(text)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from node.cli_args import node_url_or_multiaddr
+from node.cli.args import node_url_or_multiaddr
 
 if TYPE_CHECKING:
     from node.light.follower import Follower
@@ -110,7 +110,7 @@ def _print_figures(doc: dict[str, Any]) -> None:
 
 
 async def _run(args: argparse.Namespace, keys: list[bytes]) -> dict[str, Any]:
-    from node.config import load_network
+    from node.cluster.config import load_network
     from node.light.client import default_nodes, genesis_from_network, open_follower
 
     network = load_network(args.config)
@@ -136,7 +136,7 @@ async def _run(args: argparse.Namespace, keys: list[bytes]) -> dict[str, Any]:
 
 
 def _follow(args: argparse.Namespace, keys: list[bytes]) -> int:
-    from node.config import ConfigError
+    from node.cluster.config import ConfigError
     from node.light.errors import LightError, NoSourceError
 
     try:
@@ -172,7 +172,7 @@ def cmd_get_state(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m node.light.cli light ...`: the light commands without the rest of `ehrnet` (a device install)."""
-    from node.cli import run_standalone
+    from node.cli.main import run_standalone
 
     return run_standalone(register, argv)
 

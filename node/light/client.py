@@ -1,7 +1,7 @@
 """Putting a light client together: the trusted genesis from a network config, the full nodes to ask, and a
 libp2p host only when some node is given by multiaddr.
 
-The genesis comes from the config (node/config.py: genesis_of, the same function the nodes use), not from the
+The genesis comes from the config (node/cluster/config.py: genesis_of, the same function the nodes use), not from the
 node's composition root, which would pull the server side (consensus machine, aiohttp server) into a device's
 process.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from consensus.genesis import Genesis
 from consensus.keys import SigningKey
-from node.config import ConfigError, NetworkConfig, genesis_of
+from node.cluster.config import ConfigError, NetworkConfig, genesis_of
 from node.light.errors import LightError
 from node.light.follower import Follower
 from node.light.sources import HttpSource, P2PSource, Source
@@ -51,7 +51,7 @@ async def open_follower(
     client = trust.open_client()
     host = None
     if not all(is_http(n) for n in nodes):
-        from node.p2p import HostConfig, P2PHost
+        from node.p2p.bridge import HostConfig, P2PHost
 
         # A fresh peer identity per session: full nodes cannot link a device's sessions or its ledger address.
         host = P2PHost(HostConfig(seed=SigningKey.generate().seed))

@@ -17,8 +17,8 @@ from node.light import args as parse
 from node.light.sharing_cli import emit, fail, run, session
 
 if TYPE_CHECKING:
-    from node.p2p import P2PHost
-    from node.sharing_client import EhrUser
+    from node.ehr.sharing_client import EhrUser
+    from node.p2p.bridge import P2PHost
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -44,7 +44,7 @@ class _Transport:
         self.host, self.edge_peer = host, edge_peer
 
     async def offload(self, wire: bytes) -> bytes:
-        from node.edge_service import OFFLOAD_PROTOCOL
+        from node.edge.service import OFFLOAD_PROTOCOL
 
         return await self.host.request(self.edge_peer, OFFLOAD_PROTOCOL, wire, timeout_s=120)
 
@@ -57,7 +57,7 @@ class _ManagerRecords:
 
     async def store(self, patient: bytes, task: str, result: Any, record: Any) -> None:
         from consensus.keys import address_of
-        from node.identity import public_key_of_peer_id
+        from node.p2p.identity import public_key_of_peer_id
         from offload.fhir import build_record, patient_id
 
         if record is None:
@@ -79,11 +79,11 @@ def cmd_offload(args: argparse.Namespace) -> int:
         import nacl.public
         import numpy as np
 
-        from node.identity import public_key_of_peer_id
+        from node.ehr.sharing_client import SharingError
         from node.light.errors import LightError
         from node.light.session import libp2p_host, peer_of, role_multiaddr
-        from node.p2p import P2PError
-        from node.sharing_client import SharingError
+        from node.p2p.bridge import P2PError
+        from node.p2p.identity import public_key_of_peer_id
         from offload.device import EDGE, PHONE, builtin_profile
         from offload.envelope import box_public_key_from_identity
         from offload.session import OffloadSession, SessionTask

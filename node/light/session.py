@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from consensus.keys import SigningKey
-from node.config import ConfigError, NetworkConfig, load_network
+from node.cluster.config import ConfigError, NetworkConfig, load_network
+from node.ehr.sharing_client import EhrUser, NodeApi
 from node.light import identity
 from node.light.args import UsageError
 from node.light.client import default_nodes, genesis_from_network, is_http, open_follower
 from node.light.ehr_state import EhrState
 from node.light.follower import Follower
-from node.sharing_client import EhrUser, NodeApi
 
 if TYPE_CHECKING:
-    from node.p2p import P2PHost
+    from node.p2p.bridge import P2PHost
 
 
 @dataclass
@@ -91,7 +91,7 @@ async def open_session(
 async def libp2p_host(dial: list[str]) -> AsyncIterator[P2PHost]:
     """A libp2p peer with a fresh identity (unlinkable to the ledger address; node/light/identity.py) that has
     dialled each of `dial`; request–response only."""
-    from node.p2p import HostConfig, P2PHost
+    from node.p2p.bridge import HostConfig, P2PHost
 
     host = P2PHost(HostConfig(seed=SigningKey.generate().seed))
     await host.start()

@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from node.cli_args import node_url
+from node.cli.args import node_url
 from node.light import args as parse
 
 if TYPE_CHECKING:
+    from node.ehr.sharing_client import Record
     from node.light.session import LightSession
-    from node.sharing_client import Record
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -101,9 +101,9 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run a command's coroutine and turn the errors it may raise into exit codes with a message."""
     import aiohttp
 
-    from node.config import ConfigError
+    from node.cluster.config import ConfigError
+    from node.ehr.sharing_client import SharingError
     from node.light.errors import IdentityError, LightError, TrustStoreError
-    from node.sharing_client import SharingError
 
     try:
         return asyncio.run(main())
@@ -229,8 +229,8 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 
 async def _request(s: LightSession, args: argparse.Namespace, patient: bytes) -> dict[str, Any]:
+    from node.ehr.sharing_client import SharingError
     from node.light.errors import LightError
-    from node.sharing_client import SharingError
     from offload.errors import OffloadError
     from offload.fhir import parse_record
 
@@ -276,9 +276,9 @@ async def _request(s: LightSession, args: argparse.Namespace, patient: bytes) ->
 
 
 async def _request_over_libp2p(s: LightSession, given: str | None, patient: bytes) -> tuple[list[Record], int]:
+    from node.ehr.sharing_client import SharingError
     from node.light.session import libp2p_host, peer_of, role_multiaddr
-    from node.p2p import P2PError
-    from node.sharing_client import SharingError
+    from node.p2p.bridge import P2PError
 
     manager = role_multiaddr(s.network, "manager", given, "--manager")
     try:
@@ -290,9 +290,9 @@ async def _request_over_libp2p(s: LightSession, given: str | None, patient: byte
 
 async def _request_over_http(s: LightSession, given: str | None, patient: bytes) -> tuple[list[Record], int]:
     """No libp2p on this device: the manager node relays the same signed request from its HTTP API."""
+    from node.ehr.sharing_client import NodeApi
     from node.light.client import is_http
     from node.light.session import peer_of, role_multiaddr
-    from node.sharing_client import NodeApi
 
     if given is not None and is_http(given):
         url = given

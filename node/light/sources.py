@@ -19,7 +19,7 @@ from node.light import wire
 from node.light.errors import RemoteError, SourceError, WireError
 
 if TYPE_CHECKING:
-    from node.p2p import P2PHost
+    from node.p2p.bridge import P2PHost
 
 
 class Source(Protocol):
@@ -46,7 +46,7 @@ class P2PSource:
         self._peer: str | None = None
 
     async def _ask(self, request: wire.LightRequest) -> bytes:
-        from node.p2p import P2PError
+        from node.p2p.bridge import P2PError
 
         try:
             if self._peer is None:

@@ -22,7 +22,7 @@ from storage.dht.keyspace import Contact
 ALPHA = 3
 BETA = 3
 K = 20
-# Seconds before a query to one peer counts as failed; the node's request timeout too (node/storage_dht.py),
+# Seconds before a query to one peer counts as failed; the node's request timeout too (node/store/dht.py),
 # so a lookup and the stream under it give up together. A live peer on a LAN answers in milliseconds.
 QUERY_TIMEOUT = 5.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import main
+from node.cli.main import main
 from tests.harness import running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -20,10 +20,10 @@ pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
 def _netns_available() -> tuple[bool, str]:
     try:
-        from node.netns import NamespaceNetwork
-        from node.netns_cluster import start_netns_cluster  # noqa: F401 - the runner needs it too
+        from node.cluster.netns import NamespaceNetwork
+        from node.cluster.netns_cluster import start_netns_cluster  # noqa: F401 - the runner needs it too
     except ImportError as exc:
-        return False, f"node.netns not importable: {exc}"
+        return False, f"node.cluster.netns not importable: {exc}"
     available: tuple[bool, str] = NamespaceNetwork.available()
     return available
 

@@ -209,7 +209,7 @@ def test_ack_voided_by_a_wipe_right_after_it_is_not_lost_but_counted() -> None:
 
 
 def test_chaos_check_rechecks_a_run_from_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from node.cli import main
+    from node.cli.main import main
 
     journal = {
         "status": "completed",

@@ -239,7 +239,7 @@ def test_a_restarted_validator_keeps_the_lock_its_persisted_precommit_stands_for
 
 
 def test_a_restored_lock_whose_block_is_back_is_reproposed_with_its_round() -> None:
-    # The node keeps the block of its precommit on disk (node/ledger_locked_value.py) and hands it back after the
+    # The node keeps the block of its precommit on disk (node/ledger/locked_value.py) and hands it back after the
     # restart: as proposer it re-proposes that block with pol_round 0, as it would have without the crash — so a
     # cluster whose every node restarted does not sit forever locked on a block nobody can propose.
     v, v_hash = value_of("block|1|0|n1")

@@ -15,7 +15,7 @@ from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 
 
 class Recorder:
-    """A pool observer that journals synchronously (the node batches through node/group_commit.py)."""
+    """A pool observer that journals synchronously (the node batches through node/ledger/group_commit.py)."""
 
     def __init__(self, journal: MempoolJournal) -> None:
         self.journal = journal

@@ -11,9 +11,9 @@ from consensus.chainstore import ChainStore
 from consensus.state import record_key
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet
+from node.ledger.light_server import LightServer
 from node.light import wire
 from node.light.errors import SourceError
-from node.light_server import LightServer
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, key, record
 
 NEW_KEYS = [*VALIDATOR_KEYS[1:], key(60), key(61)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import dump_network, generate_network
+from node.cluster.config import dump_network, generate_network
 from node.light import cli, identity
 
 

@@ -15,12 +15,12 @@ from consensus import smt
 from consensus.chainstore import ChainStore
 from consensus.state import record_key
 from consensus.votes import ValidatorSet
+from node.ledger.light_server import LightServer
 from node.light import wire
 from node.light.errors import NoSourceError, SourceError, TrustStoreError, WireError
 from node.light.follower import Follower
 from node.light.sources import Source
 from node.light.trust import TRUST_FILE, TrustStore
-from node.light_server import LightServer
 from tests.consensus.ledger_helpers import USER_KEYS, VALIDATOR_KEYS, key, make_genesis, sign_commit
 from tests.light.helpers import (
     NEW_SET,

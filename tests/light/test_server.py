@@ -20,11 +20,11 @@ from consensus.chainstore import ChainStore
 from consensus.genesis import build_genesis
 from consensus.lightclient import LightClient
 from consensus.votes import ValidatorSet
+from node.ledger.light_server import LightServer, header_value_of_block
 from node.light import wire
 from node.light.errors import RemoteError, WireError
 from node.light.follower import Follower
 from node.light.sources import HttpSource
-from node.light_server import LightServer, header_value_of_block
 from tests.consensus.ledger_helpers import USER_KEYS, Chain, record
 from tests.light.helpers import NEW_SET, RECORD_KEY, build_chain, store_of
 

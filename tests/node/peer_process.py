@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.keepalive import KeepaliveSettings
-from node.p2p import HostConfig, peer_id_from_seed
-from node.peering import BootstrapPeer, PeeringService
+from node.p2p.bridge import HostConfig, peer_id_from_seed
+from node.p2p.keepalive import KeepaliveSettings
+from node.p2p.peering import BootstrapPeer, PeeringService
 
 REPO = Path(__file__).resolve().parents[2]
 

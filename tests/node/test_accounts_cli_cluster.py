@@ -19,10 +19,10 @@ import pytest
 from consensus import codec
 from consensus.keys import SigningKey
 from consensus.tx import Tx
-from node import admin_cli
-from node.cluster import Cluster
-from node.cluster_cli import start_cluster
-from node.config import generate_network
+from node.cli import admin as admin_cli
+from node.cli.cluster import start_cluster
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
 from tests.harness import http_json, node_processes
 
 pytestmark = pytest.mark.cluster

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, generate_network, genesis_of, load_network, parse_network
-from node.network_init import resolve_network
+from node.cluster.config import ConfigError, generate_network, genesis_of, load_network, parse_network
+from node.cluster.network_init import resolve_network
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 from tests.harness import operator_token, running_cluster
 
 pytestmark = pytest.mark.cluster

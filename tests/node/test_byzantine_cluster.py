@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from consensus.keys import SigningKey
-from node.cluster import Cluster
-from node.config import dump_network, generate_network, load_network
-from node.identity import peer_id_from_seed
-from node.network_init import RESOLVED_NAME, free_ports, resolve_network
+from node.cluster.config import dump_network, generate_network, load_network
+from node.cluster.local import Cluster
+from node.cluster.network_init import RESOLVED_NAME, free_ports, resolve_network
+from node.p2p.identity import peer_id_from_seed
 from tests.harness import http_json, node_processes, operator_token, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from consensus.keys import SigningKey
-from node.cli import main
+from node.cli.main import main
 from tests.harness import running_cluster
 
 pytestmark = pytest.mark.cluster

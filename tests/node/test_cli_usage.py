@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.cli import build_parser, main
-from node.cli_args import node_url
+from node.cli.args import node_url
+from node.cli.main import build_parser, main
 
 HASH = "ab" * 32
 
@@ -74,7 +74,7 @@ def test_tx_record_takes_the_key_file_as_key_and_the_records_name_as_a_positiona
 
 
 def test_contract_answers_print_bytes_as_hex() -> None:
-    from node.contract_cli import bytes_as_hex
+    from node.cli.contract import bytes_as_hex
 
     answer = {
         "status": "ok",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.cluster import Cluster, is_node_process
+from node.cluster.local import Cluster, is_node_process
 from tests.harness import http_json, node_processes, operator_token, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 from tests.harness import node_processes, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -1,4 +1,4 @@
-"""The start-up waiter (node/cluster_wait.py) on a fake cluster with a fake clock: progress lines as nodes answer
+"""The start-up waiter (node/cluster/wait.py) on a fake cluster with a fake clock: progress lines as nodes answer
 and mesh, a timeout that names the slow node with its log tail, silent peers a restart does not wait for."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from node.cluster import Cluster, ClusterError
-from node.cluster_wait import ClusterTimeout, wait_meshed
+from node.cluster.local import Cluster, ClusterError
+from node.cluster.wait import ClusterTimeout, wait_meshed
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import ConfigError, dump_network, generate_network, load_network, parse_network
+from node.cluster.config import ConfigError, dump_network, generate_network, load_network, parse_network
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.genesis import Params
 from consensus.tx import Tx
-from node.api import json_errors
-from node.contract_api import contract_routes
-from node.view_budget import GasBudget
-from node.view_service import ViewService
+from node.api.contracts import contract_routes
+from node.api.server import json_errors
+from node.views.budget import GasBudget
+from node.views.service import ViewService
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, Chain, make_genesis
 from tests.node.test_contracts_api import StubLedger
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import generate_network
-from node.contract_cli import main
+from node.cli.contract import main
+from node.cluster.config import generate_network
 from tests.harness import http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -19,8 +19,8 @@ from consensus.keys import address_of
 from consensus.tx import Tx, decode_tx
 from consensus.vm import contract_address
 from consensus.vm.jsonvalues import from_json, to_json
-from node.api import json_errors
-from node.contract_api import contract_routes
+from node.api.contracts import contract_routes
+from node.api.server import json_errors
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 
 NOTE = """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from consensus.keys import SigningKey
-from node.contract_cli import main
+from node.cli.contract import main
 
 
 def _closed_port() -> int:

@@ -14,8 +14,8 @@ from consensus import codec, smt
 from consensus.block import Header
 from consensus.contract_txs import contract_state_key
 from consensus.keys import SigningKey
-from node.cluster import Cluster
-from node.contract_cli import main
+from node.cli.contract import main
+from node.cluster.local import Cluster
 from tests.harness import http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

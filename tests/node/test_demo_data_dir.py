@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import main
-from node.cluster import ClusterError
-from node.demo_data_dir import MARKER_NAME, prepare_demo_dir
+from node.cli.main import main
+from node.cluster.local import ClusterError
+from node.demo.data_dir import MARKER_NAME, prepare_demo_dir
 
 
 def _nothing_running(_: Path) -> list[str]:

@@ -17,8 +17,8 @@ import pytest
 
 from consensus.keys import SigningKey
 from consensus.tx import Tx
-from node.cluster import Cluster
-from node.config import generate_network
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
 from tests.harness import http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -12,8 +12,8 @@ import nacl.public
 import numpy as np
 import pytest
 
-from node.edge_service import OFFLOAD_PROTOCOL
-from node.p2p import HostConfig, P2PHost
+from node.edge.service import OFFLOAD_PROTOCOL
+from node.p2p.bridge import HostConfig, P2PHost
 from offload import envelope
 from offload.client import build_request, open_response, run_local
 from offload.errors import RemoteError, TamperedError

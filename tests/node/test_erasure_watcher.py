@@ -13,8 +13,8 @@ from typing import cast
 from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.tx import Tx
-from node.erasure import ErasureWatcher
-from node.ledger_service import LedgerService
+from node.ehr.erasure import ErasureWatcher
+from node.ledger.service import LedgerService
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 from tests.harness import await_until
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from node.cluster import Cluster
-from node.config import ConfigError, generate_network
-from node.fault_options import FaultOptions
-from node.network_init import resolve_network
+from node.cluster.config import ConfigError, generate_network
+from node.cluster.local import Cluster
+from node.cluster.network_init import resolve_network
+from node.faults.options import FaultOptions
 from tests.harness import holds_for, http_json, node_processes, operator_token, running_cluster, wait_until
 
-FAULT_EXIT_CODE = 86  # node/fault_points.py
+FAULT_EXIT_CODE = 86  # node/faults/points.py
 
 
 def test_byzantine_mode_from_the_environment_needs_the_unsafe_confirmation() -> None:

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node.p2p import GossipLimits, HostConfig, P2PHost, Subscription
-from node.p2p_gossip import RecentMessageCache
+from node.p2p.bridge import GossipLimits, HostConfig, P2PHost, Subscription
+from node.p2p.gossip import RecentMessageCache
 from tests.harness import await_until
 
 TOPIC = "/ehrnet/test/heartbeat/1"

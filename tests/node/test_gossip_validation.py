@@ -1,4 +1,4 @@
-"""Judging ledger gossip before it is forwarded (node/gossip_validation.py, node/p2p_guard.py): what is rejected
+"""Judging ledger gossip before it is forwarded (node/ledger/gossip_validation.py, node/p2p/guard.py): what is rejected
 and penalised, what is only ignored (an honest member lagging or restarting), and the ban that follows."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from consensus import codec
 from consensus.envelope import ConsensusBatch
 from consensus.keys import SigningKey
 from consensus.votes import Vote, VoteKind
-from node import ledger_wire as wire
-from node.gossip_validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers
-from node.identity import peer_id_of_public_key
-from node.p2p_guard import GossipGuards
-from node.p2p_types import GossipMessage, TopicGuard, Verdict
-from node.peer_score import PeerScorer, ScoreSettings
+from node.ledger import wire
+from node.ledger.gossip_validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers
+from node.p2p.guard import GossipGuards
+from node.p2p.identity import peer_id_of_public_key
+from node.p2p.peer_score import PeerScorer, ScoreSettings
+from node.p2p.types import GossipMessage, TopicGuard, Verdict
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, record
 
 VALIDATOR = VALIDATOR_KEYS[0]

@@ -12,7 +12,7 @@ from consensus.genesis import Params
 from consensus.mempool import Mempool
 from consensus.mempool_journal import JournalError, MempoolJournal
 from consensus.system_txs import default_registry
-from node.group_commit import JournalWriter, open_mempool_journal
+from node.ledger.group_commit import JournalWriter, open_mempool_journal
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 from tests.harness import await_until
 

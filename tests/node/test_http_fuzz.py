@@ -1,5 +1,5 @@
 """Property test of the HTTP API against real nodes: requests generated from the node's own OpenAPI description
-(`GET /openapi.json`, node/openapi.py) — valid shapes mixed with garbage in every path segment, query parameter,
+(`GET /openapi.json`, node/api/openapi.py) — valid shapes mixed with garbage in every path segment, query parameter,
 body field and header — never get a 5xx and never hang (each request has a timeout).
 
 Both runs use a one-node network (its node has every role) with fault control on: once without the operator
@@ -26,9 +26,9 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from node.cluster import Cluster
-from node.config import generate_network
-from node.network_init import resolve_network
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
+from node.cluster.network_init import resolve_network
 from tests.harness import node_processes, operator_token
 
 pytestmark = pytest.mark.cluster
@@ -46,7 +46,7 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
 
 
 def valid_value(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Values of the JSON Schema subset node/openapi.py uses (plus its example values)."""
+    """Values of the JSON Schema subset node/api/openapi.py uses (plus its example values)."""
     base: st.SearchStrategy[Any]
     if "oneOf" in schema:
         base = st.one_of([valid_value(s) for s in schema["oneOf"]])

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-from node.keepalive import PING_BYTES, PING_PROTOCOL, Keepalive, KeepaliveSettings
-from node.p2p import P2PError, P2PHost
+from node.p2p.bridge import P2PError, P2PHost
+from node.p2p.keepalive import PING_BYTES, PING_PROTOCOL, Keepalive, KeepaliveSettings
 from tests.harness import await_until
 
 FAST = KeepaliveSettings(interval_s=0.05, timeout_s=0.1, misses=2)

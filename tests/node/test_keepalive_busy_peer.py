@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from node.keepalive import KeepaliveSettings
-from node.p2p import HostConfig, P2PHost
+from node.p2p.bridge import HostConfig, P2PHost
+from node.p2p.keepalive import KeepaliveSettings
 from tests.harness import await_until
 from tests.node.peer_process import PeerProcess, loopback_pair
 

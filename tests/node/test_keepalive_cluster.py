@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from node.config import generate_network
-from node.keepalive import PING_BYTES, PING_PROTOCOL, KeepaliveSettings
-from node.p2p import HostConfig, P2PHost
-from node.peering import PeeringService
+from node.cluster.config import generate_network
+from node.p2p.bridge import HostConfig, P2PHost
+from node.p2p.keepalive import PING_BYTES, PING_PROTOCOL, KeepaliveSettings
+from node.p2p.peering import PeeringService
 from tests.harness import await_until, running_cluster, wait_until
 from tests.node.peer_process import PeerProcess, loopback_pair
 

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from node.keepalive import KeepaliveSettings
-from node.peering import PeeringService
+from node.p2p.keepalive import KeepaliveSettings
+from node.p2p.peering import PeeringService
 from tests.harness import wait_until
 from tests.node.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces
 

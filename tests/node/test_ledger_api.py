@@ -13,9 +13,9 @@ from consensus.genesis import Params
 from consensus.keys import SigningKey
 from consensus.mempool_journal import JournalError
 from consensus.tx import Tx
-from node.api import json_errors
-from node.ledger_api import ledger_routes
-from node.ledger_service import LedgerService
+from node.api.ledger import ledger_routes
+from node.api.server import json_errors
+from node.ledger.service import LedgerService
 
 KEY = SigningKey(bytes(range(32)))
 GOOD = Tx.create(KEY, "c", "record", 0, {"key": b"k", "value": b"v"})

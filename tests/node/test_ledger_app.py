@@ -11,8 +11,8 @@ from consensus.chainstore import ChainStore
 from consensus.mempool import Mempool
 from consensus.state import get_nonce
 from consensus.system_txs import default_registry
-from node import ledger_app
-from node.ledger_app import ChainApp
+from node.ledger import chain_app as ledger_app
+from node.ledger.chain_app import ChainApp
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, make_genesis, record
 
 

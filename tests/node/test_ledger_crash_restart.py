@@ -1,7 +1,7 @@
 """Crash-restart liveness on real node processes (4 validators, real libp2p, real LMDB, real signatures).
 
 1. Two of four validators crash right after signing a precommit for a block (the `crash-after-precommit` fault
-   point, node/fault_points.py), while transactions flow. The two survivors precommitted that block too, so they
+   point, node/faults/points.py), while transactions flow. The two survivors precommitted that block too, so they
    are locked on it (Buchman, Kwon, Milosevic 2018, Algorithm 1 line 36) and may only re-propose it; the two that
    come back hold neither the block's transactions nor, necessarily, the prevotes that justify it. The chain must
    resume once they are back, without a fork.
@@ -26,10 +26,10 @@ import pytest
 
 from consensus.keys import SigningKey
 from consensus.tx import Tx
-from node.cluster import Cluster
-from node.config import NetworkConfig, generate_network
-from node.fault_points import CRASH_AFTER_PRECOMMIT, CRASH_BEFORE_PRECOMMIT, ENV_VAR, FAULT_EXIT_CODE
-from node.network_init import resolve_network
+from node.cluster.config import NetworkConfig, generate_network
+from node.cluster.local import Cluster
+from node.cluster.network_init import resolve_network
+from node.faults.points import CRASH_AFTER_PRECOMMIT, CRASH_BEFORE_PRECOMMIT, ENV_VAR, FAULT_EXIT_CODE
 from tests.harness import http_json, node_processes, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -1,4 +1,4 @@
-"""Fault points (node/fault_points.py): armed only when asked, parsed strictly, and a crash fires exactly at a
+"""Fault points (node/faults/points.py): armed only when asked, parsed strictly, and a crash fires exactly at a
 precommit for a block at or above the armed height — in a real child process, since it ends the process."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from node.fault_points import (
+from node.faults.points import (
     CRASH_AFTER_PRECOMMIT,
     CRASH_BEFORE_PRECOMMIT,
     ENV_VAR,
@@ -40,7 +40,7 @@ CHILD = """
 import sys
 from consensus.keys import SigningKey
 from consensus.votes import Vote, VoteKind
-from node.fault_points import FaultPoints
+from node.faults.points import FaultPoints
 
 point, armed_at = sys.argv[1], int(sys.argv[2])
 key = SigningKey(bytes(32))

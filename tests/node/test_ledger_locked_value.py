@@ -1,4 +1,4 @@
-"""The block of a validator's latest precommit on disk (node/ledger_locked_value.py): it survives a restart,
+"""The block of a validator's latest precommit on disk (node/ledger/locked_value.py): it survives a restart,
 replaces the previous one, and an unreadable file is reported as missing (the block is then fetched from peers)
 rather than crashing the node."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from consensus import codec
-from node.ledger_locked_value import LockedValueFile
+from node.ledger.locked_value import LockedValueFile
 
 
 def test_the_latest_block_comes_back_after_a_restart(tmp_path: Path) -> None:

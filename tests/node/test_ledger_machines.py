@@ -1,4 +1,4 @@
-"""The node's chain binding (node/ledger_app.py: ChainApp) driving the real consensus machine: four validators,
+"""The node's chain binding (node/ledger/chain_app.py: ChainApp) driving the real consensus machine: four validators,
 each with its own LMDB store and mempool, exchanging proposals and votes in memory (no network, no timeouts
 needed on the happy path)."""
 
@@ -20,7 +20,7 @@ from consensus.proposal import Proposal
 from consensus.state import get_nonce, record_key
 from consensus.system_txs import default_registry
 from consensus.votes import Vote
-from node.ledger_app import ChainApp
+from node.ledger.chain_app import ChainApp
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, make_genesis, record
 
 

@@ -1,4 +1,4 @@
-"""The repair path's value fetch (node/ledger_repair.py): a block the machine lacks is fetched until obtained.
+"""The repair path's value fetch (node/ledger/repair.py): a block the machine lacks is fetched until obtained.
 
 A validator restarted after a crash asked for the block its peers were locked on before its handshakes had
 finished (no verified peer yet) and while requests still failed, made one pass over nobody, and never asked again
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from consensus import actions
-from node import ledger_wire as wire
-from node.ledger_repair import LedgerRepair
-from node.p2p import P2PError
+from node.ledger import wire
+from node.ledger.repair import LedgerRepair
+from node.p2p.bridge import P2PError
 
 VALUE_HASH = b"h" * 32
 VALUE = b"the block"

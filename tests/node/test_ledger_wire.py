@@ -11,8 +11,8 @@ from consensus import codec
 from consensus.block import Block, Header
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind
-from node import ledger_wire as wire
-from node.ledger_guard import SignGuard
+from node.ledger import wire
+from node.ledger.sign_guard import SignGuard
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, record
 
 H = bytes(32)

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from consensus.keys import SigningKey
-from node import admin_cli
-from node.cluster import Cluster
+from node.cli import admin as admin_cli
+from node.cluster.local import Cluster
+from node.ehr.sharing_client import EhrUser, NodeApi
 from node.light import cli as light_cli
 from node.light import identity
-from node.p2p import HostConfig, P2PHost
-from node.sharing_client import EhrUser, NodeApi
+from node.p2p.bridge import HostConfig, P2PHost
 from offload.client import run_local
 from offload.context import RecordContext
 from offload.fhir import build_record, parse_record, patient_id
@@ -48,7 +48,7 @@ class Cli:
 def _file_record(cluster: Cluster, ident: identity.LightIdentity) -> bytes:
     """The patient's device files one locally computed result with the EHRs manager (as `light offload` does for
     tasks it keeps on the device)."""
-    from node.identity import public_key_of_peer_id
+    from node.p2p.identity import public_key_of_peer_id
 
     manager = cluster.records["node1"]
     payload = make_payload(TREMOR, 20.0, np.random.default_rng(7))

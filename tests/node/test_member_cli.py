@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from consensus.keys import SigningKey
-from node.identity import peer_id_from_seed
+from node.p2p.identity import peer_id_from_seed
 from tests.harness import running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -19,11 +19,11 @@ from consensus.envelope import ConsensusBatch
 from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
-from node import ledger_wire as wire
-from node.cluster import Cluster
-from node.cluster_cli import start_cluster
-from node.config import generate_network
-from node.p2p import HostConfig, P2PError, P2PHost
+from node.cli.cluster import start_cluster
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
+from node.ledger import wire
+from node.p2p.bridge import HostConfig, P2PError, P2PHost
 from tests.harness import await_until, holds_for, node_processes, wait_until
 
 pytestmark = pytest.mark.cluster

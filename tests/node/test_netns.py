@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from node.netns import NamespaceNetwork, NetnsError
+from node.cluster.netns import NamespaceNetwork, NetnsError
 
 AVAILABLE, WHY_NOT = NamespaceNetwork.available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=WHY_NOT)
@@ -76,7 +76,7 @@ def test_cleanup_leftovers_removes_a_dead_runners_network_but_not_a_live_one() -
         # A runner that builds a network and dies without cleaning up (SIGKILL: no finally runs).
         code = textwrap.dedent("""
             import os, signal, sys
-            from node.netns import NamespaceNetwork
+            from node.cluster.netns import NamespaceNetwork
             net = NamespaceNetwork()
             net.create(["p", "q"])
             print(net.tag, flush=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from node.cluster import Cluster
-from node.config import generate_network
-from node.netns import NamespaceNetwork
-from node.netns_cluster import start_netns_cluster
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
+from node.cluster.netns import NamespaceNetwork
+from node.cluster.netns_cluster import start_netns_cluster
 from tests.harness import holds_for, http_json, node_processes, wait_until
 
 AVAILABLE, WHY_NOT = NamespaceNetwork.available()

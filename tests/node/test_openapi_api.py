@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from node.api.openapi import describe
 from node.app import build_node
-from node.config import generate_network
-from node.fault_options import FaultOptions
-from node.network_init import resolve_network
-from node.openapi import describe
+from node.cluster.config import generate_network
+from node.cluster.network_init import resolve_network
+from node.faults.options import FaultOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,8 @@ def _described() -> set[tuple[str, str]]:
 def test_every_registered_route_is_described_and_nothing_else(tmp_path: Path) -> None:
     registered = _registered(tmp_path)
     described = _described()
-    assert registered - described == set(), "routes missing from node/openapi.py"
-    assert described - registered == set(), "node/openapi.py describes routes no node has"
+    assert registered - described == set(), "routes missing from node/api/openapi.py"
+    assert described - registered == set(), "node/api/openapi.py describes routes no node has"
 
 
 def test_every_operation_answers_json_errors_and_names_its_parameters() -> None:

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from consensus.keys import SigningKey
-from node import identity
-from node.p2p import (
+from node.p2p import identity
+from node.p2p.bridge import (
     DialError,
     GossipMessage,
     HostConfig,

@@ -1,4 +1,4 @@
-"""Crossing dials (node/p2p_dedup.py): of two connections between the same two peers, both ends keep the same one
+"""Crossing dials (node/p2p/dedup.py): of two connections between the same two peers, both ends keep the same one
 — the one dialled by the smaller peer ID — whatever order they saw them in."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 
-from node.p2p_dedup import connection_to_keep
+from node.p2p.dedup import connection_to_keep
 
 
 @dataclass

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node.p2p import DialError, HostConfig, P2PError, P2PHost, RequestError, peer_id_from_seed
-from node.peering import BootstrapPeer, PeeringService
+from node.p2p.bridge import DialError, HostConfig, P2PError, P2PHost, RequestError, peer_id_from_seed
+from node.p2p.peering import BootstrapPeer, PeeringService
 from tests.harness import await_until
 
 ECHO = "/ehrnet/test/echo/1"

@@ -1,5 +1,5 @@
-"""Protocol selection in one round trip (node/p2p_select.py): the dialer's header and first proposal leave in one
-write, before anything is read. The listener here is a scripted stream, so the order of reads and writes is
+"""Protocol selection in one round trip (node/p2p/protocol_select.py): the dialer's header and first proposal leave
+in one write, before anything is read. The listener here is a scripted stream, so the order of reads and writes is
 checked exactly; tests/node/test_p2p.py runs the same client against py-libp2p's real listener."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from libp2p.protocol_muxer.multiselect_client import MultiselectClient
 from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
 from libp2p.utils.varint import encode_delim
 
-from node.p2p import HostConfig, P2PHost, ProtocolRefused
-from node.p2p_select import PipelinedSelect
+from node.p2p.bridge import HostConfig, P2PHost, ProtocolRefused
+from node.p2p.protocol_select import PipelinedSelect
 
 HEADER = b"/multistream/1.0.0"
 
@@ -85,7 +85,7 @@ def test_a_refused_first_proposal_falls_back_to_the_next() -> None:
 
 
 def test_a_refusal_says_the_protocols_are_not_supported() -> None:
-    # node/p2p_connections.py: refused_protocol recognises a refusal by this wording.
+    # node/p2p/connections.py: refused_protocol recognises a refusal by this wording.
     with pytest.raises(MultiselectClientError, match="protocols not supported"):
         select(PipelinedSelect(), ScriptedListener([HEADER, b"na"]), "/a/1.0.0")
 

@@ -1,10 +1,11 @@
-"""The gossip scorer (node/peer_score.py) on a fake clock: scores decay, bans last and lengthen, and are forgotten."""
+"""The gossip scorer (node/p2p/peer_score.py) on a fake clock: scores decay, bans last and lengthen, and are
+forgotten."""
 
 from __future__ import annotations
 
 import pytest
 
-from node.peer_score import PeerScorer, ScoreSettings
+from node.p2p.peer_score import PeerScorer, ScoreSettings
 
 SETTINGS = ScoreSettings(penalty=1.0, ban_threshold=10.0, half_life_s=60.0, first_ban_s=60.0, max_ban_s=600.0)
 

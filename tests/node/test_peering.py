@@ -10,8 +10,8 @@ from typing import cast
 
 import pytest
 
-from node.p2p import HostConfig, P2PError, P2PHost
-from node.peering import BootstrapPeer, PeeringService
+from node.p2p.bridge import HostConfig, P2PError, P2PHost
+from node.p2p.peering import BootstrapPeer, PeeringService
 from tests.harness import await_until
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node.p2p import HostConfig, P2PHost, Subscription, peer_id_from_seed
+from node.p2p.bridge import HostConfig, P2PHost, Subscription, peer_id_from_seed
 from tests.harness import await_until
 
 TOPIC = "/t/direct"

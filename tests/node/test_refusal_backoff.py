@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from node.p2p import HostConfig, P2PHost, ProtocolRefused, RequestError
-from node.refusal_backoff import RefusalBackoff
+from node.p2p.bridge import HostConfig, P2PHost, ProtocolRefused, RequestError
+from node.p2p.refusal_backoff import RefusalBackoff
 
 
 def test_refusals_back_off_exponentially_up_to_the_cap() -> None:

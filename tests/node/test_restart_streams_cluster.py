@@ -5,7 +5,7 @@ within seconds of its API answering.
 The node and its peers (which have been redialling it since it went down) dial each other at the same moment, and
 each end held both crossing connections; each used its own pick of the two, streams on the other end's pick
 arrived seconds late or not at all, and a status request took 3.8 s, or pings went unanswered until the keepalive
-closed everything 5 s later (node/p2p_dedup.py). The figures are printed; the first-stream bound is the 5 s target
+closed everything 5 s later (node/p2p/dedup.py). The figures are printed; the first-stream bound is the 5 s target
 (the keepalive-and-redial detour cannot fit inside it), the catch-up bound leaves room for a shared machine
 (target 5 s; measured 1.6-3.6 s in 10 of 11 runs and 8.0 s in one at load 4-7, figures in docs/PROTOCOL.md).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import generate_network
+from node.cluster.config import generate_network
 from tests.harness import http_json, wait_until
 from tests.node.test_ledger_crash_restart import TxFlow, height, start_with_env, stop_all
 

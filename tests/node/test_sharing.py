@@ -17,13 +17,13 @@ import pytest
 
 from consensus.keys import SigningKey
 from consensus.tx import Tx
-from node import ehr_wire as wire
-from node.admin_cli import main as admin_main
-from node.cluster import Cluster
-from node.identity import public_key_of_peer_id
-from node.network_init import admin_key_path
-from node.p2p import HostConfig, P2PHost
-from node.sharing_client import EhrUser, NodeApi, SharingError
+from node.cli.admin import main as admin_main
+from node.cluster.local import Cluster
+from node.cluster.network_init import admin_key_path
+from node.ehr import wire
+from node.ehr.sharing_client import EhrUser, NodeApi, SharingError
+from node.p2p.bridge import HostConfig, P2PHost
+from node.p2p.identity import public_key_of_peer_id
 from offload.client import run_local
 from offload.context import RecordContext
 from offload.fhir import build_record, parse_record, patient_id

@@ -24,21 +24,21 @@ def _modules_after(code: str) -> set[str]:
 
 def test_the_node_start_path_imports_no_analysis_library() -> None:
     # What `python -m node.cli node run` imports before build_node runs: the CLI parser, then the runner and app.
-    loaded = _modules_after("import node.cli\nnode.cli.build_parser()\nimport node.runner")
+    loaded = _modules_after("import node.cli.main\nnode.cli.main.build_parser()\nimport node.runner")
     assert not _among(loaded, HEAVY)
 
 
 def test_the_cluster_commands_import_no_libp2p() -> None:
-    loaded = _modules_after("import node.cli\nnode.cli.build_parser()\nimport node.cluster_cli, node.cluster_wait")
+    loaded = _modules_after("import node.cli.main\nnode.cli.main.build_parser()\nimport node.cli.cluster, node.cluster.wait")
     assert not _among(loaded, ("libp2p", "trio", *HEAVY))
 
 
 def test_a_node_parses_its_arguments_without_the_other_command_groups() -> None:
     code = (
-        "import contextlib, io, node.cli\n"
+        "import contextlib, io, node.cli.main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    node.cli.main(['node', 'run', '--help'])"
+        "    node.cli.main.main(['node', 'run', '--help'])"
     )
     loaded = _modules_after(code)
     assert "node.cli" in loaded
-    assert not loaded & {"node.cluster_cli", "node.demo", "node.admin_cli", "node.light.cli", "storage.cli"}
+    assert not loaded & {"node.cli.cluster", "node.demo.run", "node.cli.admin", "node.light.cli", "node.cli.storage"}

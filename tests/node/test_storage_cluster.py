@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from node.cluster import Cluster
+from node.cluster.local import Cluster
 from tests.harness import http_json, operator_token, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from node.cluster import Cluster
-from node.config import generate_network
+from node.cluster.config import generate_network
+from node.cluster.local import Cluster
 from storage.address import CID
 from storage.car import CarDecoder
 from storage.dag import iter_file

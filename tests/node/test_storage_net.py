@@ -15,10 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from consensus import codec
-from node.api import OperatorAuth
-from node.p2p import HostConfig, P2PHost, RequestError
-from node.storage_dht import peer_bytes
-from node.storage_service import StorageService
+from node.api.server import OperatorAuth
+from node.p2p.bridge import HostConfig, P2PHost, RequestError
+from node.store.dht import peer_bytes
+from node.store.service import StorageService
 from storage import exchange, replicate
 from storage.address import CID
 from storage.dht import messages

@@ -1,4 +1,4 @@
-"""The demo's log routing (node/story_log.py): py-libp2p's multi-line errors, as it really words them, become one
+"""The demo's log routing (node/demo/story_log.py): py-libp2p's multi-line errors, as it really words them, become one
 line each under the current step, naming the peer and what happens next; the log file keeps them in full."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def root_logging() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     library = logging.getLogger("libp2p")
     libp2p_level, libp2p_propagate = library.level, library.propagate
-    # The bridge (node/p2p_connections.py), once imported, filters py-libp2p's "Failed to open stream" blocks at
+    # The bridge (node/p2p/connections.py), once imported, filters py-libp2p's "Failed to open stream" blocks at
     # their logger; this test is about the story's routing of the records that do reach it, whatever ran first.
     host_logger = logging.getLogger("libp2p.host.basic_host")
     host_filters = list(host_logger.filters)
@@ -53,7 +53,7 @@ def root_logging() -> Iterator[None]:
 def test_libp2p_errors_become_one_line_each_under_the_step(tmp_path: Path, root_logging: None) -> None:
     import libp2p  # noqa: F401  (its import resets the "libp2p" logger; the routing must survive that)
 
-    from node.story_log import install_story_logging
+    from node.demo.story_log import install_story_logging
 
     out = io.StringIO()
     step = ["step 3"]
@@ -69,7 +69,7 @@ def test_libp2p_errors_become_one_line_each_under_the_step(tmp_path: Path, root_
     try:
         raise TimeoutError("no answer from the edge node")
     except TimeoutError:
-        logging.getLogger("node.p2p").exception("stream handler failed")
+        logging.getLogger("node.p2p.bridge").exception("stream handler failed")
     step[0] = "step 4"
     logging.getLogger("libp2p.stream_muxer.yamux.yamux").error(RESET)  # a new step shows it again
 
@@ -79,7 +79,7 @@ def test_libp2p_errors_become_one_line_each_under_the_step(tmp_path: Path, root_
         "['/meshsub/1.1.0']); gossip is best-effort: the router opens a new stream at its next heartbeat",
         "          ! step 3: connection to node1 closed (ConnectionClosedError: TCP connection reset by remote peer: "
         "socket connection broken: [Errno 32] Broken pipe); the next request to it dials it again",
-        "          ! step 3: node.p2p: stream handler failed (TimeoutError: no answer from the edge node)",
+        "          ! step 3: node.p2p.bridge: stream handler failed (TimeoutError: no answer from the edge node)",
         "          ! step 4: connection to node1 closed (ConnectionClosedError: TCP connection reset by remote peer: "
         "socket connection broken: [Errno 32] Broken pipe); the next request to it dials it again",
     ]
@@ -94,7 +94,7 @@ def test_libp2p_errors_become_one_line_each_under_the_step(tmp_path: Path, root_
 
 
 def test_an_unknown_peer_and_an_unknown_protocol(root_logging: None, tmp_path: Path) -> None:
-    from node.story_log import describe
+    from node.demo.story_log import describe
 
     message = OPEN_FAILED.replace("/meshsub/1.1.0", "/ehrnet/ehr/1.0.0")
     record = logging.LogRecord("libp2p.host.basic_host", logging.ERROR, __file__, 1, message, None, None)

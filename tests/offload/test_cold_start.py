@@ -38,7 +38,7 @@ def test_cutting_a_heart_rate_window_imports_neither_heartpy_nor_scipy() -> None
 
 
 def test_edge_warm_up_imports_what_the_first_heart_rate_task_needs() -> None:
-    loaded = loaded_after("from node.edge_service import _warm_up\n_warm_up()")
+    loaded = loaded_after("from node.edge.service import _warm_up\n_warm_up()")
     assert {"heartpy", "heartpy.heartpy", "scipy.signal", "scipy.interpolate"} <= loaded
     assert "matplotlib" not in loaded
 
@@ -78,7 +78,7 @@ def test_profile_store_lives_in_the_user_cache(monkeypatch: pytest.MonkeyPatch, 
 def test_demo_offload_step_keeps_a_profile_store() -> None:
     import inspect
 
-    import node.demo
+    import node.demo.run
 
-    source = inspect.getsource(node.demo._offload)
+    source = inspect.getsource(node.demo.run._offload)
     assert "store=ProfileStore(" in source and "default_profile_dir()" in source

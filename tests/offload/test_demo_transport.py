@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from node.demo import P2PTransport
-from node.p2p_types import RequestError
+from node.demo.run import P2PTransport
+from node.p2p.types import RequestError
 from offload.errors import TransportError
 
 

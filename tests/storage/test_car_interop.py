@@ -19,11 +19,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from storage import dag_cli
+from node.cli import dag as dag_cli
+from node.store.http_routes import storage_routes
 from storage.address import CID
 from storage.blockstore import Blockstore
 from storage.car import dag_blocks
-from storage.http import storage_routes
 from storage.importer import CHUNK_SIZE
 from storage.objects import ObjectStore
 

@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from storage import dag_cli
+from node.cli import dag as dag_cli
+from node.store.dag_routes import CAR_RESPONSE_TYPE, RAW_TYPE
+from node.store.http_routes import storage_routes
 from storage.address import CID, RAW
 from storage.blockstore import Blockstore
 from storage.car import CarDecoder, car_sections, encode_block, encode_header
-from storage.dag_http import CAR_RESPONSE_TYPE, RAW_TYPE
-from storage.http import storage_routes
 from storage.importer import CHUNK_SIZE, Importer
 from storage.objects import ObjectStore
 

@@ -9,12 +9,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from storage import cli
+from node.cli import storage as cli
+from node.store.http_routes import storage_routes
 from storage.address import CID
 from storage.blockstore import Blockstore
 from storage.dht.keyspace import Contact
 from storage.errors import BlockHashMismatchError
-from storage.http import storage_routes
 from storage.importer import CHUNK_SIZE, import_bytes
 from storage.objects import ObjectStore
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.gas_body import measure_gas
 from consensus.vm import VM
 from consensus.vm.versions import rules_for
-from node.gas_bench import measure_gas
 from tests.vm.helpers import run
 
 # Gas per EHR-contract function in bench/gas.py's scripted session.

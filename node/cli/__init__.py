@@ -1,0 +1,1 @@
+"""The `ehrnet` command line: one module per command group; `python -m node.cli` runs it."""

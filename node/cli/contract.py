@@ -1,0 +1,260 @@
+"""`ehrnet contract deploy|call` and `ehrnet bench gas|contracts` (docs/API.md, "Contracts").
+
+A deploy or a call is a signed transaction sent to a node (`POST /contracts`, `POST /tx`) and followed until its
+receipt is final (`GET /receipts/<hash>`); `--view` evaluates a function on the node's final state instead,
+without a transaction. Call arguments are typed by the contract's ABI (`GET /contracts/<name>/abi`): ints in
+decimal, bytes in hex, bools as true/false, lists and dicts as JSON (consensus/vm/jsonvalues.py). Answers print
+bytes in hex as well (the HTTP API writes them as DAG-JSON base64 objects), so a value printed by one call can be
+passed to the next as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from node.cli.args import node_url
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+DEFAULT_GAS = 1_000_000
+
+
+def register(sub: SubParsers) -> None:
+    """Add `contract deploy|call`, and `gas` and `contracts` under `bench` (created here if not registered yet)."""
+    contract = sub.add_parser("contract", help="deploy and call contracts").add_subparsers(
+        dest="contract_cmd", required=True
+    )
+    deploy = contract.add_parser("deploy", help="deploy a contract (admin key)")
+    deploy.add_argument("file", type=Path, metavar="FILE", help="the contract source")
+    deploy.add_argument("--args", default="[]", help="init() arguments as a JSON array (DAG-JSON for bytes)")
+    deploy.add_argument("--name", default=None, help="register the contract under this well-known name")
+    _common(deploy, key_required=True)
+    deploy.set_defaults(func=cmd_deploy)
+
+    call = contract.add_parser("call", help="call a contract function (a transaction, or --view)")
+    call.add_argument("contract", metavar="NAME", help="contract name or 40-hex-character address")
+    call.add_argument("function", metavar="FUNC", help="the function to call (see GET /contracts/NAME/abi)")
+    call.add_argument("args", metavar="ARGS", nargs="*", help="arguments, typed by the ABI")
+    call.add_argument("--view", action="store_true", help="evaluate read-only on the final state, no transaction")
+    _common(call, key_required=False)
+    call.set_defaults(func=cmd_call)
+
+    bench = _bench_subcommands(sub)
+    gas = bench.add_parser("gas", help="gas used per EHR-contract function (deterministic) and VM throughput")
+    gas.add_argument("--json", action="store_true", help="print one JSON object")
+    gas.add_argument("--calls", type=int, default=2_000, help="set_policy calls for the throughput run")
+    gas.add_argument("--calibrate", action="store_true", help="ns per gas of every operation class vs a tight loop")
+    gas.set_defaults(func=cmd_bench_gas)
+    calls = bench.add_parser("contracts", help="set_policy transactions through POST /tx on a one-node cluster")
+    calls.add_argument("--count", type=int, default=4_000, help="transactions to send")
+    calls.add_argument("--senders", type=int, default=32, help="distinct signing keys (patients)")
+    calls.add_argument("--json", action="store_true", help="print one JSON object")
+    calls.set_defaults(func=cmd_bench_contracts)
+
+
+def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
+    parser.add_argument("--key", type=Path, required=key_required, help="the sender's key file")
+    parser.add_argument(
+        "--node", type=node_url, required=True, help="a node's HTTP API, e.g. http://127.0.0.1:40331 (or HOST:PORT)"
+    )
+    parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit of the transaction")
+    parser.add_argument("--no-wait", action="store_true", help="return once accepted, not once final")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the receipt")
+
+
+def _bench_subcommands(sub: SubParsers) -> SubParsers:
+    """`ehrnet bench` belongs to the ledger CLI; join it when it is already registered (argparse keeps a
+    parser's subcommands in its one `_SubParsersAction`)."""
+    existing = sub.choices.get("bench")
+    if existing is None:
+        parser = sub.add_parser("bench", help="benchmarks")
+        return parser.add_subparsers(dest="bench_cmd", required=True)
+    for action in existing._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return existing.add_subparsers(dest="bench_cmd", required=True)
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+
+def _load_key(path: Path) -> Any:
+    from consensus.keys import KeyFileError, SigningKey
+    from node.cli.main import CliError
+
+    try:
+        return SigningKey.load(path)
+    except KeyFileError as exc:
+        raise CliError(f"--key: {exc}") from exc
+
+
+def _send(node: str, key: Any, kind: str, body: dict[str, Any], route: str) -> dict[str, Any]:
+    """Sign a transaction of `kind` with the sender's next nonce and post it to `route`; the node's answer."""
+    from consensus.tx import Tx
+    from node.cli.ledger import call
+
+    chain_id = call(f"{node}/status")["chain_id"]
+    nonce = call(f"{node}/accounts/{key.address.hex()}")["next_nonce"]
+    tx = Tx.create(key, chain_id, kind, nonce, body)
+    answer: dict[str, Any] = call(f"{node}{route}", "POST", {"tx": tx.raw.hex()})
+    return answer
+
+
+def wait_receipt(node: str, tx_hash: str, timeout: float) -> dict[str, Any]:
+    """Poll `GET /receipts/<hash>` until the transaction is final; NodeError after `timeout` seconds."""
+    from node.cli.ledger import NodeError, call
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            receipt: dict[str, Any] = call(f"{node}/receipts/{tx_hash}")
+            return receipt
+        except NodeError as exc:
+            if ": 404:" not in str(exc) or time.monotonic() > deadline:
+                raise NodeError(f"no receipt for {tx_hash} after {timeout:.0f} s ({exc})") from exc
+        time.sleep(0.1)
+
+
+def bytes_as_hex(doc: Any) -> Any:
+    """A node's JSON answer with each DAG-JSON bytes object ({"/": {"bytes": base64}}) replaced by hex, the form
+    the CLI takes bytes arguments in."""
+    import base64
+
+    if isinstance(doc, list):
+        return [bytes_as_hex(item) for item in doc]
+    if isinstance(doc, dict):
+        inner = doc.get("/")
+        if len(doc) == 1 and isinstance(inner, dict) and set(inner) == {"bytes"} and isinstance(inner["bytes"], str):
+            text = inner["bytes"]
+            return base64.b64decode(text + "=" * (-len(text) % 4)).hex()
+        return {key: bytes_as_hex(value) for key, value in doc.items()}
+    return doc
+
+
+def _report(receipt: dict[str, Any]) -> int:
+    print(json.dumps(bytes_as_hex(receipt), indent=2))
+    return 0 if receipt.get("status") == "ok" else 1
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from consensus.vm import VMError
+    from consensus.vm.jsonvalues import from_json
+    from node.cli.ledger import NodeError
+    from node.cli.main import CliError
+
+    key = _load_key(args.key)
+    try:
+        source = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"FILE: cannot read {args.file}: {exc}") from exc
+    try:
+        init_args = from_json(json.loads(args.args))
+    except (ValueError, VMError) as exc:
+        raise CliError(f"--args: not a JSON array of contract values: {exc}") from exc
+    if not isinstance(init_args, list):
+        raise CliError("--args: a JSON array")
+    body: dict[str, Any] = {"source": source, "args": init_args, "gas_limit": args.gas}
+    if args.name is not None:
+        body["name"] = args.name
+    node = args.node.rstrip("/")
+    try:
+        answer = _send(node, key, "deploy", body, "/contracts")
+        if args.no_wait:
+            # Only the node's mempool has seen it: the chain may still reject the code when it executes it.
+            print(
+                f"deploy {answer['hash']} submitted, not yet final (its address if the chain accepts it: "
+                f"{answer['address']}; check with: ehrnet tx get {answer['hash']})",
+                file=sys.stderr,
+            )
+            return 0
+        print(f"deploy {answer['hash']} submitted; waiting until it is final", file=sys.stderr)
+        return _deploy_verdict(wait_receipt(node, answer["hash"], args.timeout))
+    except NodeError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _deploy_verdict(receipt: dict[str, Any]) -> int:
+    """The chain's verdict on a final deploy: the mempool accepting a deploy says nothing about its code, which
+    is only validated and initialised when a block executes it; print the receipt and, on a rejection, why."""
+    print(json.dumps(bytes_as_hex(receipt), indent=2))
+    found = receipt.get("result")
+    result: dict[str, Any] = found if isinstance(found, dict) else {}
+    height = receipt.get("height")
+    if receipt.get("status") == "ok" and result.get("vm_status") == "ok":
+        print(f"deployed at height {height}; contract address {result.get('address')}", file=sys.stderr)
+        return 0
+    reason = receipt.get("error") or result.get("vm_status") or "no reason given"
+    print(f"deploy rejected by the chain at height {height}: {reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from consensus.vm import VMError
+    from consensus.vm.jsonvalues import parse_args, to_json
+    from node.cli.ledger import NodeError, call
+    from node.cli.main import CliError
+
+    node = args.node.rstrip("/")
+    try:
+        abi = call(f"{node}/contracts/{args.contract}/abi")
+        values = parse_args(abi, args.function, args.args)
+    except VMError as exc:
+        raise CliError(f"ARGS: {exc}") from exc
+    except NodeError as exc:
+        raise CliError(str(exc)) from exc
+    key = _load_key(args.key) if args.key is not None else None
+    try:
+        if args.view:
+            request: dict[str, Any] = {"function": args.function, "args": to_json(values)}
+            if key is not None:
+                request["caller"] = key.public_key.hex()
+            answer = call(f"{node}/contracts/{args.contract}/call", "POST", request)
+            print(json.dumps(bytes_as_hex(answer), indent=2))
+            return 0
+        if key is None:
+            raise CliError("--key: required unless --view")
+        target: Any = bytes.fromhex(args.contract) if len(args.contract) == 40 else args.contract
+        body = {"contract": target, "function": args.function, "args": values, "gas_limit": args.gas}
+        answer = _send(node, key, "call", body, "/tx")
+        print(f"call {answer['hash']} accepted", file=sys.stderr)
+        if args.no_wait:
+            return 0
+        return _report(wait_receipt(node, answer["hash"], args.timeout))
+    except NodeError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_bench_gas(args: argparse.Namespace) -> int:
+    if args.calibrate:
+        from bench import vm_calibration_body as vm_calibration
+
+        return vm_calibration.main(["--json"] if args.json else [])
+    from bench import gas_body as gas
+
+    argv = ["--calls", str(args.calls)] + (["--json"] if args.json else [])
+    return gas.main(argv)
+
+
+def cmd_bench_contracts(args: argparse.Namespace) -> int:
+    from bench import contract_calls_body as contract_calls
+
+    argv = ["--count", str(args.count), "--senders", str(args.senders)] + (["--json"] if args.json else [])
+    return contract_calls.main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m node.cli.contract contract ...|bench gas ...`: these commands without the rest of `ehrnet`."""
+    from node.cli.main import run_standalone
+
+    return run_standalone(register, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""`ehrnet tx record|get`, `ehrnet state get` and `ehrnet bench ledger`: sign transactions, submit them to a node,
+follow them to finality, and read back what they stored."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from node.cli.args import node_url
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+NODE_HELP = "a node's HTTP API, e.g. http://127.0.0.1:40331 (HOST:PORT works too)"
+
+
+class NodeError(RuntimeError):
+    """The node refused a request or could not be reached; the message says which and why."""
+
+
+def call(url: str, method: str = "GET", body: Any = None, timeout: float = 10.0) -> Any:
+    """JSON over HTTP to a node; a 4xx/5xx becomes NodeError carrying the node's own message."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise NodeError(f"{url}: {exc.code}: {message}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise NodeError(f"{url}: cannot reach the node ({exc})") from exc
+
+
+def register(sub: SubParsers) -> None:
+    tx = sub.add_parser("tx", help="sign and submit ledger transactions").add_subparsers(dest="tx_cmd", required=True)
+    record = tx.add_parser(
+        "record", help="store a small value under a name in the sender's namespace (read it back: state get)"
+    )
+    # --key is the signing key file, as in every other command; the record's own key is the positional NAME.
+    record.add_argument(
+        "--key", "--key-file", dest="key_file", metavar="FILE", type=Path, required=True,
+        help="the sender's signing key file (ehrnet keys new)",
+    )  # fmt: skip
+    record.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
+    record.add_argument("--no-wait", action="store_true", help="return once accepted, not once final")
+    record.add_argument("name", metavar="NAME", help="the record's name in the sender's namespace (UTF-8)")
+    record.add_argument("value", metavar="VALUE", help="the value to store (UTF-8)")
+    record.set_defaults(func=cmd_record)
+
+    get = tx.add_parser("get", help="a transaction's status; once final, its height, body and receipt")
+    get.add_argument("hash", metavar="HASH", help="the transaction hash (64 hex characters) that tx record printed")
+    get.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
+    get.set_defaults(func=cmd_tx_get)
+
+    state = sub.add_parser("state", help="read the ledger's state").add_subparsers(dest="state_cmd", required=True)
+    read = state.add_parser("get", help="read back a record stored with tx record (as the node reports it)")
+    read.add_argument("name", metavar="NAME", help="the record's name")
+    owner = read.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--owner", metavar="ADDRESS", help="the owner's address (40 hex characters, as keys new prints)")
+    owner.add_argument(
+        "--key", "--key-file", dest="key_file", metavar="FILE", type=Path, help="the owner's key file (its address)"
+    )
+    read.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
+    read.add_argument("--json", action="store_true", help="print one JSON object (value in hex and as text)")
+    read.set_defaults(func=cmd_state_get)
+
+    bench = sub.add_parser("bench", help="benchmarks that start their own cluster").add_subparsers(
+        dest="bench_cmd", required=True
+    )
+    ledger = bench.add_parser("ledger", help="drive signed load at a cluster and measure finality")
+    ledger.add_argument("--nodes", type=int, default=4, help="validator processes to start (default 4)")
+    ledger.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    ledger.add_argument("--rate", type=float, default=1000.0, help="offered transactions per second")
+    ledger.add_argument("--senders", type=int, default=256, help="distinct signing keys")
+    ledger.add_argument("--json", action="store_true", help="print one JSON object")
+    ledger.set_defaults(func=cmd_bench_ledger)
+
+
+def wait_final(node: str, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status: dict[str, Any] = call(f"{node}/tx/{tx_hash}")
+        except NodeError:
+            status = {"status": "unknown"}
+        if status.get("status") == "final":
+            return status
+        if time.monotonic() > deadline:
+            raise NodeError(f"transaction {tx_hash} not final after {timeout:.0f} s (last: {status.get('status')})")
+        time.sleep(0.05)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from consensus.keys import KeyFileError, SigningKey
+    from consensus.tx import Tx
+    from node.cli.main import CliError
+
+    try:
+        key = SigningKey.load(args.key_file)
+    except KeyFileError as exc:
+        raise CliError(f"--key: {exc}") from exc
+    node = args.node
+    try:
+        chain_id = call(f"{node}/status")["chain_id"]
+        nonce = call(f"{node}/accounts/{key.address.hex()}")["next_nonce"]
+        tx = Tx.create(key, chain_id, "record", nonce, {"key": args.name.encode(), "value": args.value.encode()})
+        answer = call(f"{node}/tx", "POST", {"tx": tx.raw.hex()})
+        print(f"tx {answer['hash']} accepted")
+        if not args.no_wait:
+            final = wait_final(node, answer["hash"])
+            print(f"final at height {final['height']}")
+    except NodeError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
+def cmd_tx_get(args: argparse.Namespace) -> int:
+    from node.cli.main import CliError
+
+    tx_hash = args.hash.strip().lower().removeprefix("0x")
+    if len(tx_hash) != 64 or not all(c in "0123456789abcdef" for c in tx_hash):
+        raise CliError(f"HASH {args.hash!r}: expected 64 hex characters")
+    try:
+        doc: dict[str, Any] = call(f"{args.node}/tx/{tx_hash}")
+        if doc.get("status") == "final":
+            block = call(f"{args.node}/blocks/{doc['height']}")
+            tx = block["txs"][doc["index"]]
+            doc["tx"] = tx
+            if tx.get("kind") == "record":
+                body = tx.get("body", {})
+                doc["record"] = {"name": _text(body.get("key")), "value": _text(body.get("value"))}
+    except NodeError as exc:
+        if ": 404:" in str(exc):
+            print(f"ehrnet: error: {tx_hash}: neither pending nor final on {args.node}", file=sys.stderr)
+            return 1
+        raise CliError(str(exc)) from exc
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def cmd_state_get(args: argparse.Namespace) -> int:
+    """A record's value as the node reports it at its head; `ehrnet light get-state --key STATE_KEY` reads the same
+    key with a proof checked against a verified header."""
+    from consensus.keys import KeyFileError, SigningKey
+    from consensus.state import record_key
+    from node.cli.main import CliError
+
+    if args.key_file is not None:
+        try:
+            owner = SigningKey.load(args.key_file).address
+        except KeyFileError as exc:
+            raise CliError(f"--key: {exc}") from exc
+    else:
+        try:
+            owner = bytes.fromhex(args.owner.removeprefix("0x"))
+        except ValueError:
+            owner = b""
+        if len(owner) != 20:
+            raise CliError(f"--owner {args.owner!r}: expected a 40-hex-character address")
+    state_key = record_key(owner, args.name.encode())
+    try:
+        answer = call(f"{args.node}/light/proof?key={state_key.hex()}")
+    except NodeError as exc:
+        raise CliError(str(exc)) from exc
+    value = None if answer.get("value") is None else bytes.fromhex(answer["value"])
+    if args.json:
+        doc = {
+            "owner": owner.hex(),
+            "name": args.name,
+            "state_key": state_key.hex(),
+            "height": answer.get("height"),
+            "value": None if value is None else value.hex(),
+            "text": None if value is None else _text(value.hex()),
+        }
+        print(json.dumps(doc))
+    elif value is not None:
+        print(_text(value.hex()))
+    if value is None:
+        print(f"ehrnet: error: {owner.hex()} has no record named {args.name!r} (height {answer.get('height')})",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _text(hex_value: object) -> str | None:
+    """A record's bytes (hex in the node's JSON) as UTF-8 text, or as hex when they are not text."""
+    if not isinstance(hex_value, str):
+        return None
+    raw = bytes.fromhex(hex_value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + hex_value
+
+
+def cmd_bench_ledger(args: argparse.Namespace) -> int:
+    from bench.ledger_body import run_ledger_bench
+
+    report = run_ledger_bench(args.nodes, args.duration, args.rate, args.senders)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key:>18}: {value}")
+    return 0

@@ -1,0 +1,219 @@
+"""`ehrnet add | cat | pin | gc` (and `dag`, from node/cli/dag.py): talk to a node's HTTP API, streaming both ways.
+
+`register(subparsers)` adds the commands to the node's CLI (node/cli/main.py); each sets `func` to a handler that
+takes the parsed arguments and returns the exit code: 0 success, 1 the node refused (its JSON error message is
+printed to stderr), 2 the node could not be reached or a local file could not be read. aiohttp is imported
+inside the handlers so `ehrnet --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from node.cli.args import node_url
+
+if TYPE_CHECKING:
+    import aiohttp
+
+CHUNK = 256 << 10
+NODE_HELP = "the node's HTTP API, e.g. http://127.0.0.1:8080 (HOST:PORT works too)"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add = subparsers.add_parser("add", help="store a file on a node; prints its CID")
+    add.add_argument("file", type=Path, help="the file to store")
+    add.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
+    add.add_argument(
+        "--replication",
+        type=int,
+        help="nodes that should hold a copy (default: the node's, 2, so that one holder's crash loses nothing)",
+    )
+    add.add_argument("--no-pin", action="store_true", help="do not pin (garbage collection may reclaim it)")
+    add.set_defaults(func=run_add)
+
+    cat = subparsers.add_parser("cat", help="write a stored file's bytes to stdout")
+    cat.add_argument("cid", help="the file's CID, as add printed it")
+    cat.add_argument("--node", type=node_url, required=True, help=NODE_HELP + "; any node: it fetches from holders")
+    cat.set_defaults(func=run_cat)
+
+    pin = subparsers.add_parser("pin", help="manage a node's pins (operator token required)")
+    actions = pin.add_subparsers(dest="action", required=True)
+    for name, helptext in (("add", "pin a CID stored on the node"), ("rm", "unpin a CID")):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("cid", help="the CID to pin or unpin")
+        if name == "add":
+            action.add_argument("--replication", type=int, help="nodes that should hold a copy (default 2)")
+        _operator_args(action)
+        action.set_defaults(func=run_pin)
+    listing = actions.add_parser("ls", help="list pins")
+    _operator_args(listing)
+    listing.set_defaults(func=run_pin)
+
+    gc = subparsers.add_parser("gc", help="reclaim unpinned blocks on a node (operator token required)")
+    _operator_args(gc)
+    gc.set_defaults(func=run_gc)
+
+    from node.cli import dag as dag_cli  # `ehrnet dag export | import` (CAR v1), a separate module
+
+    dag_cli.register(subparsers)
+
+
+def _operator_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
+    parser.add_argument("--token-file", type=Path, required=True, help="the node's api.token")
+
+
+def run_add(args: argparse.Namespace) -> int:
+    return asyncio.run(add_file(args.node, args.file, args.replication, not args.no_pin))
+
+
+def run_cat(args: argparse.Namespace) -> int:
+    return asyncio.run(cat_file(args.node, args.cid, sys.stdout.buffer))
+
+
+def run_pin(args: argparse.Namespace) -> int:
+    token = _read_token(args.token_file)
+    if token is None:
+        return 2
+    return asyncio.run(
+        pin_command(args.node, token, args.action, getattr(args, "cid", None), getattr(args, "replication", None))
+    )
+
+
+def run_gc(args: argparse.Namespace) -> int:
+    token = _read_token(args.token_file)
+    return 2 if token is None else asyncio.run(gc_command(args.node, token))
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        print(f"cannot read token file: {exc}", file=sys.stderr)
+        return None
+
+
+async def _refused(response: aiohttp.ClientResponse) -> int:
+    try:
+        body = await response.json(content_type=None)
+        message = body.get("error", body) if isinstance(body, dict) else body
+    except ValueError:
+        message = await response.text()
+    print(f"node answered {response.status}: {message}", file=sys.stderr)
+    return 1
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+
+
+async def add_file(
+    node: str, path: Path, replication: int | None = None, pin: bool = True, out: IO[str] | None = None
+) -> int:
+    import aiohttp
+
+    if not await asyncio.to_thread(path.is_file):
+        print(f"{path}: not a readable file", file=sys.stderr)
+        return 2
+    params = {"pin": "true" if pin else "false"}
+    if replication is not None:
+        params["replication"] = str(replication)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{node.rstrip('/')}/objects", params=params, data=_file_chunks(path)) as response,
+        ):
+            if response.status != 200:
+                return await _refused(response)
+            body = await response.json()
+            print(body["cid"], file=out or sys.stdout)
+            _warn_if_underreplicated(body)
+            return 0
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"cannot reach {node}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _warn_if_underreplicated(body: dict[str, Any]) -> None:
+    holders, wanted = body.get("holders"), body.get("replication")
+    if isinstance(holders, int) and isinstance(wanted, int) and holders < wanted:
+        print(
+            f"warning: {holders} of {wanted} copies confirmed (fewer storage nodes reachable, or they were slow); "
+            "the node keeps placing the rest",
+            file=sys.stderr,
+        )
+
+
+async def cat_file(node: str, cid: str, out: IO[bytes]) -> int:
+    return await download(node, f"/objects/{cid}", out, failure=f"transfer from {node} failed")
+
+
+async def download(node: str, path: str, out: IO[bytes], *, failure: str, params: dict[str, str] | None = None) -> int:
+    """Stream a node's answer to `out` (exit code 0), or print why not: its 4xx message, or `failure` and the
+    transport error (exit code 2)."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as session, session.get(node.rstrip("/") + path, params=params) as response:
+            if response.status != 200:
+                return await _refused(response)
+            async for chunk in response.content.iter_chunked(CHUNK):
+                out.write(chunk)
+            out.flush()
+            return 0
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"{failure}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _operator_call(node: str, token: str, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.request(method, f"{node.rstrip('/')}{path}", params=params) as response,
+        ):
+            if response.status != 200:
+                return await _refused(response), None
+            return 0, await response.json()
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"cannot reach {node}: {exc}", file=sys.stderr)
+        return 2, None
+
+
+async def pin_command(
+    node: str, token: str, action: str, cid: str | None, replication: int | None = None, out: IO[str] | None = None
+) -> int:
+    stream = out or sys.stdout
+    if action == "ls":
+        code, body = await _operator_call(node, token, "GET", "/pins", {})
+        for pin in body["pins"] if code == 0 else []:
+            print(f"{pin['cid']} replication={pin['replication']}", file=stream)
+        return code
+    method = "POST" if action == "add" else "DELETE"
+    params = {"replication": str(replication)} if action == "add" and replication is not None else {}
+    code, body = await _operator_call(node, token, method, f"/pins/{cid}", params)
+    if code == 0:
+        print(body["cid"], file=stream)
+        _warn_if_underreplicated(body)
+    return code
+
+
+async def gc_command(node: str, token: str, out: IO[str] | None = None) -> int:
+    code, body = await _operator_call(node, token, "POST", "/gc", {})
+    if code == 0:
+        print(
+            f"removed {body['removed_blocks']} blocks, freed {body['freed_bytes']} bytes, "
+            f"returned {body.get('compacted_bytes', 0)} bytes of pack files to the disk",
+            file=out or sys.stdout,
+        )
+    return code

@@ -1,0 +1,1 @@
+"""Networks and local clusters: network configs, spawning node processes, waiting for them, network namespaces."""

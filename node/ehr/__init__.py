@@ -1,0 +1,1 @@
+"""EHR sharing on the node (paper Sec. III-B): the EHRs manager, filing records, erasure and the sharing client."""

@@ -1,0 +1,108 @@
+"""Filing an EHR (paper Sec. III-B, storage side): encrypt, store, wrap the key, register the CID on the ledger.
+
+Used by the EHRs manager for results a device computed itself, and by edge nodes for results of offloaded tasks.
+The record is encrypted under a fresh data key before it reaches the content store, so storage nodes hold only
+ciphertext; the data key is wrapped (SealedBox) for the patient and for the manager and filed in the manager's
+key store, never in the content store or on the ledger; the ledger gets the CID and a salted hash only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from consensus.keys import SigningKey, address_of
+from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view, wait_receipt
+from node.ledger.service import LedgerService
+from storage.address import CID
+from storage.envelope import Sealer, new_data_key, wrap_key
+from storage.objects import ObjectStore
+from storage.replication import DEFAULT_REPLICATION
+
+log = logging.getLogger(__name__)
+
+META_DOMAIN = b"ehrnet/ehr-meta/v1"
+
+# file_keys(record, owner uid, {reader uid: wrapped key})
+FileKeys = Callable[[CID, bytes, dict[bytes, bytes]], Awaitable[None]]
+
+
+class FilingError(RuntimeError):
+    """A record could not be filed; the message says at which step."""
+
+
+@dataclass(frozen=True)
+class Filed:
+    cid: CID
+    patient_uid: bytes
+    index: int
+    tx_hash: bytes
+
+
+def enc_key_of(ledger: LedgerService, pk: bytes) -> tuple[bytes, bytes]:
+    """(uid, X25519 public key) of a registered user, from the contract's last final state."""
+    store = ledger.store
+    if store is None:
+        raise FilingError("the ledger is not open")
+    try:
+        user = ehr_view(store, "get_user", [pk])
+    except ContractCallError as exc:
+        raise FilingError(f"cannot read user {pk.hex()[:16]}: {exc}") from exc
+    if (
+        not isinstance(user, dict)
+        or not isinstance(user.get("enc_pk"), bytes)
+        or not isinstance(user.get("uid"), bytes)
+    ):
+        raise FilingError(f"{pk.hex()[:16]} is not a registered user with an encryption key")
+    uid, enc = user["uid"], user["enc_pk"]
+    assert isinstance(uid, bytes) and isinstance(enc, bytes)
+    return uid, enc
+
+
+class RecordFiler:
+    def __init__(
+        self,
+        key: SigningKey,
+        ledger: LedgerService,
+        objects: ObjectStore,
+        file_keys: FileKeys,
+        manager_pk: Callable[[], bytes],
+        announce: Callable[[CID, int], Awaitable[object]] | None = None,
+    ) -> None:
+        self.key = key
+        self.ledger = ledger
+        self.objects = objects
+        self.file_keys = file_keys
+        self.manager_pk = manager_pk
+        # Tell the DHT this node provides the record and place its copies; returns once they are held, so a
+        # filed record (r >= 2) survives the crash of any one holder from the moment its CID reaches the ledger.
+        self.announce = announce
+
+    async def file(self, patient_pk: bytes, plaintext: bytes, replication: int = DEFAULT_REPLICATION) -> Filed:
+        patient_uid, patient_enc = enc_key_of(self.ledger, patient_pk)
+        manager_uid, manager_enc = enc_key_of(self.ledger, self.manager_pk())
+        data_key = new_data_key()
+        sealer = Sealer(data_key)
+
+        async def ciphertext() -> AsyncIterator[bytes]:
+            yield sealer.feed(plaintext) + sealer.finish()
+
+        cid = await self.objects.add_stream(ciphertext(), pin=True, replication=replication)
+        if self.announce is not None:
+            await self.announce(cid, replication)
+        wrapped = {patient_uid: wrap_key(data_key, patient_enc), manager_uid: wrap_key(data_key, manager_enc)}
+        await self.file_keys(cid, patient_uid, wrapped)
+        # A salted hash: it proves the content later without revealing anything guessable about it.
+        meta_hash = hashlib.sha256(META_DOMAIN + data_key + plaintext).digest()
+        nonce = self.ledger.next_nonce(self.key.address)
+        tx = call_tx(self.key, self.ledger.chain_id, nonce, "register_ehr", [patient_pk, str(cid), meta_hash])
+        self.ledger.submit_tx(tx.raw)
+        receipt = await wait_receipt(lambda: self.ledger.store, tx.hash)
+        try:
+            index = call_return(receipt)
+        except ContractCallError as exc:
+            raise FilingError(f"register_ehr for {cid}: {exc}") from exc
+        log.info("filed EHR %s for patient %s", cid, address_of(patient_pk).hex()[:16])
+        return Filed(cid, patient_uid, int(index) if isinstance(index, int) else -1, tx.hash)

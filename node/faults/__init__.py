@@ -1,0 +1,1 @@
+"""Breaking a node on purpose, for fault-injection tests only: fault points, control routes, byzantine modes."""

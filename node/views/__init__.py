@@ -1,0 +1,1 @@
+"""Read-only contract calls (views) off the event loop: worker processes and per-source gas budgets."""
