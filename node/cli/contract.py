@@ -233,17 +233,17 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def cmd_bench_gas(args: argparse.Namespace) -> int:
     if args.calibrate:
-        from bench import vm_calibration_body as vm_calibration
+        from bench import vm_calibration
 
         return vm_calibration.main(["--json"] if args.json else [])
-    from bench import gas_body as gas
+    from bench import gas
 
     argv = ["--calls", str(args.calls)] + (["--json"] if args.json else [])
     return gas.main(argv)
 
 
 def cmd_bench_contracts(args: argparse.Namespace) -> int:
-    from bench import contract_calls_body as contract_calls
+    from bench import contract_calls
 
     argv = ["--count", str(args.count), "--senders", str(args.senders)] + (["--json"] if args.json else [])
     return contract_calls.main(argv)

@@ -204,7 +204,7 @@ def _text(hex_value: object) -> str | None:
 
 
 def cmd_bench_ledger(args: argparse.Namespace) -> int:
-    from bench.ledger_body import run_ledger_bench
+    from bench.ledger import run_ledger_bench
 
     report = run_ledger_bench(args.nodes, args.duration, args.rate, args.senders)
     if args.json:

@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench import ledger_body as ledger_bench
+from bench import ledger as ledger_bench
 
 
 def _always_busy_node() -> web.Application:

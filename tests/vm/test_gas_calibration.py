@@ -1,4 +1,4 @@
-"""Gas tracks CPU: no operation class may do much more work per gas than a tight loop (bench/vm_calibration_body.py).
+"""Gas tracks CPU: no operation class may do much more work per gas than a tight loop (bench/vm_calibration.py).
 
 The bound here is generous (10×, against ~1.6× measured; docs/VM.md "Calibration") because CI machines are shared
 and noisy; both sides of each ratio are measured in the same run, so the machine's speed cancels out. Version 1,
@@ -7,7 +7,7 @@ whose deep walks were charged 1 gas per 32 nodes, must fail it: that is what let
 
 from __future__ import annotations
 
-from bench.vm_calibration_body import CASES, measure, worst_by_class
+from bench.vm_calibration import CASES, measure, worst_by_class
 from consensus.vm import VM
 from consensus.vm.versions import rules_for
 from tests.vm.helpers import run

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.gas_body import measure_gas
+from bench.gas import measure_gas
 from consensus.vm import VM
 from consensus.vm.versions import rules_for
 from tests.vm.helpers import run
