@@ -1,6 +1,7 @@
 """End-to-end ledger benchmark: start a cluster, offer signed `record` transactions at a fixed rate, measure finality.
 
     .venv/bin/python -m bench.ledger [--nodes 4] [--duration 20] [--rates 1000,2000,3000] [--senders 256] [--json]
+    .venv/bin/python -m bench.ledger --quick    # one short run for the CPU-per-transaction figure
     ehrnet bench ledger [--nodes 4] [--duration 20] [--rate 1000] [--senders 256] [--json]   # one rate
 
 Each rate starts a fresh local cluster of real node processes. Transactions are signed before the clock starts (the
@@ -11,7 +12,10 @@ due, so queueing at the client counts too. An observer follows the chain on one 
 transaction became final there. Reported: committed tx/s, submit-to-final p50/p99 and `lost` (transactions a node
 acknowledged that never became final; the drain after the load waits as long as blocks keep coming, up to 2
 minutes). The target on a 2-core machine: >= 2,000 committed tx/s sustained; p99 <= 2 s at 1,000 tx/s; lost = 0.
-Node CPU seconds are printed too, because the machine is shared and the load generator runs on it as well.
+Node CPU seconds are printed too, because the machine is shared and the load generator runs on it as well, and
+so is their sum per committed transaction in Ed25519 signature checks timed in this process during the same run
+(`node_cpu_per_tx_in_verifies`; each node must check each signature once, so the floor is one per node).
+`--quick` gives that figure in under a minute.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ BUSY_BACKOFF_S = 0.2
 DRAIN_IDLE_S = 10.0
 DRAIN_MAX_S = 120.0
 REQUEST_TIMEOUT_S = 60.0
+# `--quick`: the CPU-per-transaction figure in under a minute (cluster start and drain included).
+QUICK_RATE, QUICK_DURATION_S = 1000.0, 8.0
+VERIFY_SAMPLE = 2000  # signatures checked (three times) for the run's own Ed25519 figure
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -175,12 +182,17 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
         try:
             urls = [cluster.records[n].http_url for n in cluster.records]
             per_sender = presign(network.genesis.chain_id, senders, int(rate * duration))
+            sample = [tx for txs in per_sender for tx in txs][:VERIFY_SAMPLE]
+            verify_before = ed25519_verify_s(sample)
             cpu_before = _cpu_seconds(cluster)
             report = asyncio.run(_drive(urls, per_sender, rate, duration))
+            cpu_after = _cpu_seconds(cluster)
+            # Measured before and after the load, in this process: the same machine, load and library as the run.
+            verify_s = (verify_before + ed25519_verify_s(sample)) / 2
             heights = [(cluster.status_of(n) or {}).get("height") for n in cluster.records]
             tracebacks = [_count_tracebacks(Path(record.log)) for record in cluster.records.values()]
             # CPU the nodes spent during the run (start-up excluded): the machine is shared with the load generator.
-            cpu = [round(after - before, 1) for before, after in zip(cpu_before, _cpu_seconds(cluster), strict=True)]
+            cpu = [round(after - before, 2) for before, after in zip(cpu_before, cpu_after, strict=True)]
         finally:
             cluster.down()
     return {
@@ -192,9 +204,29 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
         # The nodes' CPU per committed transaction (all nodes together): on a shared machine a steadier figure
         # than the rate, which also measures what the neighbours took.
         "node_cpu_ms_per_tx": round(1000 * sum(cpu) / report["committed"], 3) if report["committed"] else None,
+        "ed25519_verify_us": round(1e6 * verify_s, 1),
+        # The same figure in Ed25519 verifications: every node must check each signature once, so 1 per node is
+        # the floor; what lies above it is delivery, execution and consensus overhead.
+        "node_cpu_per_tx_in_verifies": (
+            round(sum(cpu) / report["committed"] / verify_s, 1) if report["committed"] else None
+        ),
         # Tracebacks in each node's log: a node whose libp2p host failed under load explains a stalled run.
         "node_tracebacks": tracebacks,
     }
+
+
+def ed25519_verify_s(txs: Sequence[Tx], rounds: int = 3) -> float:
+    """CPU seconds one Ed25519 transaction-signature check takes in this process now (the check a node makes, via
+    `Tx.verify_signature`): the unit node CPU per transaction is expressed in, so the ratio carries over between a
+    busy and an idle machine. The best of a few rounds, each over every transaction given."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for tx in txs:
+            if not tx.verify_signature():
+                raise AssertionError("a presigned transaction does not verify")
+        best = min(best, (time.process_time() - started) / len(txs))
+    return best
 
 
 def _count_tracebacks(log: Path) -> int:
@@ -225,6 +257,8 @@ COLUMNS = (
     "rejected",
     "final_heights",
     "node_cpu_ms_per_tx",
+    "ed25519_verify_us",
+    "node_cpu_per_tx_in_verifies",
 )
 
 
@@ -235,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rates", default="1000,2000,3000", help="comma-separated offered tx/s")
     parser.add_argument("--senders", type=int, default=256, help="distinct signing keys")
     parser.add_argument("--json", action="store_true", help="one JSON report per line")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"one short run: {QUICK_RATE:.0f} tx/s for {QUICK_DURATION_S:.0f} s"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rates, args.duration = str(QUICK_RATE), QUICK_DURATION_S
     for rate in (float(r) for r in args.rates.split(",")):
         report = run_ledger_bench(args.nodes, args.duration, rate, args.senders)
         if args.json:

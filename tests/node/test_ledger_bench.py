@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from aiohttp import web
@@ -44,3 +45,12 @@ async def test_a_node_busy_for_ever_does_not_keep_the_run_going(monkeypatch: pyt
         await server.close()
     assert report["acknowledged"] == 0 and report["lost"] == 0 and report["committed"] == 0
     assert report["never_accepted"] == report["offered_tps"] * 0.2 and report["busy_answers"] > 0
+
+
+def test_the_runs_ed25519_unit_is_one_signature_check_and_refuses_a_bad_signature() -> None:
+    txs = [tx for sender in ledger_bench.presign("bench-chain", 4, 40) for tx in sender]
+    per_check = ledger_bench.ed25519_verify_s(txs, rounds=2)
+    assert 0 < per_check < 0.01  # one check is tens of microseconds; a sum over the sample would be ~40x that
+    forged = dataclasses.replace(txs[0], signature=bytes(64))
+    with pytest.raises(AssertionError):
+        ledger_bench.ed25519_verify_s([forged], rounds=1)
