@@ -12,20 +12,6 @@ import time
 from pathlib import Path
 
 
-def _experiment_subcommands(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The sub-command table under `experiment`, created on first use and shared with other subsystems."""
-    parser = subparsers.choices.get("experiment")
-    if parser is None:
-        parser = subparsers.add_parser("experiment", help="reproduce the paper's evaluations")
-        return parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
-
-
 def _run(args: argparse.Namespace) -> int:
     from offload.errors import OffloadError
     from offload.experiment import run_offload_experiment
@@ -41,8 +27,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `experiment offload [--quick] --out DIR` to the ehrnet command line."""
-    parser = _experiment_subcommands(subparsers).add_parser(
+    """Add `experiment offload [--quick] --out DIR` to the ehrnet command line. The `experiment` group is this
+    module's: the offloading evaluation is the one experiment the CLI reproduces."""
+    experiments = subparsers.add_parser("experiment", help="reproduce the paper's evaluations").add_subparsers(
+        dest="experiment", required=True, metavar="NAME"
+    )
+    parser = experiments.add_parser(
         "offload",
         help="offloading decisions: totals, objective, PSO gap and decision time against N",
         description="Reproduce the paper's offloading evaluation and write results.csv and PNG plots.",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from collections.abc import Sequence
-from typing import NoReturn
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 
@@ -40,17 +42,49 @@ def node_url_or_multiaddr(text: str) -> str:
 
 def selected_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The innermost subcommand parser that `args` went through (e.g. the one of `ehrnet tx record`)."""
-    while True:
-        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-        chosen = getattr(args, sub.dest, None) if sub is not None and sub.dest else None
-        if sub is None or chosen not in sub.choices:
-            return parser
-        parser = sub.choices[chosen]
+    while isinstance(parser, HintingParser) and parser.subcommand_dest is not None:
+        chosen = getattr(args, parser.subcommand_dest, None)
+        if not isinstance(chosen, str) or chosen not in parser.subcommands:
+            break
+        parser = parser.subcommands[chosen]
+    return parser
+
+
+@dataclass(frozen=True)
+class HelpEntry:
+    """One argument as `--help` lists it: its invocation (`--key FILE, --key-file FILE`, or a positional's name)
+    and whether a help text follows it."""
+
+    invocation: str
+    has_help: bool
+
+    @property
+    def option_names(self) -> list[str]:
+        return [piece.split()[0] for piece in self.invocation.split(", ") if piece.startswith("-")]
+
+
+# argparse's help lists each argument at an indent of two spaces (its help after two or more spaces, or on the
+# next, deeper-indented line); usage continuations and a subcommand table's rows are indented deeper, and
+# descriptions are re-wrapped flush left, so only argument entries match.
+_ENTRY = re.compile(r"^  (?P<invocation>[^\s{].*?)(?:\s{2,}(?P<help>\S.*))?$")
+
+
+def help_entries(parser: argparse.ArgumentParser) -> list[HelpEntry]:
+    """The arguments of `parser` as its `--help` shows them. Read from the help text, argparse's public view of
+    its arguments, rather than from the parser's private action lists."""
+    lines = parser.format_help().splitlines()
+    entries = []
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        match = _ENTRY.match(line)
+        if match:
+            continued = following.startswith("   ") and bool(following.strip())
+            entries.append(HelpEntry(match["invocation"], match["help"] is not None or continued))
+    return entries
 
 
 def flag_hints(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
     """A "did you mean" (`--nde: did you mean --node?`) for each flag of `argv` that `parser` lacks."""
-    options = list(parser._option_string_actions)
+    options = [name for entry in help_entries(parser) for name in entry.option_names]
     hints = []
     for arg in argv:
         flag = arg.split("=", 1)[0]
@@ -67,6 +101,19 @@ class HintingParser(argparse.ArgumentParser):
     first, without a word about the typo."""
 
     command_line: Sequence[str] = ()  # set by the dispatcher before parsing
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # This parser's subcommands by name and the attribute that names the chosen one, kept here because
+        # argparse offers no public way to walk a parser's subcommands.
+        self.subcommands: Mapping[str, argparse.ArgumentParser] = {}
+        self.subcommand_dest: str | None = None
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        table = super().add_subparsers(**kwargs)
+        self.subcommands = table.choices  # argparse fills this dict as subcommands are added
+        self.subcommand_dest = table.dest
+        return table
 
     def error(self, message: str) -> NoReturn:
         hints = flag_hints(self, self.command_line)

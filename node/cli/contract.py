@@ -1,4 +1,4 @@
-"""`ehrnet contract deploy|call` and `ehrnet bench gas|contracts` (docs/API.md, "Contracts").
+"""`ehrnet contract deploy|call` (docs/API.md, "Contracts"); `ehrnet bench gas|contracts` is in node/cli/bench.py.
 
 A deploy or a call is a signed transaction sent to a node (`POST /contracts`, `POST /tx`) and followed until its
 receipt is final (`GET /receipts/<hash>`); `--view` evaluates a function on the node's final state instead,
@@ -27,7 +27,7 @@ DEFAULT_GAS = 1_000_000
 
 
 def register(sub: SubParsers) -> None:
-    """Add `contract deploy|call`, and `gas` and `contracts` under `bench` (created here if not registered yet)."""
+    """Add `contract deploy|call`."""
     contract = sub.add_parser("contract", help="deploy and call contracts").add_subparsers(
         dest="contract_cmd", required=True
     )
@@ -46,18 +46,6 @@ def register(sub: SubParsers) -> None:
     _common(call, key_required=False)
     call.set_defaults(func=cmd_call)
 
-    bench = _bench_subcommands(sub)
-    gas = bench.add_parser("gas", help="gas used per EHR-contract function (deterministic) and VM throughput")
-    gas.add_argument("--json", action="store_true", help="print one JSON object")
-    gas.add_argument("--calls", type=int, default=2_000, help="set_policy calls for the throughput run")
-    gas.add_argument("--calibrate", action="store_true", help="ns per gas of every operation class vs a tight loop")
-    gas.set_defaults(func=cmd_bench_gas)
-    calls = bench.add_parser("contracts", help="set_policy transactions through POST /tx on a one-node cluster")
-    calls.add_argument("--count", type=int, default=4_000, help="transactions to send")
-    calls.add_argument("--senders", type=int, default=32, help="distinct signing keys (patients)")
-    calls.add_argument("--json", action="store_true", help="print one JSON object")
-    calls.set_defaults(func=cmd_bench_contracts)
-
 
 def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
     parser.add_argument("--key", type=Path, required=key_required, help="the sender's key file")
@@ -67,19 +55,6 @@ def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
     parser.add_argument("--gas", type=int, default=DEFAULT_GAS, help="gas limit of the transaction")
     parser.add_argument("--no-wait", action="store_true", help="return once accepted, not once final")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the receipt")
-
-
-def _bench_subcommands(sub: SubParsers) -> SubParsers:
-    """`ehrnet bench` belongs to the ledger CLI; join it when it is already registered (argparse keeps a
-    parser's subcommands in its one `_SubParsersAction`)."""
-    existing = sub.choices.get("bench")
-    if existing is None:
-        parser = sub.add_parser("bench", help="benchmarks")
-        return parser.add_subparsers(dest="bench_cmd", required=True)
-    for action in existing._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return existing.add_subparsers(dest="bench_cmd", required=True)
 
 
 # --- commands ------------------------------------------------------------------------------------------------
@@ -231,26 +206,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
 
-def cmd_bench_gas(args: argparse.Namespace) -> int:
-    if args.calibrate:
-        from bench import vm_calibration
-
-        return vm_calibration.main(["--json"] if args.json else [])
-    from bench import gas
-
-    argv = ["--calls", str(args.calls)] + (["--json"] if args.json else [])
-    return gas.main(argv)
-
-
-def cmd_bench_contracts(args: argparse.Namespace) -> int:
-    from bench import contract_calls
-
-    argv = ["--count", str(args.count), "--senders", str(args.senders)] + (["--json"] if args.json else [])
-    return contract_calls.main(argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m node.cli.contract contract ...|bench gas ...`: these commands without the rest of `ehrnet`."""
+    """`python -m node.cli.contract contract ...`: these commands without the rest of `ehrnet`."""
     from node.cli.main import run_standalone
 
     return run_standalone(register, argv)

@@ -1,5 +1,5 @@
-"""`ehrnet tx record|get`, `ehrnet state get` and `ehrnet bench ledger`: sign transactions, submit them to a node,
-follow them to finality, and read back what they stored."""
+"""`ehrnet tx record|get` and `ehrnet state get`: sign transactions, submit them to a node, follow them to
+finality, and read back what they stored. (`ehrnet bench ledger` is in node/cli/bench.py.)"""
 
 from __future__ import annotations
 
@@ -73,17 +73,6 @@ def register(sub: SubParsers) -> None:
     read.add_argument("--node", type=node_url, required=True, help=NODE_HELP)
     read.add_argument("--json", action="store_true", help="print one JSON object (value in hex and as text)")
     read.set_defaults(func=cmd_state_get)
-
-    bench = sub.add_parser("bench", help="benchmarks that start their own cluster").add_subparsers(
-        dest="bench_cmd", required=True
-    )
-    ledger = bench.add_parser("ledger", help="drive signed load at a cluster and measure finality")
-    ledger.add_argument("--nodes", type=int, default=4, help="validator processes to start (default 4)")
-    ledger.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    ledger.add_argument("--rate", type=float, default=1000.0, help="offered transactions per second")
-    ledger.add_argument("--senders", type=int, default=256, help="distinct signing keys")
-    ledger.add_argument("--json", action="store_true", help="print one JSON object")
-    ledger.set_defaults(func=cmd_bench_ledger)
 
 
 def wait_final(node: str, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -201,15 +190,3 @@ def _text(hex_value: object) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return "0x" + hex_value
-
-
-def cmd_bench_ledger(args: argparse.Namespace) -> int:
-    from bench.ledger import run_ledger_bench
-
-    report = run_ledger_bench(args.nodes, args.duration, args.rate, args.senders)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for key, value in report.items():
-            print(f"{key:>18}: {value}")
-    return 0

@@ -102,6 +102,12 @@ def _register_contract(sub: SubParsers) -> None:
     contract_cli.register(sub)
 
 
+def _register_bench(sub: SubParsers) -> None:
+    from node.cli import bench as bench_cli
+
+    bench_cli.register(sub)
+
+
 def _register_offload(sub: SubParsers) -> None:
     from offload import cli as offload_cli
 
@@ -151,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_keys,
         _register_ledger,
         _register_contract,
+        _register_bench,
         _register_offload,
         _register_storage,
         _register_light,

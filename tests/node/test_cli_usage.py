@@ -9,19 +9,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.cli.args import node_url
+from node.cli.args import HintingParser, help_entries, node_url
 from node.cli.main import build_parser, main
 
 HASH = "ab" * 32
 
 
 def _options_without_help(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _options_without_help(sub, f"{path} {name}")
-        elif not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help:
-            yield f"{path}: {'/'.join(action.option_strings) or action.dest}"
+    assert isinstance(parser, HintingParser)  # every subcommand's parser is one, so the walk reaches them all
+    for entry in help_entries(parser):
+        if not entry.has_help:
+            yield f"{path}: {entry.invocation}"
+    for name, sub in parser.subcommands.items():
+        yield from _options_without_help(sub, f"{path} {name}")
 
 
 def test_every_option_and_argument_has_help() -> None:

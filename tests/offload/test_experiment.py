@@ -60,16 +60,6 @@ def test_cli_parses_the_command() -> None:
     assert args.quick is True and args.out == Path("/tmp/somewhere") and callable(args.func)
 
 
-def test_cli_shares_the_experiment_table_with_other_subsystems() -> None:
-    root = argparse.ArgumentParser(prog="ehrnet")
-    commands = root.add_subparsers(dest="command")
-    table = commands.add_parser("experiment").add_subparsers(dest="experiment")
-    table.add_parser("sharing")
-    cli.register(commands)
-    assert root.parse_args(["experiment", "offload", "--out", "x"]).experiment == "offload"
-    assert root.parse_args(["experiment", "sharing"]).experiment == "sharing"
-
-
 def test_cli_requires_out() -> None:
     with pytest.raises(SystemExit):
         parser().parse_args(["experiment", "offload", "--quick"])
