@@ -23,12 +23,12 @@ from typing import Any
 
 import psutil
 
-from consensus import codec
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cli.cluster import start_cluster
 from node.cli.ledger import call
 from node.cluster.config import generate_network
+from primitives import codec
+from primitives.keys import SigningKey
 
 # ~57 KB of JSON per request: node/api/server.py read_json takes one read() of the body, which can return a partial body
 # for larger requests (reported to the lead); below ~100 KB it arrives whole on loopback.

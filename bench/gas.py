@@ -15,11 +15,11 @@ import json
 import time
 from collections.abc import Sequence
 
-from consensus import codec
 from consensus.contracts import EHR_CONTRACT_NAME, ehr_source
-from consensus.keys import SigningKey
 from consensus.vm import VM, BlockInfo, MemoryStorage, Receipt
 from consensus.vm.versions import LATEST_VERSION, rules_for
+from primitives import codec
+from primitives.keys import SigningKey
 
 GAS_LIMIT = 5_000_000
 META = b"\x11" * 32

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 
 from consensus.envelope import ConsensusBatch
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers
 from node.p2p.types import GossipMessage
+from primitives.keys import SigningKey
 
 CHAIN = "ehrnet-bench"
 

@@ -24,12 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consensus import codec
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cli.cluster import start_cluster
 from node.cli.ledger import NodeError, call
 from node.cluster.config import generate_network
+from primitives import codec
+from primitives.keys import SigningKey
 
 HOSTILE = """
 def init():

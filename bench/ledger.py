@@ -34,12 +34,12 @@ from typing import Any
 import aiohttp
 import psutil
 
-from consensus import codec
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cli.cluster import start_cluster
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
+from primitives import codec
+from primitives.keys import SigningKey
 
 TICK_S = 0.05
 MAX_POST = 2000  # transactions per HTTP request

@@ -23,7 +23,6 @@ from consensus.block import EMPTY_ROOT, Commit, Header
 from consensus.chainstore import ChainStore
 from consensus.execute import apply_block, build_block
 from consensus.genesis import Genesis, Params
-from consensus.keys import SigningKey, verify
 from consensus.lightclient import LightClient
 from consensus.mempool import Mempool
 from consensus.mempool_journal import MempoolJournal
@@ -31,6 +30,7 @@ from consensus.state import MemoryState, WorkingState, get_nonce
 from consensus.system_txs import default_registry
 from consensus.tx import Tx, decode_tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives.keys import SigningKey, verify
 
 CHAIN_ID = "bench-chain"
 

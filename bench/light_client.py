@@ -36,12 +36,12 @@ from consensus.block import EMPTY_ROOT, Block, Commit, Header
 from consensus.chainstore import ChainStore
 from consensus.execute import BlockResult
 from consensus.genesis import Genesis, Params, build_genesis
-from consensus.keys import SigningKey, verify
 from consensus.lightclient import CommitVerifier, LightClient, default_workers
 from consensus.state import MemoryState, StateChanges
 from consensus.votes import ValidatorSet, Vote, VoteKind
 from node.light import wire
 from node.light.follower import Follower
+from primitives.keys import SigningKey, verify
 
 CHAIN_ID = "bench-light"
 VALIDATORS = [SigningKey(bytes([i]) * 32) for i in range(1, 5)]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consensus import codec
 from consensus.accounts import is_listed, set_listed
 from consensus.errors import TxError, TxFailed
 from consensus.execute import COSTS, Event, ExecContext, Outcome, TxKind
 from consensus.state import WorkingState
 from consensus.tx import Tx
+from primitives import codec
 
 ADD = "allowlist_add"
 REMOVE = "allowlist_remove"

@@ -13,11 +13,11 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
-from consensus import codec
 from consensus.errors import BlockError, CommitError, TxError
-from consensus.keys import verify
 from consensus.tx import Tx, decode_tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives import codec
+from primitives.keys import verify
 
 HEADER_TYPE = "ehrnet/header/v1"
 EMPTY_ROOT = hashlib.sha256(b"").digest()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import lmdb
 
-from consensus import codec, event_index, smt
+from consensus import event_index, smt
 from consensus.block import Block, Commit, Header, decode_block, verify_commit
 from consensus.errors import DiskFullError, StoreError, StoreMismatchError
 from consensus.event_index import ContractEvent, EventPosition
@@ -29,6 +29,7 @@ from consensus.execute import BlockResult, Receipt, Registry, apply_block
 from consensus.genesis import Genesis, build_genesis
 from consensus.state import StateChanges, validators_at
 from consensus.votes import ValidatorSet
+from primitives import codec
 
 FORMAT_VERSION = b"1"
 EVENT_INDEX_KEY = b"event_index"  # present once every final block's events are in the "events" db

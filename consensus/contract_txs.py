@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from consensus import codec
 from consensus.contracts import deploy_ehr
 from consensus.errors import GenesisError, TxError, TxFailed
 from consensus.execute import Event, ExecContext, Outcome, TxKind
@@ -28,6 +27,7 @@ from consensus.vm.runtime import NAME_PATTERN
 from consensus.vm.storage import ReadOnlyStorage
 from consensus.vm.versions import LATEST_VERSION, rules_for
 from consensus.vm_version_state import vm_version_at
+from primitives import codec
 
 # Every VM key lives under this prefix in the ledger's state (docs/LEDGER.md §4 reserves "vm/").
 VM_PREFIX = b"vm/"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from consensus import codec
 from consensus.contract_txs import VM_PREFIX, LedgerStorage, vm_for
 from consensus.contracts import bundled_source
 from consensus.errors import TxError, TxFailed
@@ -34,6 +33,7 @@ from consensus.vm.errors import CallError, ValidationError
 from consensus.vm.runtime import NAME_PATTERN
 from consensus.vm.storage import meta_key
 from consensus.vm_version_state import vm_version_at
+from primitives import codec
 
 KIND = "contract_upgrade"
 ADDRESS_BYTES = 20

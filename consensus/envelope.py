@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
 from consensus.messages import MessageError, as_map
 from consensus.proposal import Proposal
 from consensus.votes import Vote
+from primitives import codec
 
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_BATCH_ITEMS = 4096

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from consensus import codec
 from consensus.execute import Receipt
+from primitives import codec
 
 ALL, BY_NAME, BY_PATIENT = b"\x00", b"\x01", b"\x02"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
 from consensus.messages import MessageError, as_map
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives import codec
 
 
 def _order_key(vote: Vote) -> bytes:

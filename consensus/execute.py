@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
-from consensus import codec
 from consensus.accounts import check_sender
 from consensus.block import Block, Header, merkle_root, validate_body, validate_link
 from consensus.errors import BlockError, TxError, TxFailed, TxKindError, TxNonceError
@@ -23,6 +22,7 @@ from consensus.state import StateChanges, StateReader, WorkingState, get_nonce, 
 from consensus.tx import Tx
 from consensus.vm_version_state import vm_rules_at
 from consensus.votes import ValidatorSet
+from primitives import codec
 
 STATUS_OK = 0
 STATUS_FAILED = 1

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from consensus import codec
 from consensus.block import EMPTY_ROOT, NO_PROPOSER, Block, Header
 from consensus.errors import GenesisError
 from consensus.state import MemoryState, StateChanges, WorkingState, set_admins, set_validator_schedule
 from consensus.votes import ValidatorSet
+from primitives import codec
 
 # State keys are LMDB keys (at most 511 bytes); a record key gets a 25-byte "rec/<address>/" prefix.
 MAX_RECORD_KEY_LIMIT = 400

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from consensus.actions import Action, BroadcastProposal, BroadcastVote, Commit, ScheduleTimeout
 from consensus.height_state import Application, HeightState
-from consensus.keys import SigningKey
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Step, Timeout, TimeoutParams
 from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
+from primitives.keys import SigningKey
 
 __all__ = ["Application", "ConsensusMachine"]
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from consensus import codec
 from consensus.errors import GenesisError, TxError, TxFailed
 from consensus.execute import COSTS, Event, ExecContext, Outcome, TxKind
 from consensus.state import Getter, WorkingState
 from consensus.tx import Tx
+from primitives import codec
 
 ROLES = ("validator", "edge", "storage", "manager")
 MEMBERS_KEY = b"sys/members"

@@ -29,9 +29,9 @@ from consensus.allowlist_txs import REMOVE as ALLOWLIST_REMOVE
 from consensus.errors import MempoolFullError, TxError, TxNonceError
 from consensus.execute import Registry
 from consensus.genesis import Params
-from consensus.keys import address_of
 from consensus.sender_limits import SenderLimits
 from consensus.tx import Tx, decode_tx
+from primitives.keys import address_of
 
 NonceSource = Callable[[bytes], int]  # address -> next nonce in the committed state
 SenderCheck = Callable[[bytes], None]  # sender public key -> None, or raises TxError (e.g. not allowlisted)

@@ -7,8 +7,8 @@ which the network shell logs and scores against the peer instead of crashing.
 
 from __future__ import annotations
 
-from consensus import codec
 from consensus.errors import LedgerError
+from primitives import codec
 
 HASH_SIZE = 32
 KEY_SIZE = 32

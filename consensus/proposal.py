@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from consensus import codec
-from consensus.keys import SigningKey, verify
 from consensus.messages import HASH_SIZE, KEY_SIZE, MessageError, as_map, bytes_field, int_field, str_field
+from primitives import codec
+from primitives.keys import SigningKey, verify
 
 PROPOSAL_DOMAIN = "ehrnet/proposal/v1"
 

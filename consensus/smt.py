@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from consensus import codec
 from consensus.errors import ProofError
+from primitives import codec
 
 ZERO = bytes(32)
 KEY_BITS = 256

@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.votes import ValidatorSet
+from primitives import codec
 
 _MISSING = object()
 

@@ -15,7 +15,6 @@ With `admin_threshold` > 1 a set change happens when that many distinct current 
 
 from __future__ import annotations
 
-from consensus import codec
 from consensus.allowlist_txs import allowlist_kinds
 from consensus.contract_txs import contract_kinds
 from consensus.contract_upgrade import upgrade_kind
@@ -38,6 +37,7 @@ from consensus.tx import Tx
 from consensus.vm.versions import RULES
 from consensus.vm_version_state import schedule_vm_version
 from consensus.votes import ValidatorSet, Vote
+from primitives import codec
 
 
 def _only_fields(tx: Tx, names: set[str]) -> None:

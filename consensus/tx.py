@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from consensus import codec
 from consensus.errors import TxChainIdError, TxEncodingError, TxSignatureError, TxSizeError
-from consensus.keys import SigningKey, address_of, verify
+from primitives import codec
+from primitives.keys import SigningKey, address_of, verify
 
 SIGN_DOMAIN = b"ehrnet/tx/v1\x00"
 MAX_KIND_LENGTH = 32

@@ -8,9 +8,9 @@ block that holds it, so every validator knows a height's rules before executing 
 
 from __future__ import annotations
 
-from consensus import codec
 from consensus.state import Getter, WorkingState
 from consensus.vm.versions import VmRules, rules_for
+from primitives import codec
 
 VM_VERSIONS_KEY = b"sys/vm_versions"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from consensus import codec
-from consensus.keys import SigningKey, verify
+from primitives import codec
+from primitives.keys import SigningKey, verify
 
 
 class VoteKind(enum.IntEnum):

@@ -18,7 +18,6 @@ from typing import cast
 
 from aiohttp import web
 
-from consensus.keys import SigningKey
 from node import __version__
 from node.api.contracts import contract_routes
 from node.api.ledger import ledger_routes
@@ -39,6 +38,7 @@ from node.p2p.probe import ProbeService
 from node.service import Service, run_services
 from node.store.service import StorageService
 from node.views.service import ViewService
+from primitives.keys import SigningKey
 from storage.address import CID
 from storage.errors import StorageError
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import nacl.public
 
-from consensus import codec
 from offload import envelope
 from offload.context import RecordContext
 from offload.errors import MalformedError, RemoteError
 from offload.tasks import Task, get_task
+from primitives import codec
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from consensus import codec
 from offload.errors import MalformedError
+from primitives import codec
 
 # FHIR R4 `id` (the part after "Device/" in a reference): 1-64 of letters, digits, '-' and '.'.
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import nacl.public
 
-from consensus import codec
 from offload import envelope
 from offload.errors import OffloadError, TaskFailedError
 from offload.sink import ResultSink
 from offload.tasks import Task, get_task, registry
+from primitives import codec
 
 
 class EdgeExecutor:

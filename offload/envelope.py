@@ -20,8 +20,6 @@ import nacl.bindings
 import nacl.exceptions
 import nacl.public
 
-from consensus import codec
-from consensus.keys import SigningKey
 from offload.context import RecordContext
 from offload.errors import (
     MalformedError,
@@ -30,6 +28,8 @@ from offload.errors import (
     TamperedError,
     UnsupportedVersionError,
 )
+from primitives import codec
+from primitives.keys import SigningKey
 
 PROTOCOL_ID = "/ehrnet/offload/1.0.0"
 VERSION = 1

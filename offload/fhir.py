@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from consensus import codec
 from offload.context import RecordContext, is_fhir_id
 from offload.errors import OffloadError, RecordError
+from primitives import codec
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import warnings
 
-from consensus import codec
 from offload.errors import TaskFailedError
 from offload.heartpy_import import import_heartpy
 from offload.tasks import decode_signal, fixed
+from primitives import codec
 
 # heartpy needs a few beats to reject outliers; shorter windows make its measures meaningless.
 MIN_SECONDS = 5.0

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 import nacl.public
 import numpy as np
 
-from consensus import codec
 from offload import envelope
 from offload.client import build_request, open_response
 from offload.context import RecordContext
@@ -39,6 +38,7 @@ from offload.profiler import Clock, TaskProfile
 from offload.store import ProfileStore
 from offload.tasks import Task, get_task, registry
 from offload.workload import sealer
+from primitives import codec
 
 ON_DEVICE, ON_EDGE, FALLBACK = "device", "edge", "device-fallback"
 # Refusals caused by the task's input: running the same code on the device would fail the same way.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from consensus import codec
 from offload.context import RecordContext
+from primitives import codec
 
 
 class ResultSink(Protocol):

@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from consensus import codec
 from offload.errors import TaskInputError, UnknownTaskError
+from primitives import codec
 
 FloatArray = npt.NDArray[np.float64]
 

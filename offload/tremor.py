@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from consensus import codec
 from offload.errors import TaskInputError
 from offload.tasks import decode_signal
+from primitives import codec
 
 BAND_HZ = (3.0, 12.0)
 MIN_SECONDS = 4.0

@@ -18,7 +18,7 @@ from storage.errors import BlockHashMismatchError, InvalidCidError
 
 RAW = 0x55  # multicodec "raw": a leaf holding file bytes as they are
 DAG_PB = 0x70  # multicodec "dag-pb": UnixFS interior nodes
-DAG_CBOR = 0x71  # multicodec "dag-cbor": ledger objects (consensus/codec.py)
+DAG_CBOR = 0x71  # multicodec "dag-cbor": ledger objects (primitives/codec.py)
 SHA2_256 = 0x12
 DIGEST_SIZE = 32
 

@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import codec
+from primitives import codec
 from storage.address import CID
 from storage.errors import BlockNotFoundError, NotPinnedError, StorageError, StoreFullError
 from storage.importer import Block, Buffer

@@ -183,7 +183,7 @@ def rewrap(wrapped_for_manager: bytes, manager_private: bytes, requester_public:
 
 
 def x25519_from_ed25519_seed(seed: bytes) -> tuple[bytes, bytes]:
-    """(private, public) X25519 keys derived from a user's Ed25519 seed (consensus/keys.py), so one key file
+    """(private, public) X25519 keys derived from a user's Ed25519 seed (primitives/keys.py), so one key file
     serves both signing and record decryption (libsodium's birational map)."""
     signing = nacl.signing.SigningKey(seed)
     private = signing.to_curve25519_private_key()

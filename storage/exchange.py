@@ -1,6 +1,6 @@
 """Block exchange (protocol `/ehrnet/blocks/1.0.0`): fetch blocks by CID, verify each, score the sender.
 
-One request, one response per stream, canonical DAG-CBOR (consensus/codec.py):
+One request, one response per stream, canonical DAG-CBOR (primitives/codec.py):
 
     {"type": "get_blocks", "cids": [<binary CID>...]}                      (at most 64 CIDs)
     {"type": "blocks", "blocks": [{"cid": <binary CID>, "data": <bytes>}...], "missing": [<binary CID>...]}
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from consensus import codec
+from primitives import codec
 from storage.address import CID
 from storage.errors import InvalidCidError, ProtocolError, StorageError
 from storage.importer import Block

@@ -1,6 +1,6 @@
 """Replica requests (protocol `/ehrnet/replicate/1.0.0`): ask a peer to hold a pinned copy of an object.
 
-One request, one answer per stream, canonical DAG-CBOR (consensus/codec.py):
+One request, one answer per stream, canonical DAG-CBOR (primitives/codec.py):
 
     {"type": "replicate", "cid": <binary CID>, "replication": r}          (1 <= r <= 64)
     {"type": "accepted"}
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
+from primitives import codec
 from storage.address import CID
 from storage.errors import InvalidCidError, ProtocolError
 from storage.wire import decode_typed_map

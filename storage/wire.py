@@ -4,7 +4,7 @@ naming the protocol, never a crash."""
 
 from __future__ import annotations
 
-from consensus import codec
+from primitives import codec
 from storage.errors import ProtocolError
 
 

@@ -11,10 +11,10 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from consensus.keys import address_of
 from consensus.vm.errors import ContractError, LimitExceeded, Revert
 from consensus.vm.gas import Meter
 from consensus.vm.values import SLOT_BYTES, type_name
+from primitives.keys import address_of
 
 Builtin = Callable[[Meter, list[Any]], Any]
 

@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from consensus import codec
 from consensus.vm.errors import ArgumentError
+from primitives import codec
 
 
 def to_json(value: codec.Value) -> Any:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from consensus import codec
 from consensus.vm.names import INIT
+from primitives import codec
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from consensus import codec
 from consensus.vm.errors import ReceiptFormatError
+from primitives import codec
 
 OK = "ok"
 

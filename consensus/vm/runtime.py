@@ -13,8 +13,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from consensus import codec
-from consensus.keys import address_of
 from consensus.vm.context import BlockInfo, Caller, CallHost
 from consensus.vm.errors import CallError, ExecutionError, ValidationError
 from consensus.vm.gas import DEFAULT_LIMITS, DEFAULT_SCHEDULE, GasSchedule, Limits, Meter
@@ -25,6 +23,8 @@ from consensus.vm.receipts import OK, Event, Receipt
 from consensus.vm.storage import ADDRESS_BYTES, ReadOnlyStorage, Storage, code_key, meta_key, name_key
 from consensus.vm.validator import compile_contract
 from consensus.vm.values import decode_value, encode_value, fits_abi_type
+from primitives import codec
+from primitives.keys import address_of
 
 CONTRACT_DOMAIN = b"ehrnet/contract/v1"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")

@@ -15,8 +15,8 @@ from typing import Any
 
 import cbor2
 
-from consensus import codec
 from consensus.vm.errors import ContractError, LimitExceeded
+from primitives import codec
 
 SLOT_BYTES = 8  # memory charged per list/tuple slot (dict entries count two slots)
 MAX_DEPTH = codec.MAX_DEPTH  # deepest nesting of lists, tuples and dicts a deep operation accepts

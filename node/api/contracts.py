@@ -18,14 +18,13 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, contract_state_key, shared_vm
 from consensus.errors import LedgerError, TxError
 from consensus.event_index import EventPosition, contract_events
 from consensus.execute import Receipt
 from consensus.genesis import Genesis
-from consensus.keys import address_of
 from consensus.tx import Tx, decode_tx
 from consensus.vm import CallError, VMError, contract_address
 from consensus.vm.jsonvalues import from_json, to_json
@@ -33,6 +32,8 @@ from consensus.vm.runtime import NAME_PATTERN
 from node.api.server import json_error, read_json
 from node.views.service import ViewService
 from node.views.worker import ViewJob, ViewUnavailable
+from primitives import codec
+from primitives.keys import address_of
 
 MAX_EVENTS = 1_000
 DEFAULT_EVENTS = 100

@@ -20,10 +20,10 @@ import time
 
 import aiohttp
 
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.chaos.history import ReadAttempt, Submission
 from node.chaos.session import ChaosSession
+from primitives.keys import SigningKey
 
 log = logging.getLogger("ehrnet.chaos")
 MAX_IN_FLIGHT = 4

@@ -142,8 +142,8 @@ def _node_url(args: argparse.Namespace) -> str:
 async def _admin(args: argparse.Namespace) -> AsyncIterator[EhrUser]:
     import aiohttp
 
-    from consensus.keys import KeyFileError, SigningKey
     from node.ehr.sharing_client import EhrUser, NodeApi
+    from primitives.keys import KeyFileError, SigningKey
 
     path = _key_path(args)
     try:
@@ -290,7 +290,7 @@ def cmd_penalties(args: argparse.Namespace) -> int:
         user_pk = keys[0]
 
     async def main() -> dict[str, Any]:
-        from consensus.keys import address_of
+        from primitives.keys import address_of
 
         async with _admin(args) as admin:
             events = await _events(admin, "penalty")

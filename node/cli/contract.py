@@ -61,8 +61,8 @@ def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
 
 
 def _load_key(path: Path) -> Any:
-    from consensus.keys import KeyFileError, SigningKey
     from node.cli.main import CliError
+    from primitives.keys import KeyFileError, SigningKey
 
     try:
         return SigningKey.load(path)

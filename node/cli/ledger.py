@@ -90,9 +90,9 @@ def wait_final(node: str, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from consensus.keys import KeyFileError, SigningKey
     from consensus.tx import Tx
     from node.cli.main import CliError
+    from primitives.keys import KeyFileError, SigningKey
 
     try:
         key = SigningKey.load(args.key_file)
@@ -140,9 +140,9 @@ def cmd_tx_get(args: argparse.Namespace) -> int:
 def cmd_state_get(args: argparse.Namespace) -> int:
     """A record's value as the node reports it at its head; `ehrnet light get-state --key STATE_KEY` reads the same
     key with a proof checked against a verified header."""
-    from consensus.keys import KeyFileError, SigningKey
     from consensus.state import record_key
     from node.cli.main import CliError
+    from primitives.keys import KeyFileError, SigningKey
 
     if args.key_file is not None:
         try:

@@ -78,7 +78,7 @@ def _register_keys(sub: SubParsers) -> None:
 
 
 def _cmd_keys_new(args: argparse.Namespace) -> int:
-    from consensus.keys import SigningKey
+    from primitives.keys import SigningKey
 
     out: Path = args.out
     if out.exists():

@@ -12,9 +12,9 @@ import socket
 import time
 from pathlib import Path
 
-from consensus.keys import SigningKey
 from node.cluster.config import KEY_PREFIX, ConfigError, NetworkConfig, dump_network, load_network
 from node.p2p.identity import peer_id_from_seed
+from primitives.keys import SigningKey
 
 RESOLVED_NAME = "network.toml"
 

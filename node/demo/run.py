@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consensus.keys import SigningKey
 from node.cli.cluster import print_table, start_cluster
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster, ClusterError, default_data_dir
@@ -30,6 +29,7 @@ from node.cluster.network_init import admin_key_path
 from node.demo.data_dir import prepare_demo_dir
 from node.demo.story_log import install_story_logging
 from node.p2p.identity import public_key_of_peer_id
+from primitives.keys import SigningKey
 
 # libp2p, aiohttp and the analyses are imported where the story needs them: building the CLI parser must stay
 # light (every `ehrnet` command imports this module to register `demo`).
@@ -101,8 +101,8 @@ class ManagerRecords:
         self.stored: list[str] = []
 
     async def store(self, patient: bytes, task: str, result: Any, record: Any) -> None:
-        from consensus.keys import address_of
         from offload.fhir import build_record, patient_id
+        from primitives.keys import address_of
 
         if record is None:
             return

@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from consensus import codec
-from consensus.keys import SigningKey, address_of
 from node.ehr import wire
 from node.ehr.records import FilingError, RecordFiler
 from node.ledger.service import LedgerService
 from node.p2p.bridge import P2PError, P2PHost
 from node.service import Service
 from offload.context import RecordContext
+from primitives import codec
+from primitives.keys import SigningKey, address_of
 from storage.address import CID
 from storage.objects import ObjectStore
 

@@ -125,7 +125,7 @@ def _warm_up() -> None:
 
 
 def build_edge_service(host: P2PHost, identity_seed: bytes, sink: ResultSink | None = None) -> EdgeService:
-    from consensus.keys import SigningKey
+    from primitives.keys import SigningKey
 
     executor = EdgeExecutor(envelope.box_key_from_identity(SigningKey(identity_seed)), sink=sink)
     return EdgeService(host, executor, envelope.DEFAULT_MAX_REQUEST_BYTES)

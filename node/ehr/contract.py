@@ -7,13 +7,13 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, shared_vm
 from consensus.execute import Receipt
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.vm import BlockInfo
+from primitives import codec
+from primitives.keys import SigningKey
 
 EHR_CONTRACT = "ehr"
 CALL_GAS = 2_000_000

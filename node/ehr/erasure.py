@@ -19,13 +19,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, shared_vm
 from consensus.event_index import EventPosition
 from consensus.vm import CallError
 from node.ledger.service import LedgerService
 from node.service import Service
+from primitives import codec
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,7 @@ import nacl.exceptions
 import nacl.public
 from aiohttp import web
 
-from consensus import codec
 from consensus.errors import TxError, TxNonceError
-from consensus.keys import SigningKey, address_of
 from consensus.tx import decode_tx
 from node.api.server import json_error, read_json
 from node.ehr import wire
@@ -37,6 +35,8 @@ from node.ehr.records import FilingError, RecordFiler, enc_key_of
 from node.ledger.service import LedgerService
 from node.p2p.bridge import P2PHost
 from node.service import Service
+from primitives import codec
+from primitives.keys import SigningKey, address_of
 from storage.address import CID
 from storage.envelope import rewrap, x25519_from_ed25519_seed
 from storage.errors import StorageError

@@ -13,9 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from consensus.keys import SigningKey, address_of
 from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view, wait_receipt
 from node.ledger.service import LedgerService
+from primitives.keys import SigningKey, address_of
 from storage.address import CID
 from storage.envelope import Sealer, new_data_key, wrap_key
 from storage.objects import ObjectStore

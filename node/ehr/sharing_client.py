@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import nacl.bindings
 
-from consensus import codec
-from consensus.keys import SigningKey, address_of
 from consensus.tx import Tx
 from consensus.vm.jsonvalues import from_json, to_json
 from node.ehr import wire
+from primitives import codec
+from primitives.keys import SigningKey, address_of
 from storage.envelope import open_record, unwrap_key, x25519_from_ed25519_seed
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
-from consensus.keys import SigningKey, verify
 from consensus.messages import decode_map
+from primitives import codec
+from primitives.keys import SigningKey, verify
 
 EHR_PROTOCOL = "/ehrnet/ehr/1.0.0"
 SIGN_DOMAIN = "ehrnet/ehr-request/v1"

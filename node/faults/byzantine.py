@@ -39,18 +39,18 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from consensus import codec
 from consensus.block import Block, merkle_root
 from consensus.envelope import MAX_BATCH_ITEMS, ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
 from consensus.execute import build_block
-from consensus.keys import SigningKey
 from consensus.proposal import Proposal
 from consensus.tx import Tx, decode_tx
 from consensus.votes import Vote
 from node.ledger import wire
 from node.p2p.bridge import P2PError, P2PHost, RequestHandler
 from node.service import Service
+from primitives import codec
+from primitives.keys import SigningKey
 
 if TYPE_CHECKING:
     from node.ledger.service import LedgerService

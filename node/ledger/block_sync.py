@@ -17,11 +17,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from consensus import codec
 from consensus.envelope import ConsensusBatch
 from node.ledger import wire
 from node.ledger.sync_trigger import SyncTrigger
 from node.p2p.bridge import P2PError, P2PHost
+from primitives import codec
 
 log = logging.getLogger("node.ledger.service")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.block import Header
 from consensus.chainstore import ChainStore
 from consensus.errors import LedgerError
@@ -28,6 +28,7 @@ from consensus.votes import ValidatorSet
 from node.light import wire
 from node.light.errors import WireError
 from node.service import Service
+from primitives import codec
 
 if TYPE_CHECKING:
     from node.p2p.bridge import P2PHost

@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from consensus import codec
 from consensus.messages import HASH_SIZE, decode_map
+from primitives import codec
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine
 
-from consensus import actions, codec
+from consensus import actions
 from consensus.block import Block, Commit, decode_block
 from consensus.chainstore import ChainStore
 from consensus.envelope import ConsensusBatch, ProposalMessage
@@ -31,6 +31,7 @@ from node.ledger import wire
 from node.ledger.chain_app import ChainApp
 from node.p2p.bridge import P2PError, P2PHost, ProtocolRefused
 from node.p2p.refusal_backoff import RefusalBackoff
+from primitives import codec
 
 log = logging.getLogger("node.ledger.service")
 

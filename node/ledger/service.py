@@ -25,7 +25,6 @@ from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, MempoolFullError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
-from consensus.keys import SigningKey
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Admission, Mempool
 from consensus.messages import MessageError
@@ -48,6 +47,7 @@ from node.ledger.sign_guard import SignGuard
 from node.ledger.tx_gossip import LedgerGossipOut
 from node.p2p.bridge import P2PHost
 from node.service import Service
+from primitives.keys import SigningKey
 
 log = logging.getLogger(__name__)
 

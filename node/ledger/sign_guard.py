@@ -14,10 +14,10 @@ import logging
 import os
 from pathlib import Path
 
-from consensus import codec
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import Vote
+from primitives import codec
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import cbor2
 
-from consensus import codec
 from consensus.block import Block, Header
 from consensus.errors import LedgerError
 from consensus.messages import decode_map
 from consensus.tx import Tx
+from primitives import codec
 
 LEDGER_PROTOCOL = "/ehrnet/ledger/1.0.0"
 MAX_GOSSIP_BYTES = 4 * 1024 * 1024

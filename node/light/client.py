@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from consensus.genesis import Genesis
-from consensus.keys import SigningKey
 from node.cluster.config import ConfigError, NetworkConfig, genesis_of
 from node.light.errors import LightError
 from node.light.follower import Follower
 from node.light.sources import HttpSource, P2PSource, Source
 from node.light.trust import TrustStore
+from primitives.keys import SigningKey
 
 
 def genesis_from_network(network: NetworkConfig) -> Genesis:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
 from node.light.errors import BadPeerError, LightError
 from node.light.follower import Follower
+from primitives import codec
 
 VM_PREFIX = b"vm/"
 EHR_CONTRACT = "ehr"

@@ -1,6 +1,6 @@
 """A light client's identity: an Ed25519 signing key, an X25519 encryption key, and optionally a P-256 device key.
 
-- The Ed25519 key (consensus/keys.py format, `signing.key`) signs the user's transactions; its address is the
+- The Ed25519 key (primitives/keys.py format, `signing.key`) signs the user's transactions; its address is the
   user's address on the ledger.
 - The X25519 key (`box.key`) is what EHR data keys are wrapped for (issue 7, step 4 of the sharing protocol).
   It is independent of the signing key, so either can be rotated alone.
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import nacl.public
 
-from consensus import codec
-from consensus.keys import KeyFileError, SigningKey
 from node.light.errors import IdentityError
+from primitives import codec
+from primitives.keys import KeyFileError, SigningKey
 
 SIGNING_FILE = "signing.key"
 BOX_FILE = "box.key"

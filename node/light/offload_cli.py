@@ -56,9 +56,9 @@ class _ManagerRecords:
         self.user, self.host, self.manager_peer = user, host, manager_peer
 
     async def store(self, patient: bytes, task: str, result: Any, record: Any) -> None:
-        from consensus.keys import address_of
         from node.p2p.identity import public_key_of_peer_id
         from offload.fhir import build_record, patient_id
+        from primitives.keys import address_of
 
         if record is None:
             return

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from consensus.keys import SigningKey
 from node.cluster.config import ConfigError, NetworkConfig, load_network
 from node.ehr.sharing_client import EhrUser, NodeApi
 from node.light import identity
@@ -24,6 +23,7 @@ from node.light.args import UsageError
 from node.light.client import default_nodes, genesis_from_network, is_http, open_follower
 from node.light.ehr_state import EhrState
 from node.light.follower import Follower
+from primitives.keys import SigningKey
 
 if TYPE_CHECKING:
     from node.p2p.bridge import P2PHost

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from consensus import codec
 from consensus.block import Header
 from consensus.errors import LedgerError
 from consensus.genesis import Genesis, build_genesis
 from consensus.lightclient import LightClient
 from consensus.votes import ValidatorSet
 from node.light.errors import TrustStoreError
+from primitives import codec
 
 TRUST_TYPE = "ehrnet/light-trust/v1"
 TRUST_FILE = "trusted_head.cbor"

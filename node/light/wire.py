@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.block import Commit, Header
 from consensus.errors import LedgerError
 from consensus.messages import decode_map
 from consensus.votes import ValidatorSet
 from node.light.errors import RemoteError, WireError
+from primitives import codec
 
 LIGHT_PROTOCOL = "/ehrnet/light/1.0.0"
 MAX_REQUEST_BYTES = 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base58
 
-from consensus.keys import SigningKey
+from primitives.keys import SigningKey
 
 _ED25519_PROTOBUF_PREFIX = bytes([0x08, 0x01, 0x12, 0x20])
 _IDENTITY_MULTIHASH = 0x00

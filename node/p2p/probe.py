@@ -13,9 +13,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from consensus import codec
 from node.p2p.bridge import P2PHost, Subscription
 from node.service import Service
+from primitives import codec
 
 log = logging.getLogger(__name__)
 

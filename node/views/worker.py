@@ -26,7 +26,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import codec
+from primitives import codec
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""DHT wire messages (protocol `/ehrnet/kad/1.0.0`), canonical DAG-CBOR maps (consensus/codec.py).
+"""DHT wire messages (protocol `/ehrnet/kad/1.0.0`), canonical DAG-CBOR maps (primitives/codec.py).
 
 One request and one response per stream, each a single CBOR map with a "type" field:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus import codec
+from primitives import codec
 from storage.dht.keyspace import Contact
 from storage.errors import ProtocolError
 from storage.wire import decode_typed_map

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.chaos import workload
+from primitives.keys import SigningKey
 
 
 def _free_port() -> int:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from consensus.block import Block, Commit, Header
 from consensus.execute import BlockResult, Registry, build_block
 from consensus.genesis import Genesis, Params, build_genesis
-from consensus.keys import SigningKey
 from consensus.state import MemoryState
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives.keys import SigningKey
 
 CHAIN_ID = "ehrnet-test"
 

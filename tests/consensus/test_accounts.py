@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 
-from consensus import codec
 from consensus.accounts import ALLOWLIST, is_listed, may_send
 from consensus.errors import BlockError, GenesisError, TxError, TxNotAllowlistedError
 from consensus.execute import apply_block, build_block
@@ -15,6 +14,7 @@ from consensus.genesis import Genesis, Params, build_genesis
 from consensus.mempool import Mempool
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, make_genesis, record
 from tests.consensus.test_vm_versions import GENESIS_HASH_V1, GENESIS_STATE_ROOT_V1
 

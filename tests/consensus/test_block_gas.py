@@ -8,12 +8,12 @@ import dataclasses
 
 import pytest
 
-from consensus import codec
 from consensus.errors import BlockError, GenesisError
 from consensus.execute import apply_block, build_block
 from consensus.genesis import NEW_NETWORK_PARAMS, Params, check_vm_params
 from consensus.tx import Tx
 from node.cluster.config import ConfigError, GenesisSpec, generate_network, genesis_of
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain, make_genesis
 from tests.consensus.test_contract_txs import deploy_tx
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import (
     VM_PREFIX,
@@ -24,10 +24,11 @@ from consensus.contract_txs import (
 from consensus.errors import BlockError, TxError
 from consensus.execute import STATUS_FAILED, STATUS_OK, Receipt, apply_block, build_block
 from consensus.genesis import Genesis, Params, build_genesis
-from consensus.keys import SigningKey
 from consensus.state import MemoryState, WorkingState
 from consensus.tx import Tx
 from consensus.vm import BlockInfo, contract_address, name_key
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain, make_genesis
 
 COUNTER = """

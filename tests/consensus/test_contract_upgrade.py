@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 
-from consensus import codec
 from consensus.contract_txs import VM_PREFIX, ReadOnlyLedgerStorage, shared_vm
 from consensus.contract_upgrade import upgrade_body
 from consensus.contracts import bundled_source, ehr_latest_source, ehr_source, source
 from consensus.execute import Receipt, apply_block
 from consensus.genesis import Genesis, Params
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.vm import BlockInfo, code_key, name_key
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain
 
 # sha256 of consensus/contracts/ehr.contract, the code every chain deploys at genesis. Editing that file would

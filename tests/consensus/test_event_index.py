@@ -7,11 +7,11 @@ from pathlib import Path
 
 import lmdb
 
-from consensus import codec
 from consensus.chainstore import EVENT_INDEX_KEY, ChainStore
 from consensus.event_index import ContractEvent, EventPosition
-from consensus.keys import address_of
 from consensus.tx import Tx
+from primitives import codec
+from primitives.keys import address_of
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 
 NOTE = """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consensus import codec
 from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import MessageError
 from consensus.votes import Vote, VoteKind
+from primitives import codec
 from tests.consensus.test_machine_harness import CHAIN, make_keys, validator_set, value_of
 
 KEYS = make_keys(4)

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from consensus.block import (
     EMPTY_ROOT,
     Block,
@@ -25,6 +24,7 @@ from consensus.block import (
 )
 from consensus.errors import BlockError, CommitError
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives import codec
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, key, record, sign_commit
 
 VALIDATORS = ValidatorSet(tuple(k.public_key for k in VALIDATOR_KEYS))

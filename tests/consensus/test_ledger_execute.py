@@ -4,7 +4,6 @@ import dataclasses
 
 import pytest
 
-from consensus import codec
 from consensus.block import Block, merkle_root
 from consensus.errors import BlockError, TxError, TxKindError, TxNonceError
 from consensus.execute import STATUS_FAILED, ExecContext, Outcome, Registry, TxKind, apply_block, execute
@@ -13,6 +12,7 @@ from consensus.state import WorkingState, get_nonce, record_key, validators_at
 from consensus.system_txs import default_registry, evidence_body
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, key, record
 
 

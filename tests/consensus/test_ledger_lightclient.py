@@ -7,14 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.block import Commit, Header
 from consensus.errors import LightClientError
-from consensus.keys import SigningKey
 from consensus.lightclient import MIN_PARALLEL, CommitVerifier, LightClient, verify_state_proof
 from consensus.state import record_key
 from consensus.tx import Tx
 from consensus.votes import ValidatorSet
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import (
     ADMIN_KEY,
     CHAIN_ID,

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.errors import ProofError
 from consensus.state import MemoryState, WorkingState
+from primitives import codec
 
 
 def sha(b: bytes) -> bytes:

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from consensus.errors import TxChainIdError, TxEncodingError, TxError, TxSignatureError, TxSizeError
 from consensus.tx import SIGN_DOMAIN, Tx, decode_tx
+from primitives import codec
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 
 
@@ -118,7 +118,7 @@ def test_any_single_byte_change_is_rejected(position: int, xor: int) -> None:
         decode(bytes(mutated))
 
 
-# ---- the canonical codec (consensus/codec.py): its fast paths must agree with cbor2's canonical mode ----------
+# ---- the canonical codec (primitives/codec.py): its fast paths must agree with cbor2's canonical mode ----------
 
 _scalars = (
     st.none()

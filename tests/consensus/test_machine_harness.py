@@ -30,12 +30,12 @@ from consensus.actions import (
     ScheduleTimeout,
 )
 from consensus.evidence import DuplicateVoteEvidence
-from consensus.keys import SigningKey
 from consensus.machine import ConsensusMachine
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Timeout, TimeoutParams
 from consensus.votes import ValidatorSet, Vote, VoteKind
+from primitives.keys import SigningKey
 
 CHAIN = "ehrnet-test"
 FAST = TimeoutParams(

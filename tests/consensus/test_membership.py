@@ -7,12 +7,12 @@ import dataclasses
 
 import pytest
 
-from consensus import codec
 from consensus.errors import GenesisError, TxError
 from consensus.genesis import Genesis, Params, build_genesis
 from consensus.membership import members
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, make_genesis
 from tests.consensus.test_vm_versions import GENESIS_HASH_V1, GENESIS_STATE_ROOT_V1
 

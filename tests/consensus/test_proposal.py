@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consensus import codec
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind
+from primitives import codec
 from tests.consensus.test_machine_harness import CHAIN, make_keys, value_of
 
 KEY = make_keys(1)[0]

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind
+from primitives import codec
 from tests.consensus.test_machine_harness import CHAIN, make_keys, value_of
 
 KEYS = make_keys(2)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from consensus import codec
 from consensus.contract_txs import shared_vm, vm_for
 from consensus.errors import GenesisError, TxError
 from consensus.execute import Receipt, apply_block
 from consensus.genesis import Genesis, Params, build_genesis
-from consensus.keys import SigningKey
 from consensus.state import MemoryState
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
 from consensus.vm.versions import LATEST_VERSION, check_python, rules_for
 from consensus.vm_version_state import vm_version_at, vm_version_schedule
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain, make_genesis
 from tests.consensus.test_contract_txs import call_tx, deploy_tx
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.state import record_key
 from consensus.tx import Tx
@@ -14,6 +13,7 @@ from consensus.votes import ValidatorSet
 from node.ledger.light_server import LightServer
 from node.light import wire
 from node.light.errors import SourceError
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, Chain, key, record
 
 NEW_KEYS = [*VALIDATOR_KEYS[1:], key(60), key(61)]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from consensus.keys import SigningKey
 from consensus.state import record_key
 from consensus.tx import Tx
 from node.light import cli
 from node.light.client import genesis_from_network, open_follower
+from primitives.keys import SigningKey
 from tests.harness import await_until, http_json, running_cluster
 
 

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import pytest
 
-from consensus import codec
 from node.light.ehr_state import EhrState, NotRegisteredError, contract_state_key, name_state_key
 from node.light.errors import LightError
 from node.light.follower import Follower, VerifiedState
+from primitives import codec
 
 ADDRESS = bytes(range(20))
 PATIENT_PK, PATIENT_UID, DOCTOR_UID = b"\x01" * 32, b"\x0a" * 20, b"\x0d" * 20

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from consensus import codec
 from node.light import identity
 from node.light.errors import IdentityError
+from primitives import codec
 
 
 def test_keygen_then_load_gives_the_same_keys_and_refuses_to_overwrite(tmp_path: Path) -> None:

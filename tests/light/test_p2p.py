@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from node.ledger.light_server import LightServer
 from node.light import wire
 from node.light.client import open_follower
 from node.light.errors import RemoteError
 from node.p2p.bridge import HostConfig, P2PHost
+from primitives import codec
 from tests.light.helpers import NEW_SET, RECORD_KEY, build_chain, store_of
 
 

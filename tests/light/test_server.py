@@ -15,7 +15,6 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.genesis import build_genesis
 from consensus.lightclient import LightClient
@@ -25,6 +24,7 @@ from node.light import wire
 from node.light.errors import RemoteError, WireError
 from node.light.follower import Follower
 from node.light.sources import HttpSource
+from primitives import codec
 from tests.consensus.ledger_helpers import USER_KEYS, Chain, record
 from tests.light.helpers import NEW_SET, RECORD_KEY, build_chain, store_of
 

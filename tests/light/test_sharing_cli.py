@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from consensus.contract_txs import VM_PREFIX
 from consensus.contract_txs import contract_state_key as ledger_state_key
-from consensus.keys import SigningKey
 from consensus.vm import name_key
 from node.cli import admin as admin_cli
 from node.cluster.config import dump_network, generate_network
 from node.light import args as parse
 from node.light import cli, ehr_state
 from node.p2p.identity import peer_id_of_public_key
+from primitives.keys import SigningKey
 
 NOW = 1_800_000_000
 PK = "ab" * 32

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from consensus import codec
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cli import admin as admin_cli
 from node.cli.cluster import start_cluster
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.harness import http_json, node_processes
 
 pytestmark = pytest.mark.cluster

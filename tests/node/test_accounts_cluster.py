@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from consensus import codec
-from consensus.keys import SigningKey, address_of
 from consensus.tx import Tx
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import resolve_network
+from primitives import codec
+from primitives.keys import SigningKey, address_of
 from tests.harness import http_json, node_processes, wait_until
 from tests.node.test_byzantine_cluster import BYZANTINE, HONEST, assert_one_chain, faults_of, run_past_byzantine_turns
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from consensus.keys import SigningKey
 from node.cluster.config import dump_network, generate_network, load_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import RESOLVED_NAME, free_ports, resolve_network
 from node.p2p.identity import peer_id_from_seed
+from primitives.keys import SigningKey
 from tests.harness import http_json, node_processes, operator_token, wait_until
 
 pytestmark = pytest.mark.cluster

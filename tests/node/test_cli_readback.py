@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from consensus.keys import SigningKey
 from node.cli.main import main
+from primitives.keys import SigningKey
 from tests.harness import running_cluster
 
 pytestmark = pytest.mark.cluster

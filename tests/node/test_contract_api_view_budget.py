@@ -8,7 +8,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.genesis import Params
 from consensus.tx import Tx
@@ -16,6 +15,7 @@ from node.api.contracts import contract_routes
 from node.api.server import json_errors
 from node.views.budget import GasBudget
 from node.views.service import ViewService
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, Chain, make_genesis
 from tests.node.test_contracts_api import StubLedger
 

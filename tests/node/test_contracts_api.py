@@ -11,16 +11,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import contract_state_key
 from consensus.genesis import Genesis
-from consensus.keys import address_of
 from consensus.tx import Tx, decode_tx
 from consensus.vm import contract_address
 from consensus.vm.jsonvalues import from_json, to_json
 from node.api.contracts import contract_routes
 from node.api.server import json_errors
+from primitives import codec
+from primitives.keys import address_of
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 
 NOTE = """

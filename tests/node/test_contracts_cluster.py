@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from consensus import codec, smt
+from consensus import smt
 from consensus.block import Header
 from consensus.contract_txs import contract_state_key
-from consensus.keys import SigningKey
 from node.cli.contract import main
 from node.cluster.local import Cluster
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.harness import http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
+from primitives.keys import SigningKey
 from tests.harness import http_json, running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
 
-from consensus import codec
 from consensus.chainstore import ChainStore
 from consensus.tx import Tx
 from node.ehr.erasure import ErasureWatcher
 from node.ledger.service import LedgerService
+from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 from tests.harness import await_until
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from consensus import codec
 from consensus.envelope import ConsensusBatch
-from consensus.keys import SigningKey
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.gossip_validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers
@@ -16,6 +14,8 @@ from node.p2p.guard import GossipGuards
 from node.p2p.identity import peer_id_of_public_key
 from node.p2p.peer_score import PeerScorer, ScoreSettings
 from node.p2p.types import GossipMessage, TopicGuard, Verdict
+from primitives import codec
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, record
 
 VALIDATOR = VALIDATOR_KEYS[0]

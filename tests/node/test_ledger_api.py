@@ -10,12 +10,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from consensus.errors import MempoolFullError, TxSignatureError
 from consensus.genesis import Params
-from consensus.keys import SigningKey
 from consensus.mempool_journal import JournalError
 from consensus.tx import Tx
 from node.api.ledger import ledger_routes
 from node.api.server import json_errors
 from node.ledger.service import LedgerService
+from primitives.keys import SigningKey
 
 KEY = SigningKey(bytes(range(32)))
 GOOD = Tx.create(KEY, "c", "record", 0, {"key": b"k", "value": b"v"})

@@ -13,11 +13,11 @@ import asyncio
 from typing import Any, cast
 
 from consensus.envelope import ConsensusBatch
-from consensus.keys import SigningKey
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.block_sync import BlockSync, Entries
 from node.ledger.sync_trigger import SyncTrigger
+from primitives.keys import SigningKey
 
 KEY = SigningKey.generate()
 

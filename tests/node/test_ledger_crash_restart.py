@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cluster.config import NetworkConfig, generate_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import resolve_network
 from node.faults.points import CRASH_AFTER_PRECOMMIT, CRASH_BEFORE_PRECOMMIT, ENV_VAR, FAULT_EXIT_CODE
+from primitives.keys import SigningKey
 from tests.harness import http_json, node_processes, wait_until
 
 pytestmark = pytest.mark.cluster

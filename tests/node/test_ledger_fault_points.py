@@ -38,7 +38,7 @@ def test_nothing_is_armed_by_default_and_the_variable_is_parsed_strictly() -> No
 
 CHILD = """
 import sys
-from consensus.keys import SigningKey
+from primitives.keys import SigningKey
 from consensus.votes import Vote, VoteKind
 from node.faults.points import FaultPoints
 

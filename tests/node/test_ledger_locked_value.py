@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consensus import codec
 from node.ledger.locked_value import LockedValueFile
+from primitives import codec
 
 
 def test_the_latest_block_comes_back_after_a_restart(tmp_path: Path) -> None:

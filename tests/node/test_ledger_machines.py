@@ -13,7 +13,6 @@ from consensus import actions
 from consensus.block import Commit
 from consensus.chainstore import ChainStore
 from consensus.execute import BlockResult
-from consensus.keys import SigningKey
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Mempool
 from consensus.proposal import Proposal
@@ -21,6 +20,7 @@ from consensus.state import get_nonce, record_key
 from consensus.system_txs import default_registry
 from consensus.votes import Vote
 from node.ledger.chain_app import ChainApp
+from primitives.keys import SigningKey
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, make_genesis, record
 
 

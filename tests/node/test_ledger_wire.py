@@ -7,12 +7,12 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from consensus import codec
 from consensus.block import Block, Header
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.sign_guard import SignGuard
+from primitives import codec
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, VALIDATOR_KEYS, record
 
 H = bytes(32)

@@ -14,7 +14,6 @@ import aiohttp
 import numpy as np
 import pytest
 
-from consensus.keys import SigningKey
 from node.cli import admin as admin_cli
 from node.cluster.local import Cluster
 from node.ehr.sharing_client import EhrUser, NodeApi
@@ -25,6 +24,7 @@ from offload.client import run_local
 from offload.context import RecordContext
 from offload.fhir import build_record, parse_record, patient_id
 from offload.workload import TREMOR, make_payload
+from primitives.keys import SigningKey
 from tests.harness import running_cluster
 
 pytestmark = pytest.mark.cluster

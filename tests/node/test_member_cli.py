@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from consensus.keys import SigningKey
 from node.p2p.identity import peer_id_from_seed
+from primitives.keys import SigningKey
 from tests.harness import running_cluster, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from consensus.envelope import ConsensusBatch
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
 from node.cli.cluster import start_cluster
@@ -24,6 +23,7 @@ from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from node.ledger import wire
 from node.p2p.bridge import HostConfig, P2PError, P2PHost
+from primitives.keys import SigningKey
 from tests.harness import await_until, holds_for, node_processes, wait_until
 
 pytestmark = pytest.mark.cluster

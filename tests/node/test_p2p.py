@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from consensus.keys import SigningKey
 from node.p2p import identity
 from node.p2p.bridge import (
     DialError,
@@ -22,6 +21,7 @@ from node.p2p.bridge import (
     RequestError,
     peer_id_from_seed,
 )
+from primitives.keys import SigningKey
 from tests.harness import await_until
 
 

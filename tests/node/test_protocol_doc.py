@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from consensus.keys import SigningKey
 from node.cluster.local import Cluster
 from node.ledger.wire import consensus_topic, txs_topic
 from node.p2p.bridge import HostConfig, P2PHost
 from node.p2p.probe import PROBE_TOPIC
 from node.store.dht import LibP2PDht
+from primitives.keys import SigningKey
 from storage.dht.lookup import QUERY_TIMEOUT
 from tests.harness import await_until, running_cluster
 

@@ -15,7 +15,6 @@ import aiohttp
 import numpy as np
 import pytest
 
-from consensus.keys import SigningKey
 from consensus.tx import Tx
 from node.cli.admin import main as admin_main
 from node.cluster.local import Cluster
@@ -28,6 +27,7 @@ from offload.client import run_local
 from offload.context import RecordContext
 from offload.fhir import build_record, parse_record, patient_id
 from offload.workload import TREMOR, make_payload
+from primitives.keys import SigningKey
 from storage.address import CID
 from storage.errors import KeyStoreError
 from storage.keystore import KeyStore

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from consensus import codec
 from node.api.server import OperatorAuth
 from node.p2p.bridge import HostConfig, P2PHost, RequestError
 from node.store.dht import peer_bytes
 from node.store.service import StorageService
+from primitives import codec
 from storage import exchange, replicate
 from storage.address import CID
 from storage.dht import messages

@@ -6,7 +6,6 @@ import nacl.public
 import numpy as np
 import pytest
 
-from consensus import codec
 from offload.client import build_request, open_response, run_local
 from offload.context import RecordContext
 from offload.edge import EdgeExecutor
@@ -14,6 +13,7 @@ from offload.errors import MalformedError, RemoteError
 from offload.motion import motion_window
 from offload.recordings import ppg_recording, ppg_window
 from offload.tasks import encode_signal
+from primitives import codec
 
 DEVICE = nacl.public.PrivateKey(bytes(range(3, 35)))
 EDGE = EdgeExecutor(nacl.public.PrivateKey(bytes(range(4, 36))))

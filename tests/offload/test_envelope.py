@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
-from consensus.keys import SigningKey
 from offload import envelope
 from offload.client import PendingRequest, build_request, open_response
 from offload.edge import EdgeExecutor
 from offload.errors import MalformedError, RemoteError, TamperedError
 from offload.tasks import encode_signal
+from primitives import codec
+from primitives.keys import SigningKey
 
 
 class EchoTask:

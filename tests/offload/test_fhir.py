@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from offload.context import RecordContext
 from offload.errors import RecordError
 from offload.fhir import (
@@ -27,6 +26,7 @@ from offload.fhir import (
     patient_id,
     validate_fhir,
 )
+from primitives import codec
 
 PATIENT = patient_id(bytes(range(1, 21)))
 CONTEXT = RecordContext("phone-7.a", 1_763_950_000_123, 1_763_950_030_123)

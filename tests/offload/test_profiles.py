@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from consensus import codec
 from offload.device import EDGE, PHONE, builtin_profile, load_profile, parse_profile
 from offload.errors import ProfileError
 from offload.profiler import TaskProfile, measure_peak_bytes, profile_task
 from offload.store import ProfileStore
+from primitives import codec
 
 
 def test_shipped_profiles_carry_the_paper_figures() -> None:

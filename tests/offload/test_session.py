@@ -10,7 +10,6 @@ import nacl.public
 import numpy as np
 import pytest
 
-from consensus import codec
 from offload.client import run_local
 from offload.context import RecordContext
 from offload.deciders import AllLocal, AllOffload, Decider, MilpDecider
@@ -24,6 +23,7 @@ from offload.session import FALLBACK, ON_DEVICE, ON_EDGE, OffloadSession, Sessio
 from offload.store import ProfileStore
 from offload.tasks import encode_signal
 from offload.workload import HRV, TREMOR, make_payload
+from primitives import codec
 
 DEVICE_KEY = nacl.public.PrivateKey(bytes(range(40, 72)))
 EDGE_KEY = nacl.public.PrivateKey(bytes(range(80, 112)))

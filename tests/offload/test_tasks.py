@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from consensus import codec
 from offload.errors import TaskInputError, UnknownTaskError
 from offload.motion import motion_window
 from offload.tasks import decode_signal, encode_signal, get_task
 from offload.tremor import TremorTask, severity_score
+from primitives import codec
 
 
 def test_signal_round_trip_and_size_grows_with_window() -> None:

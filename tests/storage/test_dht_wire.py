@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from consensus import codec
+from primitives import codec
 from storage.address import CID, RAW
 from storage.dht.keyspace import Contact, key_of, provider_key
 from storage.dht.lookup import LookupKind

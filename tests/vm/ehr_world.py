@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from consensus import codec
 from consensus.contracts import EHR_CONTRACT_NAME, ehr_source
-from consensus.keys import SigningKey, address_of
 from consensus.vm import VM, BlockInfo, MemoryStorage, Receipt
+from primitives import codec
+from primitives.keys import SigningKey, address_of
 
 ROLES = ("admin", "ehr_manager", "edge", "doctor", "carer", "patient")
 GAS = 2_000_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from consensus import codec
 from consensus.vm import VM, BlockInfo, MemoryStorage, Receipt
+from primitives import codec
 
 BLOCK = BlockInfo(height=7, time=1_000)
 DEPLOYER = bytes(range(32))

@@ -6,9 +6,9 @@ import dataclasses
 import time
 from types import MappingProxyType
 
-from consensus import codec
 from consensus.vm import VM, GasSchedule, MemoryStorage, storage_key
 from consensus.vm.gas import NODE_COSTS
+from primitives import codec
 from tests.vm.helpers import BLOCK, SENDER, deploy, run
 
 RETURN_ONE = "def main():\n    return 1\n"

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import codec
 from consensus.contracts import ehr_source
 from consensus.vm import ArgumentError, compile_contract
 from consensus.vm.jsonvalues import from_json, parse_args, to_json
+from primitives import codec
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.text(max_size=8) | st.binary(max_size=8),

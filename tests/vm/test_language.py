@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from consensus import codec
+from primitives import codec
 from tests.vm.helpers import failure, value
 
 

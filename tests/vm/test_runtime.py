@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from consensus import codec
-from consensus.keys import address_of
 from consensus.vm import (
     VM,
     Event,
@@ -22,6 +20,8 @@ from consensus.vm import (
     select_events,
     storage_key,
 )
+from primitives import codec
+from primitives.keys import address_of
 from tests.vm.helpers import BLOCK, DEPLOYER, GAS, SENDER, deploy
 
 COUNTER = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from consensus import codec
 from consensus.vm import VM, MemoryStorage, OverlayStorage, code_key, meta_key, name_key, storage_key
+from primitives import codec
 from tests.vm.helpers import BLOCK
 from tests.vm.storage_conformance import OPS, Op, check_against_model
 
