@@ -43,7 +43,7 @@ def register(sub: SubParsers) -> None:
 
 
 def resolve_experiment(name: str, short: bool) -> Path:
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
 
     candidate = Path(name)
     if candidate.suffix == ".json" and candidate.exists():
@@ -69,7 +69,7 @@ def run(path: Path, seed: int | None, out: Path, data_dir: Path | None, target_r
 
     from node.chaos import control
     from node.chaos.session import close_current
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
 
     if target_running and data_dir is None:
         raise CliError("--target-running: needs --data-dir of the running cluster")
@@ -117,7 +117,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """The invariant checker over the recorded files alone, with the bounds of the experiment as it was run."""
     from node.chaos import invariants, report
     from node.chaos.history import Bounds, History
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
 
     try:
         journal = json.loads((args.out / "journal.json").read_text())

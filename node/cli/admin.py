@@ -377,7 +377,7 @@ def cmd_upgrade_ehr(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m node.cli.admin admin ...`: these commands without the rest of `ehrnet`."""
-    from node.cli.main import run_standalone
+    from node.cli.dispatch import run_standalone
 
     return run_standalone(register, argv)
 

@@ -78,7 +78,7 @@ def _json_flag(args: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m node.cli.bench bench ...`: the benchmarks without the rest of `ehrnet`."""
-    from node.cli.main import run_standalone
+    from node.cli.dispatch import run_standalone
 
     return run_standalone(register, argv)
 

@@ -61,7 +61,7 @@ def _common(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
 
 
 def _load_key(path: Path) -> Any:
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
     from primitives.keys import KeyFileError, SigningKey
 
     try:
@@ -121,8 +121,8 @@ def _report(receipt: dict[str, Any]) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from consensus.vm import VMError
     from consensus.vm.jsonvalues import from_json
+    from node.cli.dispatch import CliError
     from node.cli.ledger import NodeError
-    from node.cli.main import CliError
 
     key = _load_key(args.key)
     try:
@@ -173,8 +173,8 @@ def _deploy_verdict(receipt: dict[str, Any]) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     from consensus.vm import VMError
     from consensus.vm.jsonvalues import parse_args, to_json
+    from node.cli.dispatch import CliError
     from node.cli.ledger import NodeError, call
-    from node.cli.main import CliError
 
     node = args.node.rstrip("/")
     try:
@@ -208,7 +208,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m node.cli.contract contract ...`: these commands without the rest of `ehrnet`."""
-    from node.cli.main import run_standalone
+    from node.cli.dispatch import run_standalone
 
     return run_standalone(register, argv)
 

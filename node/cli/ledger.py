@@ -91,7 +91,7 @@ def wait_final(node: str, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]
 
 def cmd_record(args: argparse.Namespace) -> int:
     from consensus.tx import Tx
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
     from primitives.keys import KeyFileError, SigningKey
 
     try:
@@ -114,7 +114,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_tx_get(args: argparse.Namespace) -> int:
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
 
     tx_hash = args.hash.strip().lower().removeprefix("0x")
     if len(tx_hash) != 64 or not all(c in "0123456789abcdef" for c in tx_hash):
@@ -141,7 +141,7 @@ def cmd_state_get(args: argparse.Namespace) -> int:
     """A record's value as the node reports it at its head; `ehrnet light get-state --key STATE_KEY` reads the same
     key with a proof checked against a verified header."""
     from consensus.state import record_key
-    from node.cli.main import CliError
+    from node.cli.dispatch import CliError
     from primitives.keys import KeyFileError, SigningKey
 
     if args.key_file is not None:

@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from node import __version__
-from node.cli.args import HintingParser, reject_unknown
+from node.cli.args import HintingParser
+from node.cli.dispatch import CliError, dispatch, run_standalone
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
-
-class CliError(Exception):
-    """A user error: printed as `ehrnet: error: ...`, exit code 2."""
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -177,36 +174,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # arguments without importing the other command groups (cluster, light, admin, demo, ...).
         return run_standalone(_register_node, args)
     return dispatch(build_parser(), args)
-
-
-def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] | None = None) -> int:
-    """One command group without the rest of `ehrnet` (e.g. `python -m node.light.cli light ...` on a device),
-    with the same error handling as the full CLI."""
-    parser: argparse.ArgumentParser = HintingParser(prog="ehrnet")
-    register(parser.add_subparsers(dest="command", required=True))
-    return dispatch(parser, argv)
-
-
-def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse, run the chosen handler, and turn user errors into `ehrnet: error: ...` with exit code 2."""
-    from node.cluster.config import ConfigError
-    from node.cluster.local import ClusterError
-
-    HintingParser.command_line = list(sys.argv[1:] if argv is None else argv)
-    args, extras = parser.parse_known_args(argv)
-    reject_unknown(parser, args, extras)
-    try:
-        code: int = args.func(args)
-    except (CliError, ConfigError, ClusterError) as exc:
-        print(f"ehrnet: error: {exc}", file=sys.stderr)
-        exit_code: int = getattr(exc, "exit_code", 2)  # a cluster that is only slow (a timeout) exits 1
-        return exit_code
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        sys.stderr.close()
-        return 0
-    return code
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def cmd_get_state(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m node.light.cli light ...`: the light commands without the rest of `ehrnet` (a device install)."""
-    from node.cli.main import run_standalone
+    from node.cli.dispatch import run_standalone
 
     return run_standalone(register, argv)
 
