@@ -22,13 +22,22 @@ from __future__ import annotations
 
 from consensus.actions import Action, BroadcastProposal, BroadcastVote, Commit, ScheduleTimeout
 from consensus.height_state import Application, HeightState
+from consensus.inputs import (
+    ConsensusInput,
+    ReceiveProposal,
+    ReceiveValue,
+    ReceiveVote,
+    Start,
+    StartHeight,
+    TimeoutExpired,
+)
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.timeouts import Step, Timeout, TimeoutParams
 from consensus.votes import ValidatorSet, Vote, VoteKind, max_faulty
 from primitives.keys import SigningKey
 
-__all__ = ["Application", "ConsensusMachine"]
+__all__ = ["Application", "ConsensusInput", "ConsensusMachine"]
 
 Message = Proposal | Vote
 
@@ -79,6 +88,24 @@ class ConsensusMachine:
         self._precommit_timeout_rounds: set[int] = set()
 
     # ---- inputs -----------------------------------------------------------------------------------------------
+
+    def feed(self, item: ConsensusInput, now: float) -> list[Action]:
+        """Feed one input (consensus/inputs.py) at clock value `now`: the single entry point a shell and a replay
+        use, so that the sequence of (input, now) pairs is the whole story of a run. Raises `MessageError` (or
+        ValueError for a height that goes backwards) as the per-kind methods below do."""
+        match item:
+            case Start():
+                return self.on_start(now)
+            case StartHeight(height, validators):
+                return self.start_height(height, validators, now)
+            case ReceiveProposal(proposal, value, verified):
+                return self.on_proposal(proposal, value, now, verified=verified)
+            case ReceiveVote(vote, verified):
+                return self.on_vote(vote, now, verified=verified)
+            case ReceiveValue(value_hash, value):
+                return self.on_value(value_hash, value, now)
+            case TimeoutExpired(timeout):
+                return self.on_timeout(timeout, now)
 
     def on_start(self, now: float) -> list[Action]:
         """Line 10: start round 0 of the current height. Messages fed before this are kept and counted."""
