@@ -112,9 +112,11 @@ def _register_offload(sub: SubParsers) -> None:
 
 
 def _register_storage(sub: SubParsers) -> None:
+    from node.cli import dag as dag_cli
     from node.cli import storage as storage_cli
 
     storage_cli.register(sub)
+    dag_cli.register(sub)  # `ehrnet dag export | import` (CAR v1) builds on the storage commands' helpers
 
 
 def _register_light(sub: SubParsers) -> None:

@@ -58,10 +58,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _operator_args(gc)
     gc.set_defaults(func=run_gc)
 
-    from node.cli import dag as dag_cli  # `ehrnet dag export | import` (CAR v1), a separate module
-
-    dag_cli.register(subparsers)
-
 
 def _operator_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", type=node_url, required=True, help=NODE_HELP)

@@ -39,9 +39,10 @@ def register(sub: SubParsers) -> None:
     get.add_argument("--key", dest="keys", action="append", required=True, metavar="HEX", help="state key (hex)")
     get.set_defaults(func=cmd_get_state)
 
-    from node.light import sharing_cli
+    from node.light import offload_cli, sharing_cli
 
     sharing_cli.register(cmds)
+    offload_cli.register(cmds, sharing_cli.session_args)  # `light offload ...` builds on the sharing commands
 
 
 def _add_follow_args(parser: argparse.ArgumentParser) -> None:

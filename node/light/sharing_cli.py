@@ -34,23 +34,23 @@ if TYPE_CHECKING:
 
 def register(cmds: SubParsers) -> None:
     records = cmds.add_parser("records", help="list my records (CIDs), proof-verified")
-    _session_args(records)
+    session_args(records)
     records.set_defaults(func=cmd_records)
 
     grant = cmds.add_parser("grant", help="grant a user read access to my records (PolicyList)")
-    _session_args(grant)
+    session_args(grant)
     grant.add_argument("--to", required=True, metavar="PK", help="the grantee's Ed25519 public key (hex)")
     grant.add_argument("--scope", default="*", help='"*" (all records, default) or comma-separated CIDs')
     grant.add_argument("--expires", default="+1d", metavar="T", help="never, +N[s|m|h|d], Unix seconds or ISO time")
     grant.set_defaults(func=cmd_grant)
 
     revoke = cmds.add_parser("revoke", help="withdraw a user's access to my records")
-    _session_args(revoke)
+    session_args(revoke)
     revoke.add_argument("--to", required=True, metavar="PK", help="the grantee's Ed25519 public key (hex)")
     revoke.set_defaults(func=cmd_revoke)
 
     request = cmds.add_parser("request", help="read a patient's records through the 4-step protocol")
-    _session_args(request)
+    session_args(request)
     request.add_argument("--patient", required=True, metavar="PK", help="the patient's Ed25519 public key (hex)")
     request.add_argument(
         "--manager",
@@ -66,16 +66,12 @@ def register(cmds: SubParsers) -> None:
     request.set_defaults(func=cmd_request)
 
     audit = cmds.add_parser("audit", help="who accessed my records (the contract's audit trail), proof-verified")
-    _session_args(audit)
+    session_args(audit)
     audit.add_argument("--last", default="50", help="show the newest N entries (default 50)")
     audit.set_defaults(func=cmd_audit)
 
-    from node.light import offload_cli
 
-    offload_cli.register(cmds, _session_args)
-
-
-def _session_args(parser: argparse.ArgumentParser) -> None:
+def session_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="the network's resolved config (network.toml)")
     parser.add_argument("--data-dir", type=Path, required=True, help="the client's directory (trusted head, keys)")
     parser.add_argument("--identity", type=Path, help="directory of signing.key and box.key (default: --data-dir)")
