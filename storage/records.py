@@ -11,10 +11,10 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 
 from storage.address import CID
-from storage.envelope import Opener, Sealer, new_data_key, rewrap, unwrap_key, wrap_key
 from storage.errors import NotPinnedError
 from storage.keystore import KeyStore
 from storage.objects import ObjectStore
+from storage.record_encryption import Opener, Sealer, new_data_key, rewrap, unwrap_key, wrap_key
 
 
 class EhrVault:

@@ -38,10 +38,10 @@ from node.service import Service
 from primitives import codec
 from primitives.keys import SigningKey, address_of
 from storage.address import CID
-from storage.envelope import rewrap, x25519_from_ed25519_seed
 from storage.errors import StorageError
 from storage.keystore import KeyStore
 from storage.objects import ObjectStore
+from storage.record_encryption import rewrap, x25519_from_ed25519_seed
 
 log = logging.getLogger(__name__)
 

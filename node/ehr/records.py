@@ -17,9 +17,9 @@ from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view,
 from node.ledger.service import LedgerService
 from primitives.keys import SigningKey, address_of
 from storage.address import CID
-from storage.envelope import Sealer, new_data_key, wrap_key
 from storage.objects import ObjectStore
-from storage.replication import DEFAULT_REPLICATION
+from storage.placement import DEFAULT_REPLICATION
+from storage.record_encryption import Sealer, new_data_key, wrap_key
 
 log = logging.getLogger(__name__)
 

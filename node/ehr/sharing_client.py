@@ -20,7 +20,7 @@ from consensus.vm.jsonvalues import from_json, to_json
 from node.ehr import wire
 from primitives import codec
 from primitives.keys import SigningKey, address_of
-from storage.envelope import open_record, unwrap_key, x25519_from_ed25519_seed
+from storage.record_encryption import open_record, unwrap_key, x25519_from_ed25519_seed
 
 if TYPE_CHECKING:
     from node.p2p.bridge import P2PHost  # libp2p is imported by whoever starts a host, not by this library

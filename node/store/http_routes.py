@@ -47,7 +47,7 @@ from storage.errors import (
     StoreFullError,
 )
 from storage.objects import ObjectStore
-from storage.replication import DEFAULT_REPLICATION
+from storage.placement import DEFAULT_REPLICATION
 
 log = logging.getLogger(__name__)
 

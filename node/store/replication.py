@@ -24,7 +24,8 @@ from storage.address import CID
 from storage.dht.keyspace import Contact
 from storage.errors import StorageError
 from storage.objects import ObjectStore
-from storage.replicate import (
+from storage.placement import closest_peers, plan_replication
+from storage.replica_requests import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_ID,
     Accepted,
@@ -35,7 +36,6 @@ from storage.replicate import (
     encode_answer,
     encode_replicate,
 )
-from storage.replication import closest_peers, plan_replication
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from primitives import codec
 from storage.dht.keyspace import Contact
 from storage.errors import ProtocolError
-from storage.wire import decode_typed_map
+from storage.peer_message import decode_typed_map
 
 PROTOCOL_ID = "/ehrnet/kad/1.0.0"
 MAX_MESSAGE_BYTES = 256 << 10

@@ -26,7 +26,7 @@ from storage.dht.keyspace import Contact
 from storage.dht.providers import PROVIDER_TTL, REPUBLISH_INTERVAL
 from storage.errors import BlockNotFoundError
 from storage.importer import CHUNK_SIZE
-from storage.replication import closest_peers
+from storage.placement import closest_peers
 from tests.harness import await_until
 
 DATA = bytes((i * 7919 + 13) % 251 for i in range(3 * CHUNK_SIZE + 999))

@@ -26,7 +26,7 @@ from storage.exchange import (
 from storage.fetch import BlockFetcher, RequestBlocks
 from storage.importer import CHUNK_SIZE, Block
 from storage.objects import ObjectStore
-from storage.replication import plan_replication
+from storage.placement import plan_replication
 
 
 @dataclass

@@ -9,7 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.blockstore import Blockstore
-from storage.envelope import (
+from storage.errors import DecryptionError, KeyStoreError
+from storage.keystore import KeyStore
+from storage.objects import ObjectStore
+from storage.record_encryption import (
     SEGMENT,
     Opener,
     decrypt_chunks,
@@ -22,9 +25,6 @@ from storage.envelope import (
     wrap_key,
     x25519_from_ed25519_seed,
 )
-from storage.errors import DecryptionError, KeyStoreError
-from storage.keystore import KeyStore
-from storage.objects import ObjectStore
 from storage.records import EhrVault
 
 KEY = bytes(range(32))

@@ -4,7 +4,7 @@ import pytest
 
 from storage.address import CID, RAW
 from storage.dht.keyspace import Contact
-from storage.replication import closest_peers, plan_replication
+from storage.placement import closest_peers, plan_replication
 
 CID_X = CID.of(RAW, b"x-ray")
 PEERS = [Contact(f"peer-{i}".encode()) for i in range(8)]

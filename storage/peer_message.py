@@ -1,4 +1,4 @@
-"""The envelope check shared by the storage peer protocols (DHT, replicate): one bounded, canonical DAG-CBOR map
+"""The first check of every storage peer message (DHT, replica requests): one bounded, canonical DAG-CBOR map
 with a text "type" field. Everything a peer sends passes here first, so a malformed frame is a `ProtocolError`
 naming the protocol, never a crash."""
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from primitives import codec
 from storage.address import CID
 from storage.errors import InvalidCidError, ProtocolError
-from storage.wire import decode_typed_map
+from storage.peer_message import decode_typed_map
 
 PROTOCOL_ID = "/ehrnet/replicate/1.0.0"
 MAX_MESSAGE_BYTES = 1024
