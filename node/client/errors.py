@@ -8,6 +8,8 @@ resend the same signed bytes; docs/API.md, "What an acknowledgement promises").
 
 from __future__ import annotations
 
+from typing import Any
+
 # `ehrnet` exit codes (docs/API.md, "Clients"): 0 done; 1 the node answered no, or not in time; 2 the command
 # could not be carried out as asked (bad usage, a local file, no node to talk to).
 EXIT_REFUSED = 1
@@ -41,13 +43,17 @@ class NodeTimeout(NodeError):
 
 
 class NodeRefused(NodeError):
-    """The node answered with an HTTP error: `status`, its JSON `error` message and `code` when it gave one."""
+    """The node answered with an HTTP error: `status`, its JSON `error` message and `code` when it gave one, and
+    the whole JSON object in `doc` (a batch refusal lists there which transactions it took and which not)."""
 
-    def __init__(self, url: str, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, url: str, status: int, message: str, code: str | None = None, doc: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(url, f"{status}: {message}")
         self.status = status
         self.message = message
         self.code = code
+        self.doc = doc or {}
 
 
 class NodeBadAnswer(NodeError):

@@ -77,7 +77,8 @@ def refusal(url: str, status: int, body: bytes, reason: str = "") -> NodeRefused
     if isinstance(doc, dict):
         message = str(doc.get("error", message))
         code = str(doc["code"]) if "code" in doc else None
-    elif body:
+        return NodeRefused(url, status, message, code, doc)
+    if body:
         message = body[:200].decode("utf-8", "replace")
     return NodeRefused(url, status, message, code)
 

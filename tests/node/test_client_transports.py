@@ -114,7 +114,9 @@ async def test_a_refusal_carries_the_nodes_status_message_and_code(make: Any, se
     url, _ = server
     with pytest.raises(NodeRefused) as refused:
         await make(url, None).submit(b"\x01")
-    assert (refused.value.status, refused.value.message, refused.value.code) == (409, "nonce 3 is already used", "nonce")
+    found = (refused.value.status, refused.value.message, refused.value.code)
+    assert found == (409, "nonce 3 is already used", "nonce")
+    assert refused.value.doc == {"error": "nonce 3 is already used", "code": "nonce"}  # the whole refusal
     with pytest.raises(NodeRefused) as unauthorised:
         await make(url, None).pins()
     assert unauthorised.value.status == 401 and unauthorised.value.exit_code == 1
