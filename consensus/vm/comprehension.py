@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from consensus.vm.builtins import items_of, set_item
 from consensus.vm.errors import LimitExceeded
+from consensus.vm.gas import Meter
 from consensus.vm.operators import truth
 from consensus.vm.values import SLOT_BYTES
 
-if TYPE_CHECKING:
-    from consensus.vm.interpreter import Interpreter
-
 _MISSING = object()
+
+
+class Interpreter(Protocol):
+    """What a comprehension needs of the interpreter that evaluates it (consensus/vm/interpreter.py, which
+    imports this module): its meter, its local variables, and evaluating and assigning expressions."""
+
+    meter: Meter
+    locals: dict[str, Any]
+
+    def eval(self, node: ast.expr) -> Any: ...
+
+    def store(self, target: ast.expr, value: Any) -> None: ...
 
 
 def list_comprehension(interp: Interpreter, node: ast.ListComp | ast.GeneratorExp) -> list[Any]:
