@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import time
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any, TypeVar
 import psutil
 
 from node.cli.cluster import start_cluster
+from node.client import NodeClient
+from node.client.request import Request, send_json
 from node.cluster.config import NetworkConfig, generate_network
 from node.cluster.local import Cluster
 
@@ -66,13 +67,17 @@ async def await_until(
 
 
 def http_json(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 10.0) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    """One JSON request to a full URL (path and query as the test spells them) through the node client; a refusal
+    raises `NodeRefused` (its `status` and the node's `message`), any other failure another `NodeError`."""
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    operator = token is not None
+    request = (
+        send_json(method, target, body, operator=operator)
+        if body is not None
+        else Request(method, target, operator=operator)
+    )
+    return NodeClient.connect(f"{parts.scheme}://{parts.netloc}", token, timeout).call(request)
 
 
 def operator_token(cluster: Cluster, name: str) -> str:

@@ -39,7 +39,7 @@ def test_unknown_here_is_not_yet_but_a_bad_question_is_an_error() -> None:
 
 def test_the_wait_ends_at_its_deadline_naming_the_last_status() -> None:
     wait = FinalityWait("http://n", H, timeout_s=3.0, now=0.0)
-    with pytest.raises(NodeTimeout, match="not final after 3 s .last: pending"):
+    with pytest.raises(NodeTimeout, match=r"not final after 3 s \(last: pending\)"):
         wait.answered({"status": "pending"}, asked_s=3.0, took_s=3.0, now=3.0)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import urllib.error
 from pathlib import Path
 
 import pytest
 
 from node.cli.contract import main
+from node.client import NodeError
 from node.cluster.config import generate_network
 from tests.harness import http_json, running_cluster, wait_until
 
@@ -30,7 +30,7 @@ MAX_TX_GAS = 2_000_000_000  # minutes of interpreter time: the view is certainly
 def _height(url: str) -> int | None:
     try:
         return int(http_json("GET", f"{url}/status", timeout=2)["height"])
-    except (OSError, urllib.error.URLError):
+    except NodeError:
         return None
 
 
@@ -52,7 +52,7 @@ def test_status_and_blocks_go_on_while_a_maximum_gas_view_runs(tmp_path: Path) -
             body = {"function": "spin", "args": [], "gas_limit": MAX_TX_GAS}
             try:
                 answers.append(http_json("POST", f"{url}/contracts/spin/call", body, timeout=120))
-            except (OSError, urllib.error.URLError) as exc:
+            except NodeError as exc:
                 answers.append(exc)
 
         caller = threading.Thread(target=view, daemon=True)

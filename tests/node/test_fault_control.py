@@ -4,7 +4,6 @@ crashes the node at the named place."""
 
 from __future__ import annotations
 
-import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from node.client import NodeRefused
 from node.cluster.config import ConfigError, generate_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import resolve_network
@@ -43,8 +43,8 @@ def test_byzantine_mode_from_the_environment_needs_the_unsafe_confirmation() -> 
 def call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     try:
         return 200, http_json(method, url, body, token=token)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    except NodeRefused as exc:
+        return exc.status, exc.message
 
 
 @contextmanager

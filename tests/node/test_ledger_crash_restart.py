@@ -17,7 +17,6 @@ import json
 import shutil
 import threading
 import time
-import urllib.error
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from consensus.tx import Tx
+from node.client import NodeError
 from node.cluster.config import NetworkConfig, generate_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import resolve_network
@@ -83,7 +83,7 @@ class TxFlow:
             try:
                 http_json("POST", f"{self.cluster.records[name].http_url}/tx", {"tx": tx.raw.hex()}, timeout=2)
                 self.acknowledged += 1
-            except (urllib.error.URLError, OSError, ValueError):
+            except NodeError:
                 continue  # the node is down or busy: the flow goes on with the next one
 
 
