@@ -11,7 +11,7 @@ import warnings
 
 from offload.errors import TaskFailedError
 from offload.heartpy_import import import_heartpy
-from offload.tasks import decode_signal, fixed
+from offload.task_input import decode_signal, fixed
 from primitives import codec
 
 # heartpy needs a few beats to reject outliers; shorter windows make its measures meaningless.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offload.errors import TaskInputError
-from offload.tasks import FloatArray
+from offload.task_input import FloatArray
 
 GRAVITY = 9.81
 LEVER_ARM_M = 0.10

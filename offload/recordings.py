@@ -23,7 +23,7 @@ import numpy as np
 
 from offload.errors import TaskInputError
 from offload.heartpy_import import heartpy_data_dir
-from offload.tasks import FloatArray
+from offload.task_input import FloatArray
 
 LONG_RECORDING = 2
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from offload.errors import TaskInputError
-from offload.tasks import decode_signal
+from offload.task_input import decode_signal
 from primitives import codec
 
 BAND_HZ = (3.0, 12.0)

@@ -21,7 +21,8 @@ from offload.errors import ProfileError
 from offload.motion import motion_window
 from offload.profiler import TaskProfile, profile_task
 from offload.recordings import ppg_window
-from offload.tasks import encode_signal, get_task
+from offload.task_input import encode_signal
+from offload.tasks import get_task
 
 HRV, TREMOR = "hrv/1", "tremor/1"
 TASK_KINDS = (HRV, TREMOR)

@@ -12,7 +12,7 @@ from offload.edge import EdgeExecutor
 from offload.errors import MalformedError, RemoteError
 from offload.motion import motion_window
 from offload.recordings import ppg_recording, ppg_window
-from offload.tasks import encode_signal
+from offload.task_input import encode_signal
 from primitives import codec
 
 DEVICE = nacl.public.PrivateKey(bytes(range(3, 35)))

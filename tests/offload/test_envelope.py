@@ -14,7 +14,7 @@ from offload import envelope
 from offload.client import PendingRequest, build_request, open_response
 from offload.edge import EdgeExecutor
 from offload.errors import MalformedError, RemoteError, TamperedError
-from offload.tasks import encode_signal
+from offload.task_input import encode_signal
 from primitives import codec
 from primitives.keys import SigningKey
 

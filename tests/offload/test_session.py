@@ -21,7 +21,7 @@ from offload.predict import MEASURING_DEVICE, predict
 from offload.profiler import TaskProfile
 from offload.session import FALLBACK, ON_DEVICE, ON_EDGE, OffloadSession, SessionTask, Transport
 from offload.store import ProfileStore
-from offload.tasks import encode_signal
+from offload.task_input import encode_signal
 from offload.workload import HRV, TREMOR, make_payload
 from primitives import codec
 

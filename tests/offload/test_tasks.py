@@ -7,7 +7,8 @@ import pytest
 
 from offload.errors import TaskInputError, UnknownTaskError
 from offload.motion import motion_window
-from offload.tasks import decode_signal, encode_signal, get_task
+from offload.task_input import decode_signal, encode_signal
+from offload.tasks import get_task
 from offload.tremor import TremorTask, severity_score
 from primitives import codec
 
