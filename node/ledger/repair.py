@@ -9,19 +9,18 @@ It also serves those requests. Split from `ledger_service.py` as a mixin: it wor
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 
-from consensus import actions
 from consensus.block import Block, Commit, decode_block
 from consensus.chainstore import ChainStore
 from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
 from consensus.execute import Registry
 from consensus.genesis import Genesis
+from consensus.inputs import ConsensusInput, ReceiveValue
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Mempool
 from consensus.messages import MessageError
@@ -29,13 +28,12 @@ from consensus.proposal import Proposal
 from consensus.votes import ValidatorSet
 from node.ledger import wire
 from node.ledger.chain_app import ChainApp
+from node.ledger.timing import ValueFetchSchedule
 from node.p2p.bridge import P2PError, P2PHost, ProtocolRefused
 from node.p2p.refusal_backoff import RefusalBackoff
 from primitives import codec
 
 log = logging.getLogger("node.ledger.service")
-
-Input = Callable[[float], list[actions.Action]]
 
 
 class LedgerRepair:
@@ -77,7 +75,7 @@ class LedgerRepair:
     _fetching: set[bytes]
 
     # Provided by the service.
-    def _submit(self, step: Input) -> None:
+    def _submit(self, item: ConsensusInput) -> None:
         raise NotImplementedError
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
@@ -274,25 +272,30 @@ class LedgerRepair:
     async def _fetch_until_obtained(self, height: int, value_hash: bytes) -> None:
         machine, app, mempool = self.machine, self.app, self.mempool
         assert machine is not None and app is not None and mempool is not None
-        deadline = time.monotonic() + self.compact_wait_s
-        pause = self.fetch_retry_first_s
+        schedule = ValueFetchSchedule(
+            time.monotonic(),
+            compact_wait_s=self.compact_wait_s,
+            poll_s=0.05,
+            retry_first_s=self.fetch_retry_first_s,
+            retry_max_s=self.fetch_retry_max_s,
+        )
         while not self._value_settled(height, value_hash):
             compact = self._compact.get(value_hash)
             block = compact.expand(mempool.get) if compact is not None else None
             if block is not None:
                 rebuilt = block.encode()
                 app.remember_encoding(rebuilt, block)
-                self._submit(functools.partial(deliver_value, machine, value_hash, rebuilt))
+                self._submit(ReceiveValue(value_hash, rebuilt))
                 return
-            if compact is not None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)  # tx gossip usually brings the missing transactions in time
+            wait = schedule.wait_for_gossip(compact is not None, time.monotonic())
+            if wait is not None:
+                await asyncio.sleep(wait)  # tx gossip usually brings the missing transactions in time
                 continue
             value = await self._value_from_peers(height, value_hash)
             if value is not None:
-                self._submit(functools.partial(deliver_value, machine, value_hash, value))
+                self._submit(ReceiveValue(value_hash, value))
                 return
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self.fetch_retry_max_s)
+            await asyncio.sleep(schedule.peers_failed())
 
     async def _value_from_peers(self, height: int, value_hash: bytes) -> bytes | None:
         """One pass over the connected peers, handshaken ones first; an answer counts only if it hashes to
@@ -354,7 +357,3 @@ class LedgerRepair:
             if held is not None:
                 proposals.append(self._compact_message(*held))
         return ConsensusBatch(tuple(proposals), tuple(machine.votes())).encode()
-
-
-def deliver_value(machine: ConsensusMachine, value_hash: bytes, value: bytes, now: float) -> list[actions.Action]:
-    return machine.on_value(value_hash, value, now)

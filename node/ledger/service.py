@@ -10,11 +10,10 @@ and final blocks when this node fell behind (restart, wipe, partition).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 
 from consensus import actions
@@ -25,10 +24,18 @@ from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, MempoolFullError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
+from consensus.inputs import (
+    ConsensusInput,
+    ReceiveProposal,
+    ReceiveValue,
+    ReceiveVote,
+    Start,
+    StartHeight,
+    TimeoutExpired,
+)
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Admission, Mempool
 from consensus.messages import MessageError
-from consensus.proposal import Proposal
 from consensus.sender_limits import SenderLimits
 from consensus.state import get_nonce
 from consensus.system_txs import default_registry, evidence_body
@@ -41,17 +48,17 @@ from node.ledger.chain_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger.compact import CompactProposals
 from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
 from node.ledger.group_commit import JournalWriter, open_mempool_journal
+from node.ledger.journal import ConsensusJournal, open_consensus_journal
 from node.ledger.locked_value import LockedValueFile
-from node.ledger.repair import LedgerRepair, deliver_value
+from node.ledger.repair import LedgerRepair
 from node.ledger.sign_guard import SignGuard
+from node.ledger.timing import IdleWake, Wake
 from node.ledger.tx_gossip import LedgerGossipOut
 from node.p2p.bridge import P2PHost
 from node.service import Service
 from primitives.keys import SigningKey
 
 log = logging.getLogger(__name__)
-
-Input = Callable[[float], list[actions.Action]]
 
 
 class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
@@ -84,8 +91,9 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self.key = key
         self.block_interval_s = block_interval_s
         self.idle_block_interval_s = max(idle_block_interval_s, block_interval_s)
-        # While the chain is idle: the height we wait to start and the timer that starts it anyway (an empty
-        # block) — see `_wait_for_work`.
+        self._idle_wake = IdleWake(block_interval_s, idle_block_interval_s)  # node/ledger/timing.py
+        # While the chain is idle: the height we wait to start, its validators and the timer that starts it anyway
+        # (an empty block) — see `_go_on`.
         self._idle: tuple[int, ValidatorSet, asyncio.TimerHandle] | None = None
         self.timeouts = timeouts or TimeoutParams(propose=1.5, propose_delta=0.5, prevote=0.5, precommit=0.5)
         self.registry = registry or default_registry()
@@ -94,7 +102,8 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self.journal: JournalWriter | None = None  # the mempool on disk: what makes an acknowledgement durable
         self.app: ChainApp | None = None
         self.machine: ConsensusMachine | None = None
-        self._inbox: asyncio.Queue[Input] = asyncio.Queue()
+        self.consensus_journal: ConsensusJournal | None = None  # opt-in (node/ledger/journal.py)
+        self._inbox: asyncio.Queue[ConsensusInput] = asyncio.Queue()
         self._out_votes: list[Vote] = []
         self._out_proposals: list[ProposalMessage] = []
         self._compact: dict[bytes, wire.CompactBlock] = {}  # proposed blocks waiting for transactions, by hash
@@ -142,14 +151,20 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self._restored = [tx.raw for tx in restored]
         self.app = ChainApp(store, self.mempool, self.registry, self.key.public_key)
         self.last_block_time_ms = store.head.time_ms
+        # Opt-in: every input the machine is fed, for `ehrnet ledger replay` (node/ledger/journal.py).
+        self.consensus_journal, machine_app = open_consensus_journal(self.data_dir, self.app)
         self.machine = ConsensusMachine(
             chain_id=self.chain_id,
-            app=self.app,
+            app=machine_app,
             height=store.height + 1,
             validators=store.next_validators(),
             key=self.key,  # the machine votes only while this key is in the height's validator set
             params=self.timeouts,
         )
+        if self.consensus_journal is not None:
+            self.consensus_journal.begin(
+                self.machine, max_block_bytes=params.max_block_bytes, max_tx_bytes=params.max_tx_bytes
+            )
         self.host.set_request_handler(wire.LEDGER_PROTOCOL, self._serve, max_request_bytes=4096)
         refresh_members(self.members, store.get_value, store.height)
         judge = LedgerGossipJudge(self.chain_id, self.members, lambda: store.height, max_tx_bytes=params.max_tx_bytes)
@@ -165,11 +180,11 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         for vote in replayed:
             # Signed before a restart: the machine repeats these instead of signing anything new in their slots,
             # and our precommit among them gives back the lock it stands for.
-            self._submit(functools.partial(_replay_vote, machine, vote))
+            self._submit(ReceiveVote(vote, verified=True))
         locked = self._locked_value.load()
         if locked is not None and any(v.kind is VoteKind.PRECOMMIT and v.block_hash == locked[0] for v in replayed):
-            self._submit(functools.partial(deliver_value, machine, *locked))  # the locked block itself
-        self._submit(machine.on_start)
+            self._submit(ReceiveValue(*locked))  # the locked block itself
+        self._submit(Start())
         async with asyncio.TaskGroup() as group:
             group.create_task(self._drive(), name="ledger-drive")
             group.create_task(self._read_consensus(), name="ledger-consensus-gossip")
@@ -184,24 +199,43 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.consensus_journal is not None:
+            self.consensus_journal.close()
+            self.consensus_journal = None
         if self.store is not None:
             self.store.close()
             self.store = None
 
     # ---- the machine's single driver ---------------------------------------------------------------------
 
-    def _submit(self, step: Input) -> None:
-        self._inbox.put_nowait(step)
+    def _submit(self, item: ConsensusInput) -> None:
+        self._inbox.put_nowait(item)
 
     async def _drive(self) -> None:
+        machine, journal = self.machine, self.consensus_journal
+        assert machine is not None
         while True:
-            step = await self._inbox.get()
+            item = await self._inbox.get()
+            if not self._admit(item):
+                continue
+            # The clock in integer nanoseconds: a journal holds it exactly, and replay derives the same float.
+            now_ns = time.monotonic_ns()
+            if journal is not None:
+                journal.step_in(item, now_ns)
             try:
-                todo = step(time.monotonic())
+                todo = machine.feed(item, now_ns / 1e9)
             except (LedgerError, ValueError) as exc:  # a peer's bad message: counted, never fatal
+                if journal is not None:
+                    journal.step_out(None, error=str(exc))
                 self.malformed_messages += 1
                 log.debug("rejected consensus input: %s", exc)
                 continue
+            if journal is not None:
+                journal.step_out(todo)
+            if isinstance(item, TimeoutExpired) and todo:
+                # The timeout moved the round along: a proposal or votes did not come in time.
+                timeout = item.timeout
+                log.info("height %d round %d: %s timeout", timeout.height, timeout.round, timeout.step.name.lower())
             for action in todo:
                 self._handle(action)
             if self._inbox.empty() and (self._out_votes or self._out_proposals):
@@ -223,17 +257,7 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             else:
                 log.warning("withholding a vote that conflicts with one signed before a restart: %s", action.vote)
         elif isinstance(action, actions.ScheduleTimeout):
-            timeout = action.timeout
-            machine = self.machine
-            assert machine is not None
-
-            def fire(now: float) -> list[actions.Action]:
-                todo = machine.on_timeout(timeout, now)
-                if todo:  # the timeout moved the round along: a proposal or votes did not come in time
-                    log.info("height %d round %d: %s timeout", timeout.height, timeout.round, timeout.step.name.lower())
-                return todo
-
-            asyncio.get_running_loop().call_at(action.at, self._submit, fire)
+            asyncio.get_running_loop().call_at(action.at, self._submit, TimeoutExpired(action.timeout))
         elif isinstance(action, actions.Commit):
             self._commit(action)
         elif isinstance(action, actions.RecordEvidence):
@@ -273,41 +297,38 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         assert store is not None and mempool is not None
         refresh_members(self.members, store.get_value, store.height)  # an add/remove_member takes effect now
         next_height, validators = store.height + 1, store.next_validators()
-        if mempool.ready_count == 0:
-            self._wait_for_work(next_height, validators)
+        if self._idle is not None:  # a wait that block sync overtook
+            self._idle[2].cancel()
+            self._idle = None
+        # When the next height starts is node/ledger/timing.py's decision: now with work waiting, else on work,
+        # on a peer's message for it, or after `idle_block_interval_s` (an idle 4-node cluster that started at
+        # once made 3.4 blocks/s, ≈ 1.5 KB of chain each on every node, on 0.4 of a core: `python -m bench.idle`).
+        loop = asyncio.get_running_loop()
+        wake = self._idle_wake.decided(next_height, mempool.ready_count > 0, loop.time())
+        if wake is not None:
+            self._start_at(wake, validators)
             return
-        # With work waiting a pause would only add latency (a busy chain's blocks fill while the previous one is
-        # agreed), so the next height starts now; `block_interval_s` only applies when work wakes an idle chain.
-        self._start_soon(next_height, validators, 0.0)
+        handle = loop.call_at(self._idle_wake.deadline, self._idle_timer, next_height)
+        self._idle = (next_height, validators, handle)
 
-    def _start_soon(self, height: int, validators: ValidatorSet, pause: float) -> None:
-        asyncio.get_running_loop().call_later(
-            pause, self._submit, lambda now: self._start_height(height, validators, now)
-        )
+    def _start_at(self, wake: Wake, validators: ValidatorSet) -> None:
+        asyncio.get_running_loop().call_at(wake.at, self._submit, StartHeight(wake.height, validators))
 
-    def _wait_for_work(self, height: int, validators: ValidatorSet) -> None:
-        """An idle chain does not start the next height at once: it waits for a transaction, or for a peer that
-        has started the height (its messages for it arrive), and makes an empty block only every
-        `idle_block_interval_s` (so a quiet network still shows it is alive, and its clock moves). Like
-        CometBFT's `create_empty_blocks_interval`: an idle 4-node cluster made 3.4 blocks/s, ≈ 1.5 KB of chain
-        each on every node (~0.4 GB a day), on 0.4 of a core (`python -m bench.idle`)."""
-        handle = asyncio.get_running_loop().call_later(self.idle_block_interval_s, self._wake, height, 0.0)
-        self._idle = (height, validators, handle)
+    def _idle_timer(self, height: int) -> None:
+        self._wake(self._idle_wake.timer_due(height, asyncio.get_running_loop().time()))
 
-    def _wake(self, height: int, pause: float) -> None:
-        """Start the awaited height (after `pause`)."""
+    def _wake(self, wake: Wake | None) -> None:
+        """End the idle wait when the timing policy says so: start the awaited height at `wake.at`."""
         idle = self._idle
-        if idle is None or idle[0] != height:
+        if wake is None or idle is None or idle[0] != wake.height:
             return
         self._idle = None
         idle[2].cancel()
-        self._start_soon(height, idle[1], pause)
+        self._start_at(wake, idle[1])
 
     def _work_arrived(self) -> None:
-        # A short pause gathers transactions sent together (a client's burst) into one block; it is all the
-        # latency an idle chain adds, and transactions that come later gather while this block is agreed.
-        if self._idle is not None:
-            self._wake(self._idle[0], self.block_interval_s)
+        if self._idle is not None:  # the common case (a busy chain) costs one attribute test per transaction
+            self._wake(self._idle_wake.work_arrived(asyncio.get_running_loop().time()))
 
     def _persist(self, block: Block, commit: Commit, result: BlockResult) -> None:
         store, mempool = self.store, self.mempool
@@ -337,13 +358,17 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         recent = self._recent.get(height)
         return recent if recent is not None else store.get_block(height)
 
-    def _start_height(self, height: int, validators: ValidatorSet, now: float) -> list[actions.Action]:
+    def _admit(self, item: ConsensusInput) -> bool:
+        """The shell's own check before an input reaches the machine: a start of a height the chain has moved
+        past meanwhile (block sync got there first) is dropped here, so it is neither fed nor journaled."""
+        if not isinstance(item, StartHeight):
+            return True
         machine, store = self.machine, self.store
         assert machine is not None and store is not None
-        if height != store.height + 1 or height <= machine.height:
-            return []
-        self._compact = {h: c for h, c in self._compact.items() if c.header.height >= height}
-        return machine.start_height(height, validators, now)
+        if item.height != store.height + 1 or item.height <= machine.height:
+            return False
+        self._compact = {h: c for h, c in self._compact.items() if c.header.height >= item.height}
+        return True
 
     def _submit_evidence(self, action: actions.RecordEvidence) -> None:
         mempool, store = self.mempool, self.store
@@ -443,32 +468,21 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
     def _feed(self, batch: ConsensusBatch) -> None:
         store = self.store
         assert store is not None
-        idle = self._idle
-        heights = [item.proposal.height for item in batch.proposals] + [vote.height for vote in batch.votes]
-        if idle is not None and any(height >= idle[0] for height in heights):
-            # A peer has started the height we are waiting on (it had work, or its idle timer ran out first):
-            # join it now; its messages are buffered by the machine until then.
-            self._wake(idle[0], 0.0)
+        if self._idle is not None:
+            # A peer that has started the height we are waiting on wakes us (its messages for it are buffered by
+            # the machine until then).
+            heights = [item.proposal.height for item in batch.proposals] + [vote.height for vote in batch.votes]
+            self._wake(self._idle_wake.peer_started(heights, asyncio.get_running_loop().time()))
         for item in batch.proposals:
             proposal = item.proposal
             if proposal.height > store.height + 1:
                 self._want_sync()
             value = item.value if item.full else self._expand(proposal, item.value) if item.value is not None else None
-            self._submit(self._proposal_input(proposal, value))
+            self._submit(ReceiveProposal(proposal, value))
         for vote in batch.votes:
             if vote.height > store.height + 1:
                 self._want_sync()
-            self._submit(self._vote_input(vote))
-
-    def _proposal_input(self, proposal: Proposal, value: bytes | None) -> Input:
-        machine = self.machine
-        assert machine is not None
-        return lambda now: machine.on_proposal(proposal, value, now)
-
-    def _vote_input(self, vote: Vote) -> Input:
-        machine = self.machine
-        assert machine is not None
-        return lambda now: machine.on_vote(vote, now)
+            self._submit(ReceiveVote(vote))
 
     def _regossip(self) -> None:
         """Send our own votes and proposal at the current height again (gossip may have lost them)."""
@@ -484,7 +498,3 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
                 self._out_proposals.append(self._compact_message(*held))
                 self._out_votes.extend(machine.proof_of_lock(held[0]))
         self._flush.set()
-
-
-def _replay_vote(machine: ConsensusMachine, vote: Vote, now: float) -> list[actions.Action]:
-    return machine.on_vote(vote, now, verified=True)

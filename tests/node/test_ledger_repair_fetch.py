@@ -11,10 +11,10 @@ alone (the real cluster run is tests/node/test_ledger_crash_restart.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, cast
 
 from consensus import actions
+from consensus.inputs import ConsensusInput, ReceiveValue
 from node.ledger import wire
 from node.ledger.repair import LedgerRepair
 from node.p2p.bridge import P2PError
@@ -71,6 +71,7 @@ class Repair(LedgerRepair):
     def __init__(self, host: FlakyHost, machine: FakeMachine) -> None:
         self.host = cast(Any, host)
         self.machine = cast(Any, machine)
+        self.fake_machine = machine
         self.app = cast(Any, HashingApp())
         self.mempool = cast(Any, object())
         self._compact = {}
@@ -78,8 +79,9 @@ class Repair(LedgerRepair):
         self._verified_peers = set()  # just restarted: no handshake has finished
         self._rejected_peers = set()
 
-    def _submit(self, step: Callable[[float], list[actions.Action]]) -> None:
-        step(0.0)  # the service would queue it for its driver task; here it runs at once
+    def _submit(self, item: ConsensusInput) -> None:
+        assert isinstance(item, ReceiveValue)  # the service would queue it for its driver task; here it runs at once
+        self.fake_machine.on_value(item.value_hash, item.value, 0.0)
 
 
 def test_a_value_is_fetched_again_and_again_from_any_connected_peer_until_it_arrives() -> None:
