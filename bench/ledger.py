@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
 
 from consensus.tx import Tx
 from node.cli.cluster import start_cluster
+from node.client import AsyncNodeClient, NodeRefused
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from primitives import codec
@@ -69,6 +69,17 @@ def presign(chain_id: str, senders: int, total: int) -> list[list[Tx]]:
     return per_sender
 
 
+async def offer(client: AsyncNodeClient, txs: list[Tx]) -> tuple[set[str], set[int]]:
+    """Post one batch; the hashes the node acknowledged and the indexes it refused only for being busy. A node
+    that takes part of a batch and refuses the rest still answers with both lists, in its refusal."""
+    try:
+        answer = await client.submit_batch([t.raw for t in txs])
+    except NodeRefused as exc:
+        answer = exc.doc
+    busy = {int(r["index"]) for r in answer.get("rejected", []) if "busy" in str(r.get("error"))}
+    return set(answer.get("hashes", [])), busy
+
+
 async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, duration: float) -> dict[str, Any]:
     due_at: dict[str, float] = {}  # tx hash → when the client wanted to submit it
     submitted: dict[str, float] = {}  # acknowledged by a node: tx hash → when it was due
@@ -80,19 +91,21 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
     # even when a node answers "busy" and its transactions are offered again.
     backlogs: list[deque[Tx]] = [deque() for _ in urls]
     stop = asyncio.Event()
-    # A request that outlasts this is a node in trouble, not load: fail the run rather than wait for ever.
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
+    # A request that outlasts REQUEST_TIMEOUT_S is a node in trouble, not load: fail the run rather than wait.
+    clients = [AsyncNodeClient.connect(url, timeout_s=REQUEST_TIMEOUT_S) for url in urls]
+    try:
 
         async def observe() -> None:
             # Poll for the next block directly (404 until it is final): one cheap request per poll.
-            url = urls[0]
-            height = (await (await session.get(f"{url}/status")).json())["height"]
+            height = int((await clients[0].status())["height"])
             while not stop.is_set():
-                async with session.get(f"{url}/blocks/{height + 1}") as response:
-                    if response.status == 404:
-                        await asyncio.sleep(0.02)
-                        continue
-                    block = await response.json()
+                try:
+                    block = await clients[0].block(height + 1)
+                except NodeRefused as exc:
+                    if exc.status != 404:
+                        raise
+                    await asyncio.sleep(0.02)
+                    continue
                 now = time.monotonic()
                 height += 1
                 for tx in block["txs"]:
@@ -109,10 +122,7 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
                     await asyncio.sleep(TICK_S)
                     continue
                 txs = [backlog.popleft() for _ in range(min(len(backlog), MAX_POST))]
-                async with session.post(f"{urls[node]}/tx", json={"txs": [t.raw.hex() for t in txs]}) as response:
-                    answer = await response.json()
-                accepted = set(answer.get("hashes", []))
-                busy = {int(r["index"]) for r in answer.get("rejected", []) if "busy" in str(r.get("error"))}
+                accepted, busy = await offer(clients[node], txs)
                 rejected += len(txs) - len(accepted) - len(busy)
                 for t in txs:
                     if t.hash.hex() in accepted:
@@ -159,6 +169,8 @@ async def _drive(urls: list[str], per_sender: list[list[Tx]], rate: float, durat
         for backlog in backlogs:
             backlog.clear()
         await asyncio.gather(observer, *feeders)
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
     latencies = [final[h] - t for h, t in submitted.items() if h in final]
     last_final = max((final[h] for h in submitted if h in final), default=load_end)
     return {

@@ -17,8 +17,9 @@ from node.client.errors import NodeBadAnswer, NodeRefused
 DEFAULT_TIMEOUT_S = 10.0
 # An answer read whole (not streamed) larger than this is refused: a node's JSON answers are bounded far below it.
 MAX_ANSWER_BYTES = 64 << 20
-# Error bodies are short JSON; reading more of a misbehaving node's error would only waste memory.
-MAX_ERROR_BYTES = 64 << 10
+# Error bodies are short JSON, except a batch refusal of `POST /tx`, which lists every refused transaction (up to
+# 5,000 a request, ~120 bytes each); reading more of a misbehaving node's error would only waste memory.
+MAX_ERROR_BYTES = 1 << 20
 CHUNK = 256 << 10
 
 Body = bytes | Iterable[bytes] | None

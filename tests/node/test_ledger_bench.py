@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench import ledger as ledger_bench
+from node.client import AsyncNodeClient
 
 
 def _always_busy_node() -> web.Application:
@@ -54,3 +55,28 @@ def test_the_runs_ed25519_unit_is_one_signature_check_and_refuses_a_bad_signatur
     forged = dataclasses.replace(txs[0], signature=bytes(64))
     with pytest.raises(AssertionError):
         ledger_bench.ed25519_verify_s([forged], rounds=1)
+
+
+async def test_a_batch_the_node_takes_in_part_counts_what_it_took_and_what_was_busy() -> None:
+    # A node at its backlog bound takes part of a large batch and refuses the rest as busy, one entry (with the
+    # node's full message) per refused transaction: far longer than a usual error answer, and read whole.
+    txs = [tx for sender in ledger_bench.presign("bench-chain", 4, 2000) for tx in sender]
+    took = [t.hash.hex() for t in txs[::2]]
+    message = "node is busy: 20000 transactions wait for a block (at most 20000); retry later"
+
+    async def submit(request: web.Request) -> web.Response:
+        count = len((await request.json())["txs"])
+        rejected = [{"index": i, "error": f"txs[{i}]: {message}"} for i in range(1, count, 2)]
+        return web.json_response({"error": rejected[0]["error"], "rejected": rejected, "hashes": took}, status=503)
+
+    app = web.Application()
+    app.add_routes([web.post("/tx", submit)])
+    server = TestServer(app)
+    await server.start_server()
+    client = AsyncNodeClient.connect(str(server.make_url("")).rstrip("/"))
+    try:
+        accepted, busy = await ledger_bench.offer(client, txs)
+    finally:
+        await client.close()
+        await server.close()
+    assert accepted == set(took) and busy == set(range(1, len(txs), 2))
