@@ -35,7 +35,8 @@ from consensus import smt
 from consensus.block import EMPTY_ROOT, Block, Commit, Header
 from consensus.chainstore import ChainStore
 from consensus.execute import BlockResult
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.lightclient import CommitVerifier, LightClient, default_workers
 from consensus.state import MemoryState, StateChanges
 from consensus.votes import ValidatorSet, Vote, VoteKind

@@ -22,6 +22,7 @@ and a chain that never used it has no such keys.
 from __future__ import annotations
 
 from consensus.errors import TxNotAllowlistedError
+from consensus.members import members
 from consensus.state import Getter, WorkingState, admins, validators_at
 
 OPEN = "open"
@@ -57,9 +58,6 @@ def may_send(get: Getter, account: bytes, height: int) -> bool:
             return True
     except ValueError:
         pass
-    # Imported here: membership builds on execute.py, which imports this module.
-    from consensus.membership import members
-
     return bool(SYSTEM_ROLES.intersection(members(get).get(account, ())))
 
 

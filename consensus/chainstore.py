@@ -26,7 +26,8 @@ from consensus.block import Block, Commit, Header, decode_block, verify_commit
 from consensus.errors import DiskFullError, StoreError, StoreMismatchError
 from consensus.event_index import ContractEvent, EventPosition
 from consensus.execute import BlockResult, Receipt, Registry, apply_block
-from consensus.genesis import Genesis, build_genesis
+from consensus.genesis import Genesis
+from consensus.genesis_block import build_genesis
 from consensus.state import StateChanges, validators_at
 from consensus.votes import ValidatorSet
 from primitives import codec

@@ -1,8 +1,8 @@
 """Genesis: the chain's identity, first validator and admin sets, and consensus parameters.
 
 The genesis hash names the chain together with the chain ID: two nodes whose genesis hashes differ are on
-different chains and the handshake disconnects them (issue 3). Block 0 is derived from genesis alone, so every
-node computes the same block 0 and nobody signs it.
+different chains and the handshake disconnects them. Block 0 is derived from genesis alone
+(consensus/genesis_block.py), so every node computes the same block 0 and nobody signs it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from consensus.block import EMPTY_ROOT, NO_PROPOSER, Block, Header
 from consensus.errors import GenesisError
-from consensus.state import MemoryState, StateChanges, WorkingState, set_admins, set_validator_schedule
-from consensus.votes import ValidatorSet
+from consensus.members import members_from_value, members_to_value
 from primitives import codec
 
 # State keys are LMDB keys (at most 511 bytes); a record key gets a 25-byte "rec/<address>/" prefix.
@@ -173,8 +171,6 @@ class Genesis:
             raise GenesisError("initial_time_ms must be non-negative")
         check_vm_params(self.params)
         if self.members:
-            from consensus.membership import members_from_value, members_to_value
-
             if len({key for key, _ in self.members}) != len(self.members):
                 raise GenesisError("members lists a key twice")
             checked = members_from_value(members_to_value(dict(self.members)))  # checks keys and roles
@@ -189,8 +185,6 @@ class Genesis:
             "params": self.params.to_value(),
         }
         if self.members:
-            from consensus.membership import members_to_value
-
             value["members"] = members_to_value(dict(self.members))
         return value
 
@@ -220,8 +214,6 @@ class Genesis:
         params = Params.from_value(doc.get("params", {}))
         members: tuple[tuple[bytes, tuple[str, ...]], ...] = ()
         if "members" in doc:
-            from consensus.membership import members_from_value
-
             members = tuple(sorted(members_from_value(doc["members"]).items()))
         return cls(
             chain_id,
@@ -231,34 +223,3 @@ class Genesis:
             params,
             members,
         )
-
-
-def build_genesis(genesis: Genesis) -> tuple[Block, StateChanges]:
-    """Block 0 and the initial state: the validator set from height 1 on, the admin set, and the EHR contract
-    deployed under the name `ehr` with the genesis admins as its admins (issue 4), so every chain has it."""
-    # Imported here: contract_txs builds on execute.py, which imports this module for Params.
-    from consensus.contract_txs import deploy_genesis_contracts
-
-    state = WorkingState(MemoryState())
-    set_validator_schedule(state, [(1, genesis.validators)])
-    set_admins(state, genesis.admins)
-    if genesis.members:
-        from consensus.membership import set_members
-
-        set_members(state, dict(genesis.members))
-    deploy_genesis_contracts(state, genesis)
-    changes = state.commit()
-    validators_hash = ValidatorSet(genesis.validators).hash()
-    header = Header(
-        chain_id=genesis.chain_id,
-        height=0,
-        parent_hash=genesis.hash(),
-        time_ms=genesis.initial_time_ms,
-        proposer=NO_PROPOSER,
-        tx_root=EMPTY_ROOT,
-        receipts_root=EMPTY_ROOT,
-        state_root=changes.root,
-        validators_hash=validators_hash,
-        next_validators_hash=validators_hash,
-    )
-    return Block(header, ()), changes

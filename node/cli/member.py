@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from consensus.membership import ROLES
+from consensus.members import ROLES
 from node.cli.admin import _admin, _fail, _keys, _run
 
 if TYPE_CHECKING:

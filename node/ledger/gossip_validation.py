@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 
 from consensus.envelope import ConsensusBatch
 from consensus.errors import LedgerError
-from consensus.membership import members
+from consensus.members import members
 from consensus.messages import MessageError
 from consensus.state import Getter, validator_schedule
 from consensus.tx import decode_tx

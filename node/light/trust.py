@@ -15,7 +15,8 @@ from pathlib import Path
 
 from consensus.block import Header
 from consensus.errors import LedgerError
-from consensus.genesis import Genesis, build_genesis
+from consensus.genesis import Genesis
+from consensus.genesis_block import build_genesis
 from consensus.lightclient import LightClient
 from consensus.votes import ValidatorSet
 from node.light.errors import TrustStoreError

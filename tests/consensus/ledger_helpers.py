@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from consensus.block import Block, Commit, Header
 from consensus.execute import BlockResult, Registry, build_block
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.state import MemoryState
 from consensus.system_txs import default_registry
 from consensus.tx import Tx

@@ -10,7 +10,8 @@ import pytest
 from consensus.accounts import ALLOWLIST, is_listed, may_send
 from consensus.errors import BlockError, GenesisError, TxError, TxNotAllowlistedError
 from consensus.execute import apply_block, build_block
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.mempool import Mempool
 from consensus.system_txs import default_registry
 from consensus.tx import Tx

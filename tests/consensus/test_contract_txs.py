@@ -23,7 +23,8 @@ from consensus.contract_txs import (
 )
 from consensus.errors import BlockError, TxError
 from consensus.execute import STATUS_FAILED, STATUS_OK, Receipt, apply_block, build_block
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.state import MemoryState, WorkingState
 from consensus.tx import Tx
 from consensus.vm import BlockInfo, contract_address, name_key

@@ -14,7 +14,7 @@ from consensus.block import Block
 from consensus.chainstore import ChainStore
 from consensus.errors import BlockError, CommitError, StoreMismatchError
 from consensus.execute import apply_block
-from consensus.genesis import build_genesis
+from consensus.genesis_block import build_genesis
 from consensus.state import MemoryState, WorkingState, get_nonce, record_key
 from tests.consensus.ledger_helpers import (
     CHAIN_ID,

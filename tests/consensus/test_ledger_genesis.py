@@ -5,7 +5,8 @@ import json
 import pytest
 
 from consensus.errors import GenesisError
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.state import MemoryState, admins, validators_at
 from tests.consensus.ledger_helpers import ADMIN_KEY, VALIDATOR_KEYS, make_genesis
 

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 
 from consensus.errors import GenesisError, TxError
-from consensus.genesis import Genesis, Params, build_genesis
-from consensus.membership import members
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
+from consensus.members import members
 from consensus.system_txs import default_registry
 from consensus.tx import Tx
 from primitives import codec

@@ -8,7 +8,8 @@ import pytest
 from consensus.contract_txs import shared_vm, vm_for
 from consensus.errors import GenesisError, TxError
 from consensus.execute import Receipt, apply_block
-from consensus.genesis import Genesis, Params, build_genesis
+from consensus.genesis import Genesis, Params
+from consensus.genesis_block import build_genesis
 from consensus.state import MemoryState
 from consensus.system_txs import default_registry
 from consensus.tx import Tx

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consensus.chainstore import ChainStore
-from consensus.genesis import build_genesis
+from consensus.genesis_block import build_genesis
 from consensus.lightclient import LightClient
 from consensus.votes import ValidatorSet
 from node.ledger.light_server import LightServer, header_value_of_block
