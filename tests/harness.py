@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,8 +14,7 @@ from typing import Any, TypeVar
 import psutil
 
 from node.cli.cluster import start_cluster
-from node.client import NodeClient
-from node.client.request import Request, send_json
+from node.client.client import call_url
 from node.cluster.config import NetworkConfig, generate_network
 from node.cluster.local import Cluster
 
@@ -67,17 +65,9 @@ async def await_until(
 
 
 def http_json(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 10.0) -> Any:
-    """One JSON request to a full URL (path and query as the test spells them) through the node client; a refusal
-    raises `NodeRefused` (its `status` and the node's `message`), any other failure another `NodeError`."""
-    parts = urllib.parse.urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    operator = token is not None
-    request = (
-        send_json(method, target, body, operator=operator)
-        if body is not None
-        else Request(method, target, operator=operator)
-    )
-    return NodeClient.connect(f"{parts.scheme}://{parts.netloc}", token, timeout).call(request)
+    """One JSON request to a full URL through the node client: a refusal raises `NodeRefused` (its `status` and
+    the node's `message`), any other failure another `NodeError`."""
+    return call_url(method, url, body, token, timeout)
 
 
 def operator_token(cluster: Cluster, name: str) -> str:

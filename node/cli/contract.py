@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from node.cli.args import node_url
+from node.client import NodeClient
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -70,31 +70,17 @@ def _load_key(path: Path) -> Any:
         raise CliError(f"--key: {exc}") from exc
 
 
-def _send(node: str, key: Any, kind: str, body: dict[str, Any], route: str) -> dict[str, Any]:
-    """Sign a transaction of `kind` with the sender's next nonce and post it to `route`; the node's answer."""
+def _sign(client: NodeClient, key: Any, kind: str, body: dict[str, Any]) -> Any:
+    """A transaction of `kind` signed with the sender's next nonce on `client`'s node."""
     from consensus.tx import Tx
-    from node.cli.ledger import call
 
-    chain_id = call(f"{node}/status")["chain_id"]
-    nonce = call(f"{node}/accounts/{key.address.hex()}")["next_nonce"]
-    tx = Tx.create(key, chain_id, kind, nonce, body)
-    answer: dict[str, Any] = call(f"{node}{route}", "POST", {"tx": tx.raw.hex()})
-    return answer
+    return Tx.create(key, client.chain_id(), kind, client.next_nonce(key.address.hex()), body)
 
 
-def wait_receipt(node: str, tx_hash: str, timeout: float) -> dict[str, Any]:
-    """Poll `GET /receipts/<hash>` until the transaction is final; NodeError after `timeout` seconds."""
-    from node.cli.ledger import NodeError, call
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            receipt: dict[str, Any] = call(f"{node}/receipts/{tx_hash}")
-            return receipt
-        except NodeError as exc:
-            if ": 404:" not in str(exc) or time.monotonic() > deadline:
-                raise NodeError(f"no receipt for {tx_hash} after {timeout:.0f} s ({exc})") from exc
-        time.sleep(0.1)
+def wait_receipt(client: NodeClient, tx_hash: str, timeout: float) -> dict[str, Any]:
+    """The receipt (`GET /receipts/<hash>`) once the transaction is final; NodeTimeout after `timeout` seconds."""
+    client.wait_final(tx_hash, timeout_s=timeout)
+    return client.receipt(tx_hash)
 
 
 def bytes_as_hex(doc: Any) -> Any:
@@ -122,7 +108,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from consensus.vm import VMError
     from consensus.vm.jsonvalues import from_json
     from node.cli.dispatch import CliError
-    from node.cli.ledger import NodeError
 
     key = _load_key(args.key)
     try:
@@ -138,21 +123,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"source": source, "args": init_args, "gas_limit": args.gas}
     if args.name is not None:
         body["name"] = args.name
-    node = args.node.rstrip("/")
-    try:
-        answer = _send(node, key, "deploy", body, "/contracts")
-        if args.no_wait:
-            # Only the node's mempool has seen it: the chain may still reject the code when it executes it.
-            print(
-                f"deploy {answer['hash']} submitted, not yet final (its address if the chain accepts it: "
-                f"{answer['address']}; check with: ehrnet tx get {answer['hash']})",
-                file=sys.stderr,
-            )
-            return 0
-        print(f"deploy {answer['hash']} submitted; waiting until it is final", file=sys.stderr)
-        return _deploy_verdict(wait_receipt(node, answer["hash"], args.timeout))
-    except NodeError as exc:
-        raise CliError(str(exc)) from exc
+    client = NodeClient.connect(args.node)
+    answer = client.deploy(_sign(client, key, "deploy", body).raw)
+    if args.no_wait:
+        # Only the node's mempool has seen it: the chain may still reject the code when it executes it.
+        print(
+            f"deploy {answer['hash']} submitted, not yet final (its address if the chain accepts it: "
+            f"{answer['address']}; check with: ehrnet tx get {answer['hash']})",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"deploy {answer['hash']} submitted; waiting until it is final", file=sys.stderr)
+    return _deploy_verdict(wait_receipt(client, answer["hash"], args.timeout))
 
 
 def _deploy_verdict(receipt: dict[str, Any]) -> int:
@@ -174,36 +156,28 @@ def cmd_call(args: argparse.Namespace) -> int:
     from consensus.vm import VMError
     from consensus.vm.jsonvalues import parse_args, to_json
     from node.cli.dispatch import CliError
-    from node.cli.ledger import NodeError, call
 
-    node = args.node.rstrip("/")
+    client = NodeClient.connect(args.node)
+    abi = client.abi(args.contract)
     try:
-        abi = call(f"{node}/contracts/{args.contract}/abi")
         values = parse_args(abi, args.function, args.args)
     except VMError as exc:
         raise CliError(f"ARGS: {exc}") from exc
-    except NodeError as exc:
-        raise CliError(str(exc)) from exc
     key = _load_key(args.key) if args.key is not None else None
-    try:
-        if args.view:
-            request: dict[str, Any] = {"function": args.function, "args": to_json(values)}
-            if key is not None:
-                request["caller"] = key.public_key.hex()
-            answer = call(f"{node}/contracts/{args.contract}/call", "POST", request)
-            print(json.dumps(bytes_as_hex(answer), indent=2))
-            return 0
-        if key is None:
-            raise CliError("--key: required unless --view")
-        target: Any = bytes.fromhex(args.contract) if len(args.contract) == 40 else args.contract
-        body = {"contract": target, "function": args.function, "args": values, "gas_limit": args.gas}
-        answer = _send(node, key, "call", body, "/tx")
-        print(f"call {answer['hash']} accepted", file=sys.stderr)
-        if args.no_wait:
-            return 0
-        return _report(wait_receipt(node, answer["hash"], args.timeout))
-    except NodeError as exc:
-        raise CliError(str(exc)) from exc
+    if args.view:
+        caller = key.public_key.hex() if key is not None else None
+        answer = client.view(args.contract, args.function, to_json(values), caller)
+        print(json.dumps(bytes_as_hex(answer), indent=2))
+        return 0
+    if key is None:
+        raise CliError("--key: required unless --view")
+    target: Any = bytes.fromhex(args.contract) if len(args.contract) == 40 else args.contract
+    body = {"contract": target, "function": args.function, "args": values, "gas_limit": args.gas}
+    tx_hash = client.submit(_sign(client, key, "call", body).raw)
+    print(f"call {tx_hash} accepted", file=sys.stderr)
+    if args.no_wait:
+        return 0
+    return _report(wait_receipt(client, tx_hash, args.timeout))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

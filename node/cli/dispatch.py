@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from node.cli.args import HintingParser, reject_unknown
+from node.client.errors import NodeError, exit_code
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -31,7 +32,8 @@ def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] |
 
 
 def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse, run the chosen handler, and turn user errors into `ehrnet: error: ...` with exit code 2."""
+    """Parse, run the chosen handler, and turn user errors into `ehrnet: error: ...` with exit code 2, and a node's
+    errors into the same line with the client's exit code."""
     from node.cluster.config import ConfigError
     from node.cluster.local import ClusterError
 
@@ -42,8 +44,11 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int
         code: int = args.func(args)
     except (CliError, ConfigError, ClusterError) as exc:
         print(f"ehrnet: error: {exc}", file=sys.stderr)
-        exit_code: int = getattr(exc, "exit_code", 2)  # a cluster that is only slow (a timeout) exits 1
-        return exit_code
+        code = getattr(exc, "exit_code", 2)  # a cluster that is only slow (a timeout) exits 1
+        return int(code)
+    except NodeError as exc:  # every command group's node errors: one mapping to exit codes (docs/API.md, "Clients")
+        print(f"ehrnet: error: {exc}", file=sys.stderr)
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -6,13 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from node.cli.args import node_url
+from node.client import NodeClient, NodeError, NodeRefused
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -20,25 +18,14 @@ if TYPE_CHECKING:
 NODE_HELP = "a node's HTTP API, e.g. http://127.0.0.1:40331 (HOST:PORT works too)"
 
 
-class NodeError(RuntimeError):
-    """The node refused a request or could not be reached; the message says which and why."""
-
-
 def call(url: str, method: str = "GET", body: Any = None, timeout: float = 10.0) -> Any:
-    """JSON over HTTP to a node; a 4xx/5xx becomes NodeError carrying the node's own message."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise NodeError(f"{url}: {exc.code}: {message}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise NodeError(f"{url}: cannot reach the node ({exc})") from exc
+    """JSON to a full URL through the node client (node/client/); kept for the benchmarks that still hold URLs."""
+    from node.client.client import call_url
+
+    return call_url(method, url, body, timeout_s=timeout)
+
+
+__all__ = ["NodeError", "call", "register"]
 
 
 def register(sub: SubParsers) -> None:
@@ -75,20 +62,6 @@ def register(sub: SubParsers) -> None:
     read.set_defaults(func=cmd_state_get)
 
 
-def wait_final(node: str, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status: dict[str, Any] = call(f"{node}/tx/{tx_hash}")
-        except NodeError:
-            status = {"status": "unknown"}
-        if status.get("status") == "final":
-            return status
-        if time.monotonic() > deadline:
-            raise NodeError(f"transaction {tx_hash} not final after {timeout:.0f} s (last: {status.get('status')})")
-        time.sleep(0.05)
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     from consensus.tx import Tx
     from node.cli.dispatch import CliError
@@ -98,18 +71,14 @@ def cmd_record(args: argparse.Namespace) -> int:
         key = SigningKey.load(args.key_file)
     except KeyFileError as exc:
         raise CliError(f"--key: {exc}") from exc
-    node = args.node
-    try:
-        chain_id = call(f"{node}/status")["chain_id"]
-        nonce = call(f"{node}/accounts/{key.address.hex()}")["next_nonce"]
-        tx = Tx.create(key, chain_id, "record", nonce, {"key": args.name.encode(), "value": args.value.encode()})
-        answer = call(f"{node}/tx", "POST", {"tx": tx.raw.hex()})
-        print(f"tx {answer['hash']} accepted")
-        if not args.no_wait:
-            final = wait_final(node, answer["hash"])
-            print(f"final at height {final['height']}")
-    except NodeError as exc:
-        raise CliError(str(exc)) from exc
+    client = NodeClient.connect(args.node)
+    nonce = client.next_nonce(key.address.hex())
+    tx = Tx.create(key, client.chain_id(), "record", nonce, {"key": args.name.encode(), "value": args.value.encode()})
+    tx_hash = client.submit(tx.raw)
+    print(f"tx {tx_hash} accepted")
+    if not args.no_wait:
+        final = client.wait_final(tx_hash, timeout_s=30.0)
+        print(f"final at height {final['height']}")
     return 0
 
 
@@ -119,20 +88,20 @@ def cmd_tx_get(args: argparse.Namespace) -> int:
     tx_hash = args.hash.strip().lower().removeprefix("0x")
     if len(tx_hash) != 64 or not all(c in "0123456789abcdef" for c in tx_hash):
         raise CliError(f"HASH {args.hash!r}: expected 64 hex characters")
+    client = NodeClient.connect(args.node)
     try:
-        doc: dict[str, Any] = call(f"{args.node}/tx/{tx_hash}")
-        if doc.get("status") == "final":
-            block = call(f"{args.node}/blocks/{doc['height']}")
-            tx = block["txs"][doc["index"]]
-            doc["tx"] = tx
-            if tx.get("kind") == "record":
-                body = tx.get("body", {})
-                doc["record"] = {"name": _text(body.get("key")), "value": _text(body.get("value"))}
-    except NodeError as exc:
-        if ": 404:" in str(exc):
-            print(f"ehrnet: error: {tx_hash}: neither pending nor final on {args.node}", file=sys.stderr)
-            return 1
-        raise CliError(str(exc)) from exc
+        doc = client.tx(tx_hash)
+    except NodeRefused as exc:
+        if exc.status != 404:
+            raise
+        print(f"ehrnet: error: {tx_hash}: neither pending nor final on {args.node}", file=sys.stderr)
+        return 1
+    if doc.get("status") == "final":
+        tx = client.block(int(doc["height"]))["txs"][doc["index"]]
+        doc["tx"] = tx
+        if tx.get("kind") == "record":
+            body = tx.get("body", {})
+            doc["record"] = {"name": _text(body.get("key")), "value": _text(body.get("value"))}
     print(json.dumps(doc, indent=2))
     return 0
 
@@ -157,10 +126,7 @@ def cmd_state_get(args: argparse.Namespace) -> int:
         if len(owner) != 20:
             raise CliError(f"--owner {args.owner!r}: expected a 40-hex-character address")
     state_key = record_key(owner, args.name.encode())
-    try:
-        answer = call(f"{args.node}/light/proof?key={state_key.hex()}")
-    except NodeError as exc:
-        raise CliError(str(exc)) from exc
+    answer = NodeClient.connect(args.node).light("proof", {"key": state_key.hex()})
     value = None if answer.get("value") is None else bytes.fromhex(answer["value"])
     if args.json:
         doc = {

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from node.client import routes
 from node.client.errors import NodeError
 from node.client.finality import FinalityWait
-from node.client.request import DEFAULT_TIMEOUT_S, Answer, Body, Request, Sink, decode, document
+from node.client.request import DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES, Answer, Body, Request, Sink, decode, document
 
 Doc = dict[str, Any]
 
@@ -142,7 +142,7 @@ class AsyncNodeClient:
     async def state_proof(self, contract: str, key: str) -> Doc:
         return await self.doc(routes.state_proof(contract, key))
 
-    async def light(self, path: str, query: dict[str, str], max_bytes: int) -> Any:
+    async def light(self, path: str, query: dict[str, str], max_bytes: int = MAX_ANSWER_BYTES) -> Any:
         return await self.call(routes.light(path, query, max_bytes))
 
     # ---- storage ---------------------------------------------------------------------------------------------

@@ -8,13 +8,24 @@ Every failure is a `NodeError` (node/client/errors.py).
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from node.client import routes
 from node.client.errors import NodeError
 from node.client.finality import FinalityWait
-from node.client.request import DEFAULT_TIMEOUT_S, Answer, Body, Request, Sink, decode, document
+from node.client.request import (
+    DEFAULT_TIMEOUT_S,
+    MAX_ANSWER_BYTES,
+    Answer,
+    Body,
+    Request,
+    Sink,
+    decode,
+    document,
+    send_json,
+)
 
 Doc = dict[str, Any]
 
@@ -128,7 +139,7 @@ class NodeClient:
     def state_proof(self, contract: str, key: str) -> Doc:
         return self.doc(routes.state_proof(contract, key))
 
-    def light(self, path: str, query: dict[str, str], max_bytes: int) -> Any:
+    def light(self, path: str, query: dict[str, str], max_bytes: int = MAX_ANSWER_BYTES) -> Any:
         return self.call(routes.light(path, query, max_bytes))
 
     # ---- storage ---------------------------------------------------------------------------------------------
@@ -196,3 +207,18 @@ class NodeClient:
 
     def arm(self, point: str, min_height: int = 0) -> Doc:
         return self.doc(routes.arm(point, min_height))
+
+
+def call_url(
+    method: str, url: str, body: Any = None, token: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Any:
+    """One JSON request to a full URL (a node's base URL, path and query as one string), for code that holds URLs
+    rather than a client: the test harness's `http_json`. The token, when given, is sent."""
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    operator = token is not None
+    if body is None:
+        request = Request(method, target, operator=operator)
+    else:
+        request = send_json(method, target, body, operator=operator)
+    return NodeClient.connect(f"{parts.scheme}://{parts.netloc}", token, timeout_s).call(request)
