@@ -25,7 +25,7 @@ import psutil
 
 from consensus.tx import Tx
 from node.cli.cluster import start_cluster
-from node.cli.ledger import call
+from node.client import NodeClient
 from node.cluster.config import generate_network
 from primitives import codec
 from primitives.keys import SigningKey
@@ -43,24 +43,24 @@ def _call_tx(key: SigningKey, chain_id: str, nonce: int, function: str, args: li
     return Tx.create(key, chain_id, "call", nonce, body)
 
 
-def _submit(url: str, txs: list[Tx]) -> None:
+def _submit(node: NodeClient, txs: list[Tx]) -> None:
     for start in range(0, len(txs), BATCH):
-        answer = call(f"{url}/tx", "POST", {"txs": [t.raw.hex() for t in txs[start : start + BATCH]]}, timeout=60)
+        answer = node.submit_batch([t.raw for t in txs[start : start + BATCH]])
         if len(answer.get("hashes", [])) != len(txs[start : start + BATCH]):
             raise RuntimeError(f"the node refused transactions: {answer}")
 
 
-def _follow(url: str, from_height: int, wanted: int, timeout: float) -> tuple[int, float, int]:
+def _follow(node: NodeClient, from_height: int, wanted: int, timeout: float) -> tuple[int, float, int]:
     """Follow final blocks until `wanted` transactions were seen: (last height, time it was seen, blocks)."""
     seen, height, blocks = 0, from_height, 0
     deadline = time.monotonic() + timeout
     while seen < wanted:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {seen} of {wanted} transactions final after {timeout:.0f} s")
-        head = call(f"{url}/status")["height"]
+        head = node.status()["height"]
         while height < head and seen < wanted:
             height += 1
-            txs = call(f"{url}/blocks/{height}")["txs"]
+            txs = node.block(height)["txs"]
             seen += len(txs)
             blocks += 1 if txs else 0
         time.sleep(0.01)
@@ -77,22 +77,22 @@ def run(count: int, senders: int) -> dict[str, Any]:
         cluster = start_cluster(generate_network(1, name="contracts1"), Path(tmp), timeout=60)
         try:
             record = next(iter(cluster.records.values()))
-            url = record.http_url
+            node = NodeClient.connect(record.http_url)
             node_process = psutil.Process(record.pid)
-            chain_id = call(f"{url}/status")["chain_id"]
+            chain_id = node.chain_id()
             admin = SigningKey.load(Path(tmp) / "keys" / "admin.key")
             patients = [SigningKey(bytes([1, i % 256, i // 256]).ljust(32, b"p")) for i in range(senders)]
             doctors = [SigningKey(bytes([2, i]).ljust(32, b"d")) for i in range(DOCTORS)]
-            nonce = call(f"{url}/accounts/{admin.address.hex()}")["next_nonce"]
+            nonce = node.next_nonce(admin.address.hex())
             setup = [
                 _call_tx(admin, chain_id, nonce + i, "add_user", [k.public_key, role, ENC_PK, area])
                 for i, (k, role, area) in enumerate(
                     [(p, "patient", "area-1") for p in patients] + [(d, "doctor", "") for d in doctors]
                 )
             ]
-            start_height = call(f"{url}/status")["height"]
-            _submit(url, setup)
-            _follow(url, start_height, len(setup), timeout=60)
+            start_height = node.status()["height"]
+            _submit(node, setup)
+            _follow(node, start_height, len(setup), timeout=60)
             load = [
                 _call_tx(
                     patients[i % senders],
@@ -103,15 +103,15 @@ def run(count: int, senders: int) -> dict[str, Any]:
                 )
                 for i in range(count)
             ]
-            first_height = call(f"{url}/status")["height"]
+            first_height = node.status()["height"]
             cpu_before = _cpu_seconds(node_process)
             started = time.monotonic()
-            _submit(url, load)
+            _submit(node, load)
             submitted = time.monotonic()
-            last_height, finished, blocks = _follow(url, first_height, count, timeout=300)
+            last_height, finished, blocks = _follow(node, first_height, count, timeout=300)
             node_cpu = _cpu_seconds(node_process) - cpu_before
             sample = load[:: max(1, count // 25)]
-            receipts = [call(f"{url}/receipts/{t.hash.hex()}") for t in sample]
+            receipts = [node.receipt(t.hash.hex()) for t in sample]
             failed = [r for r in receipts if r["status"] != "ok"]
             if failed:
                 raise RuntimeError(f"set_policy calls failed: {failed[0]}")
