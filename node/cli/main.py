@@ -8,6 +8,7 @@ light client stays small.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,6 +51,12 @@ def _register_node(sub: SubParsers) -> None:
         help="TESTING ONLY: misbehave as a byzantine validator "
         "(equivocate, invalid-block, include-unallowlisted, malformed)",
     )
+    run.add_argument(
+        "--journal",
+        action="store_true",
+        help="journal every consensus input to DATA_DIR/consensus.journal for `ehrnet ledger replay` "
+        "(also EHRNET_CONSENSUS_JOURNAL=1)",
+    )
     run.set_defaults(func=_cmd_node_run)
 
 
@@ -57,6 +64,10 @@ def _cmd_node_run(args: argparse.Namespace) -> int:
     from node.faults.options import FaultOptions
     from node.runner import run_node
 
+    if args.journal:  # the ledger service reads the switch where it builds the machine (node/ledger/journal.py)
+        from node.ledger.journal import ENABLE_ENV
+
+        os.environ[ENABLE_ENV] = "1"
     faults = FaultOptions.resolve(args.fault_control, args.unsafe_byzantine)
     return run_node(args.config, args.name, args.data_dir, args.log_level, args.log_file, faults)
 
@@ -91,6 +102,12 @@ def _register_ledger(sub: SubParsers) -> None:
     from node.cli import ledger as ledger_cli
 
     ledger_cli.register(sub)
+
+
+def _register_ledger_replay(sub: SubParsers) -> None:
+    from node.cli import ledger_replay
+
+    ledger_replay.register(sub)
 
 
 def _register_contract(sub: SubParsers) -> None:
@@ -155,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         _register_cluster,
         _register_keys,
         _register_ledger,
+        _register_ledger_replay,
         _register_contract,
         _register_bench,
         _register_offload,
