@@ -27,7 +27,8 @@ from node.chaos.fault_api import FAULT_CONTROL_ENV
 from node.chaos.history import Bounds
 from node.chaos.session import ChaosSession, close_current, last, open_session
 from node.cluster.config import generate_network, load_network
-from node.cluster.local import Cluster, ClusterError
+from node.cluster.errors import ClusterError
+from node.cluster.local import Cluster
 from node.cluster.network_init import RESOLVED_NAME
 
 log = logging.getLogger("ehrnet.chaos")

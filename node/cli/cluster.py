@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from node.cluster.config import NetworkConfig, dump_network, generate_network, load_network
-from node.cluster.local import Cluster, ClusterError, default_data_dir
+from node.cluster.errors import ClusterError
+from node.cluster.local import Cluster, default_data_dir
 from node.cluster.network_init import RESOLVED_NAME, resolve_network
 from node.cluster.wait import STATUS_TIMEOUT_S, ClusterTimeout
 

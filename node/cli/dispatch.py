@@ -35,7 +35,7 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int
     """Parse, run the chosen handler, and turn user errors into `ehrnet: error: ...` with exit code 2, and a node's
     errors into the same line with the client's exit code."""
     from node.cluster.config import ConfigError
-    from node.cluster.local import ClusterError
+    from node.cluster.errors import ClusterError
 
     HintingParser.command_line = list(sys.argv[1:] if argv is None else argv)
     args, extras = parser.parse_known_args(argv)

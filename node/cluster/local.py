@@ -24,16 +24,13 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from node.cluster.config import NetworkConfig, NodeSpec
+from node.cluster.errors import ClusterError
 from node.cluster.network_init import RESOLVED_NAME
 
 if TYPE_CHECKING:
     from node.cluster.netns import NamespaceNetwork
 
 CLUSTER_FILE = "cluster.json"
-
-
-class ClusterError(RuntimeError):
-    """A cluster operation failed; the message says which node and why."""
 
 
 @dataclass

@@ -13,16 +13,39 @@ with `skip_silent_peers` such a peer is reported and not waited for.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from node.cluster.local import ClusterError
-
-if TYPE_CHECKING:
-    from node.cluster.local import Cluster
+from node.cluster.config import NetworkConfig
+from node.cluster.errors import ClusterError
 
 Progress = Callable[[str], None]
+
+
+class _Record(Protocol):
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def log(self) -> str: ...
+
+
+class Cluster(Protocol):
+    """What the waiter reads of a cluster (node/cluster/local.py: Cluster, whose `wait_connected` calls it)."""
+
+    @property
+    def records(self) -> Mapping[str, _Record]: ...
+
+    @property
+    def network(self) -> NetworkConfig: ...
+
+    def alive(self, name: str) -> bool: ...
+
+    def status_of(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None: ...
+
+    def log_tail(self, name: str, lines: int = 20) -> str: ...
+
 
 REPORT_EVERY_S = 5.0  # a progress line at least this often while nothing changes, so a wait never looks hung
 LOG_TAIL_LINES = 15

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from node.cluster.local import ClusterError
+from node.cluster.errors import ClusterError
 
 MARKER_NAME = ".ehrnet-demo"
 _MARKER_TEXT = "created by `ehrnet demo`: the next `ehrnet demo` with this --data-dir resets this directory\n"

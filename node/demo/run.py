@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from node.cli.cluster import print_table, start_cluster
 from node.cluster.config import generate_network
-from node.cluster.local import Cluster, ClusterError, default_data_dir
+from node.cluster.errors import ClusterError
+from node.cluster.local import Cluster, default_data_dir
 from node.cluster.network_init import admin_key_path
 from node.demo.data_dir import prepare_demo_dir
 from node.demo.story_log import install_story_logging

@@ -8,7 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from node.cluster.local import Cluster, ClusterError
+from node.cluster.errors import ClusterError
+from node.cluster.local import Cluster
 from node.cluster.wait import ClusterTimeout, wait_meshed
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from node.cli.main import main
-from node.cluster.local import ClusterError
+from node.cluster.errors import ClusterError
 from node.demo.data_dir import MARKER_NAME, prepare_demo_dir
 
 
