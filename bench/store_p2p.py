@@ -30,12 +30,12 @@ import threading
 import time
 from pathlib import Path
 
-import aiohttp
 import psutil
 
 from bench.store_throughput import ceiling_add, ceiling_cat, store_add_cat
 from node.cli.cluster import start_cluster
 from node.cli.storage import add_file, cat_file
+from node.client import AsyncNodeClient
 from node.cluster.config import generate_network
 from storage.blockstore import Blockstore
 from storage.objects import ObjectStore
@@ -43,12 +43,16 @@ from storage.objects import ObjectStore
 MB = 1_000_000
 
 
-async def http_get(url: str) -> int:
+async def fetched_bytes(node: str, cid: str) -> int:
+    """`GET /objects/{cid}` streamed through the client and counted, nothing kept."""
     total = 0
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200, await response.text()
-        async for chunk in response.content.iter_chunked(1 << 20):
-            total += len(chunk)
+
+    def count(chunk: bytes) -> None:
+        nonlocal total
+        total += len(chunk)
+
+    async with AsyncNodeClient.connect(node) as client:
+        await client.cat(cid, count)
     return total
 
 
@@ -134,7 +138,7 @@ async def measure(sizes_mb: list[int], repeat: int, tmp: Path, node1: str, node2
             note("cli_cat", cli("cat", cid, "--node", node1)[0])
             started = time.perf_counter()
             with PeakRss(node2_pid) as rss:
-                assert await http_get(f"{node2}/objects/{cid}") == size_mb * MB
+                assert await fetched_bytes(node2, cid) == size_mb * MB
             note("fetch", time.perf_counter() - started)
             note("rss_growth", rss.growth / MB)
             source.unlink()

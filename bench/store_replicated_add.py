@@ -19,27 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-
 from node.cli.cluster import start_cluster
+from node.client import AsyncNodeClient
 from node.cluster.config import generate_network
 
 MB = 1_000_000
 
 
-async def timed_add(session: aiohttp.ClientSession, node: str, data: bytes, replication: int) -> tuple[float, int]:
+async def timed_add(node: AsyncNodeClient, data: bytes, replication: int) -> tuple[float, int]:
     started = time.perf_counter()
-    async with session.post(f"{node}/objects", params={"replication": str(replication)}, data=data) as response:
-        body = await response.json()
-        assert response.status == 200, body
-    return time.perf_counter() - started, int(body["holders"])
+    answer = await node.add(data, replication=replication)  # a refusal raises NodeRefused with the reason
+    return time.perf_counter() - started, int(answer["holders"])
 
 
 async def measure(node: str, sizes_mb: list[int], repeat: int) -> None:
     print("size   | r=1 add s  r=2 add s  r=2/r=1 | holders reported by r=2   (medians)")
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+    async with AsyncNodeClient.connect(node) as client:
         for replication in (1, 2):  # untimed: the first adds of a fresh cluster pay for streams and warm-up
-            await timed_add(session, node, os.urandom(MB), replication)
+            await timed_add(client, os.urandom(MB), replication)
         for size_mb in sizes_mb:
             single: list[float] = []
             double: list[float] = []
@@ -47,7 +44,7 @@ async def measure(node: str, sizes_mb: list[int], repeat: int) -> None:
             for attempt in range(repeat):
                 order = (1, 2) if attempt % 2 == 0 else (2, 1)
                 for replication in order:
-                    seconds, held = await timed_add(session, node, os.urandom(size_mb * MB), replication)
+                    seconds, held = await timed_add(client, os.urandom(size_mb * MB), replication)
                     (single if replication == 1 else double).append(seconds)
                     if replication == 2:
                         holders.append(held)
