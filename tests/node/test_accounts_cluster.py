@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from consensus.tx import Tx
+from node.client import NodeRefused
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from node.cluster.network_init import resolve_network
@@ -66,7 +67,7 @@ def next_nonce(url: str, key: SigningKey | bytes) -> int:
 def is_final(url: str, tx: Tx) -> bool:
     try:
         return bool(http_json("GET", f"{url}/tx/{tx.hash.hex()}").get("status") == "final")
-    except urllib.error.HTTPError:
+    except NodeRefused:
         return False
 
 

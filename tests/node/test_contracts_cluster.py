@@ -14,6 +14,7 @@ from consensus import smt
 from consensus.block import Header
 from consensus.contract_txs import contract_state_key
 from node.cli.contract import main
+from node.client import NodeRefused
 from node.cluster.local import Cluster
 from primitives import codec
 from primitives.keys import SigningKey
@@ -55,7 +56,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def _knows(url: str, contract: str) -> bool:
     try:
         http_json("GET", f"{url}/contracts/{contract}/abi")
-    except OSError:  # 404 until the node has the deploy's block
+    except NodeRefused:  # 404 until the node has the deploy's block
         return False
     return True
 
@@ -100,7 +101,7 @@ def test_deploy_call_agree_and_cross_node_proof(tmp_path: Path, capsys: pytest.C
         def headers_at(h: int) -> list[dict[str, Any]]:
             try:
                 return [http_json("GET", f"{url}/blocks/{h}") for url in urls]
-            except OSError:  # a node not at h yet answers 404
+            except NodeRefused:  # a node not at h yet answers 404
                 return []
 
         blocks = wait_until(lambda: headers_at(height), timeout=20, what=f"height {height} on every node")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from consensus.tx import Tx
+from node.client import NodeRefused
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from primitives.keys import SigningKey
@@ -198,7 +199,7 @@ def test_an_idle_chain_waits_for_work_and_a_transaction_wakes_it(tmp_path: Path)
         def final_everywhere() -> bool:
             try:
                 return all(is_final(cluster, n, tx.hash.hex()) for n in names)
-            except urllib.error.HTTPError:  # 404 while a node has not heard of it yet
+            except NodeRefused:  # 404 while a node has not heard of it yet
                 return False
 
         wait_until(final_everywhere, timeout=8, what="the woken chain finalises the transaction")
