@@ -55,6 +55,8 @@ def register(sub: SubParsers) -> None:
         change.add_argument("pk", metavar="KEY", help="the account's Ed25519 public key (hex) or a node's peer id")
         change.set_defaults(func=cmd_allowlist, add=name == "allow")
 
+    # import cycle: member.py holds the mesh-membership commands of this group (apart, to keep each module under
+    # 500 lines) and builds on this module's helpers; they are listed here, beside the user commands.
     from node.cli.member import register as register_member_commands
 
     register_member_commands(cmds, _common)  # add-member, remove-member: the p2p mesh's member list

@@ -1,0 +1,164 @@
+"""The repository's layout rules, checked from source (docs/ARCHITECTURE.md, "Layering").
+
+A newcomer finds the architecture in the tree only while the tree keeps it, so the rules are tests rather than
+advice: small modules, small rooms under `node/`, no import cycles (function-level and `TYPE_CHECKING` imports
+included: a cycle moved into a function still ties the two modules together), and dependencies that point one
+way — the pure cores never reach into `node/`, nothing but the command line reaches into `bench/`, nothing
+reaches into `tests/`. Scope: every Python file of the project's packages (tests/layout_graph.py: PACKAGES),
+tests and benchmarks included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from tests.layout_graph import PACKAGES, ROOT, Import, imports, module_name, project_files, strongly_connected
+
+MAX_MODULE_LINES = 500
+MAX_MODULES_PER_ROOM = 15  # Python modules in one folder under node/, not counting __init__.py and __main__.py
+
+# Rooms allowed over the limit for now, each with the reason; an entry whose room fits again fails the test.
+CROWDED_ROOMS: dict[str, str] = {
+    "node/ledger": "the ledger shell is being cut into reactors (tx gossip, block sync, repair), the consensus "
+    "input journal and its replay; the cut into sub-rooms follows once those pieces have landed",
+}
+
+# Imports that close a cycle on purpose. Each pair is (importer, imported); every such import statement must carry
+# a comment with "import cycle:" and the reason, on its line or the line above, so the reason sits where the next
+# reader meets the import. An entry that no longer closes a cycle fails the test: delete it.
+ALLOWED_CYCLE_IMPORTS: set[tuple[str, str]] = {
+    ("node.cli.admin", "node.cli.member"),  # `ehrnet admin` in two modules; the admin helpers move with the client
+}
+
+# Which top-level package may import which. The pure cores (consensus, storage, offload) know nothing of the node,
+# the benchmarks or the tests; the node imports benchmarks only from its command line (`ehrnet bench` runs them).
+MAY_IMPORT: dict[str, set[str]] = {
+    "consensus": {"consensus"},
+    "storage": {"storage", "consensus"},
+    "offload": {"offload", "consensus"},
+    "node": {"node", "consensus", "storage", "offload", "bench"},
+    "bench": {"bench", "node", "consensus", "storage", "offload"},
+    "tests": set(PACKAGES),
+}
+NODE_MODULES_THAT_MAY_IMPORT_BENCH = re.compile(r"node\.cli\.")
+
+# Imports that break MAY_IMPORT today, each with the reason it is still there.
+KNOWN_LAYER_BREAKS: dict[tuple[str, str], str] = {
+    ("bench.gossip", "tests.harness"): "a benchmark starts its cluster with the test harness' running_cluster",
+    ("bench.idle", "tests.harness"): "a benchmark starts its cluster with the test harness' running_cluster",
+    ("bench.keepalive", "tests.harness"): "wait_until/await_until live in the test harness",
+    ("bench.keepalive", "tests.node.peer_process"): "the namespaced peer processes live with the tests",
+    ("bench.partition_heal", "tests.harness"): "node_processes/wait_until live in the test harness",
+}
+
+# The p2p room is the one place that knows libp2p and trio; it knows nothing of what the rest of the node carries.
+P2P_MAY_IMPORT = re.compile(r"(node\.p2p(\.|$)|node\.service$|consensus\.(codec|keys|errors)$)")
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_no_module_over_the_line_limit() -> None:
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in project_files()
+        if (count := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by concept): {long}"
+
+
+def test_no_room_under_node_holds_too_many_modules() -> None:
+    rooms = Counter(
+        str(path.parent.relative_to(ROOT))
+        for path in project_files(["node"])
+        if path.name not in ("__init__.py", "__main__.py")
+    )
+    crowded = {room: n for room, n in rooms.items() if n > MAX_MODULES_PER_ROOM and room not in CROWDED_ROOMS}
+    assert not crowded, f"rooms with more than {MAX_MODULES_PER_ROOM} modules (cut them by concept): {crowded}"
+    fit = sorted(room for room in CROWDED_ROOMS if rooms[room] <= MAX_MODULES_PER_ROOM)
+    assert not fit, f"CROWDED_ROOMS entries that fit the limit now (delete them): {fit}"
+
+
+def test_every_folder_with_python_modules_is_a_package() -> None:
+    # A folder without __init__.py is a namespace package: mypy and the import graph would see its modules under
+    # another name than the interpreter does.
+    missing = sorted(
+        str(folder.relative_to(ROOT))
+        for folder in {path.parent for path in project_files()}
+        if not (folder / "__init__.py").exists()
+    )
+    assert not missing, f"folders without __init__.py: {missing}"
+
+
+def test_no_import_cycles() -> None:
+    edges = imports()
+    allowed = [e for e in edges if (e.source, e.target) in ALLOWED_CYCLE_IMPORTS]
+    cycles = strongly_connected(
+        (e.source, e.target) for e in edges if (e.source, e.target) not in ALLOWED_CYCLE_IMPORTS
+    )
+    if cycles:
+        lines = []
+        for members in cycles:
+            inside = [e for e in edges if e.source in members and e.target in members]
+            lines.append(" -> ".join(members))
+            lines.extend(f"    {e.source} imports {e.target} at {e.where()}{_place(e)}" for e in inside)
+        raise AssertionError(
+            "import cycles (move what both sides need to a lower module; if a cycle must stay, add the pair to "
+            "ALLOWED_CYCLE_IMPORTS and say why in an 'import cycle:' comment at the import):\n" + "\n".join(lines)
+        )
+    unexplained = [e.where() for e in allowed if "import cycle:" not in e.comment or len(e.comment.split()) < 6]
+    assert not unexplained, f"allowed cycle imports without an 'import cycle: <reason>' comment: {unexplained}"
+
+
+def test_allowed_cycles_are_still_cycles() -> None:
+    edges = imports()
+    pairs = {(e.source, e.target) for e in edges}
+    missing = sorted(p for p in ALLOWED_CYCLE_IMPORTS if p not in pairs)
+    assert not missing, f"ALLOWED_CYCLE_IMPORTS names imports that are gone (delete them): {missing}"
+    cycles = strongly_connected((e.source, e.target) for e in edges)
+    in_cycle = {m for members in cycles for m in members}
+    stale = sorted((a, b) for a, b in ALLOWED_CYCLE_IMPORTS if not (a in in_cycle and b in in_cycle))
+    assert not stale, f"ALLOWED_CYCLE_IMPORTS entries that close no cycle any more (delete them): {stale}"
+
+
+def test_packages_import_only_what_their_layer_may() -> None:
+    breaks = []
+    for e in imports():
+        source, target = _top(e.source), _top(e.target)
+        if (e.source, e.target) in KNOWN_LAYER_BREAKS:
+            continue
+        if target not in MAY_IMPORT[source]:
+            breaks.append(f"{e.source} imports {e.target} at {e.where()}")
+        elif source == "node" and target == "bench" and not NODE_MODULES_THAT_MAY_IMPORT_BENCH.match(e.source):
+            breaks.append(f"{e.source} imports {e.target} at {e.where()} (only the command line runs benchmarks)")
+    assert not breaks, "imports against the layering (docs/ARCHITECTURE.md, 'Layering'):\n" + "\n".join(breaks)
+
+
+def test_known_layer_breaks_are_still_there() -> None:
+    pairs = {(e.source, e.target) for e in imports()}
+    gone = sorted(p for p in KNOWN_LAYER_BREAKS if p not in pairs)
+    assert not gone, f"KNOWN_LAYER_BREAKS entries that no longer happen (delete them): {gone}"
+
+
+def test_the_p2p_room_knows_nothing_of_the_rest_of_the_node() -> None:
+    reaching_out = [
+        f"{e.source} imports {e.target} at {e.where()}"
+        for e in imports(project_files(["node"]))
+        if e.source.startswith("node.p2p") and not P2P_MAY_IMPORT.match(e.target)
+    ]
+    assert not reaching_out, "node/p2p/ must stay a transport:\n" + "\n".join(reaching_out)
+
+
+def test_the_graph_sees_function_level_imports() -> None:
+    # The walk is what every rule above stands on: an import it missed would be a cycle nobody sees.
+    edges = imports([ROOT / "node" / "cli" / "main.py"])
+    assert any(e.target == "node.cli.ledger" and not e.at_top for e in edges), "function-level import missed"
+    assert module_name(ROOT / "node" / "cli" / "__init__.py") == "node.cli"
+    assert strongly_connected([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
+    assert strongly_connected([("a", "b"), ("b", "c")]) == []
+
+
+def _place(e: Import) -> str:
+    return "" if e.at_top else " (inside a function or TYPE_CHECKING)"
