@@ -38,10 +38,11 @@ from node.service import Service
 from primitives import codec
 from primitives.keys import SigningKey, address_of
 from storage.address import CID
+from storage.ehr_vault import EhrVault
 from storage.errors import StorageError
 from storage.keystore import KeyStore
 from storage.objects import ObjectStore
-from storage.record_encryption import rewrap, x25519_from_ed25519_seed
+from storage.record_encryption import x25519_from_ed25519_seed
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,9 @@ class ManagerService(Service):
         self.key = key
         self.ledger = ledger
         self.objects = objects
-        self.keys = KeyStore(directory)
         self.uid = address_of(key.public_key)
         self._enc_private, self.enc_public = x25519_from_ed25519_seed(key.seed)
+        self.vault = EhrVault(KeyStore(directory), self.uid, self._enc_private)  # the key grant (storage/ehr_vault.py)
         self._fetch = fetch or self._read_local
         self.filer = RecordFiler(key, ledger, objects, self._file_keys_locally, lambda: key.public_key, announce)
         self.served = 0
@@ -98,17 +99,17 @@ class ManagerService(Service):
         return [web.post("/ehr/request", relay)]
 
     async def stop(self) -> None:
-        self.keys.close()
+        self.vault.close()
 
     async def _read_local(self, cid: CID) -> bytes:
         return b"".join(self.objects.cat(cid))
 
     async def _file_keys_locally(self, cid: CID, owner: bytes, wrapped: dict[bytes, bytes]) -> None:
-        self.keys.add_record(cid, owner, wrapped)
+        self.vault.file(cid, owner, wrapped)
 
     def erase_user(self, uid: bytes) -> list[CID]:
         """Crypto-shred a deleted user's records: their wrapped keys are destroyed (the contract's erasure event)."""
-        erased = self.keys.erase_user(uid)
+        erased = self.vault.erase_user(uid)
         self.erased_users += 1
         return erased
 
@@ -184,13 +185,10 @@ class ManagerService(Service):
         records: list[codec.Value] = []
         for text in cids[:MAX_RECORDS_PER_ANSWER]:
             cid = CID.parse(str(text))
-            try:
-                mine = self.keys.wrapped_key(cid, self.uid)
-            except StorageError:
+            wrapped = self.vault.grant(cid, requester_uid, requester_enc)
+            if wrapped is None:
                 log.warning("no key filed for %s; skipping it", cid)
                 continue
-            wrapped = rewrap(mine, self._enc_private, requester_enc)
-            self.keys.grant(cid, requester_uid, wrapped)
             records.append({"cid": str(cid), "ciphertext": await self._fetch(cid), "wrapped_key": wrapped})
         return wire.ok(records=records, tx_hash=tx.hash, height=height, reason=str(decision.get("reason")))
 
@@ -254,5 +252,5 @@ class ManagerService(Service):
             wrapped[reader] = sealed
         if self.uid not in wrapped:
             return wire.refuse("malformed", "the record's key must be wrapped for the manager too")
-        self.keys.add_record(cid, owner, wrapped)
+        self.vault.file(cid, owner, wrapped)
         return wire.ok(cid=str(cid))

@@ -3,7 +3,9 @@
 Used by the EHRs manager for results a device computed itself, and by edge nodes for results of offloaded tasks.
 The record is encrypted under a fresh data key before it reaches the content store, so storage nodes hold only
 ciphertext; the data key is wrapped (SealedBox) for the patient and for the manager and filed in the manager's
-key store, never in the content store or on the ledger; the ledger gets the CID and a salted hash only.
+key store, never in the content store or on the ledger; the ledger gets the CID and a salted hash only. The
+sealing and wrapping are `storage.ehr_vault.seal_and_store`, the code the privacy tests cover; this module adds
+the ledger and, through `file_keys`, the way the keys reach the manager.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view,
 from node.ledger.service import LedgerService
 from primitives.keys import SigningKey, address_of
 from storage.address import CID
+from storage.ehr_vault import seal_and_store
 from storage.objects import ObjectStore
 from storage.placement import DEFAULT_REPLICATION
-from storage.record_encryption import Sealer, new_data_key, wrap_key
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +85,14 @@ class RecordFiler:
     async def file(self, patient_pk: bytes, plaintext: bytes, replication: int = DEFAULT_REPLICATION) -> Filed:
         patient_uid, patient_enc = enc_key_of(self.ledger, patient_pk)
         manager_uid, manager_enc = enc_key_of(self.ledger, self.manager_pk())
-        data_key = new_data_key()
-        sealer = Sealer(data_key)
-
-        async def ciphertext() -> AsyncIterator[bytes]:
-            yield sealer.feed(plaintext) + sealer.finish()
-
-        cid = await self.objects.add_stream(ciphertext(), pin=True, replication=replication)
+        readers = {patient_uid: patient_enc, manager_uid: manager_enc}
+        sealed = await seal_and_store(self.objects, _one(plaintext), readers, replication)
+        cid = sealed.cid
         if self.announce is not None:
             await self.announce(cid, replication)
-        wrapped = {patient_uid: wrap_key(data_key, patient_enc), manager_uid: wrap_key(data_key, manager_enc)}
-        await self.file_keys(cid, patient_uid, wrapped)
+        await self.file_keys(cid, patient_uid, sealed.wrapped)
         # A salted hash: it proves the content later without revealing anything guessable about it.
-        meta_hash = hashlib.sha256(META_DOMAIN + data_key + plaintext).digest()
+        meta_hash = hashlib.sha256(META_DOMAIN + sealed.data_key + plaintext).digest()
         nonce = self.ledger.next_nonce(self.key.address)
         tx = call_tx(self.key, self.ledger.chain_id, nonce, "register_ehr", [patient_pk, str(cid), meta_hash])
         self.ledger.submit_tx(tx.raw)
@@ -106,3 +103,7 @@ class RecordFiler:
             raise FilingError(f"register_ehr for {cid}: {exc}") from exc
         log.info("filed EHR %s for patient %s", cid, address_of(patient_pk).hex()[:16])
         return Filed(cid, patient_uid, int(index) if isinstance(index, int) else -1, tx.hash)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -20,7 +20,8 @@ from consensus.vm.jsonvalues import from_json, to_json
 from node.ehr import wire
 from primitives import codec
 from primitives.keys import SigningKey, address_of
-from storage.record_encryption import open_record, unwrap_key, x25519_from_ed25519_seed
+from storage.ehr_vault import open_for_reader
+from storage.record_encryption import x25519_from_ed25519_seed
 
 if TYPE_CHECKING:
     from node.p2p.bridge import P2PHost  # libp2p is imported by whoever starts a host, not by this library
@@ -242,8 +243,7 @@ class EhrUser:
             assert isinstance(entry, dict)
             wrapped, ciphertext = entry["wrapped_key"], entry["ciphertext"]
             assert isinstance(wrapped, bytes) and isinstance(ciphertext, bytes)
-            data_key = unwrap_key(wrapped, self.enc_private)
-            records.append(Record(str(entry["cid"]), open_record(data_key, ciphertext)))
+            records.append(Record(str(entry["cid"]), open_for_reader(wrapped, self.enc_private, ciphertext)))
         height = answer.get("height")
         return records, height if isinstance(height, int) else 0
 

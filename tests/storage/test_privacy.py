@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.blockstore import Blockstore
+from storage.ehr_vault import EhrVault, open_for_reader, seal_and_store
 from storage.errors import DecryptionError, KeyStoreError
 from storage.keystore import KeyStore
 from storage.objects import ObjectStore
@@ -25,7 +26,6 @@ from storage.record_encryption import (
     wrap_key,
     x25519_from_ed25519_seed,
 )
-from storage.records import EhrVault
 
 KEY = bytes(range(32))
 PREFIX = b"p" * 16
@@ -36,15 +36,8 @@ PREFIX = b"p" * 16
 def test_stream_roundtrip_any_chunking(size: int, piece: int) -> None:
     plain = bytes(i % 256 for i in range(size))
     sealed = b"".join(encrypt_chunks(KEY, [plain[i : i + piece] for i in range(0, size, piece)], PREFIX))
-    assert (
-        sealed
-        == seal_record(
-            KEY,
-            plain,
-        )
-        if False
-        else True
-    )
+    # The ciphertext does not depend on how the plaintext was cut.
+    assert sealed == b"".join(encrypt_chunks(KEY, [plain], PREFIX))
     assert b"".join(decrypt_chunks(KEY, [sealed[i : i + piece] for i in range(0, len(sealed), piece)])) == plain
 
 
@@ -91,34 +84,56 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield data[i : i + 50_000]
 
 
-async def test_vault_store_read_grant_and_erase(tmp_path: Path) -> None:
+async def test_seal_file_grant_open_and_erase(tmp_path: Path) -> None:
+    """The key grant as the node runs it: a filer seals and stores, the manager files and grants, a reader opens."""
     objects = ObjectStore(Blockstore(tmp_path / "blocks"))
-    keys = KeyStore(tmp_path / "keys")
-    vault = EhrVault(objects, keys)
     patient, manager, doctor = (nacl.public.PrivateKey.generate() for _ in range(3))
+    vault = EhrVault(KeyStore(tmp_path / "keys"), b"manager", bytes(manager))
     ehr = b"tremor severity 2; " * 20_000
     readers = {b"patient": bytes(patient.public_key), b"manager": bytes(manager.public_key)}
-    record = await vault.store(_chunks(ehr), owner=b"patient", readers=readers, replication=2)
+    sealed = await seal_and_store(objects, _chunks(ehr), readers, replication=2)
+    vault.file(sealed.cid, b"patient", sealed.wrapped)
+    record = sealed.cid
     # The store holds only ciphertext, and no wrapped key.
     stored = b"".join(objects.cat(record))
     assert b"tremor" not in stored and len(stored) > len(ehr)
-    assert b"".join(vault.read(record, b"patient", bytes(patient))) == ehr
+    assert sealed.data_key not in stored and not any(w in stored for w in sealed.wrapped.values())
+    assert objects.pins()[0].replication == 2
+    assert open_for_reader(vault.keys.wrapped_key(record, b"patient"), bytes(patient), stored) == ehr
     with pytest.raises(KeyStoreError):
-        list(vault.read(record, b"doctor", bytes(doctor)))
-    vault.grant(record, b"manager", bytes(manager), b"doctor", bytes(doctor.public_key))
-    assert b"".join(vault.read(record, b"doctor", bytes(doctor))) == ehr
-    assert sorted(keys.readers(record)) == [b"doctor", b"manager", b"patient"]
-    other = await vault.store(_chunks(b"other"), owner=b"doctor", readers={b"patient": bytes(patient.public_key)})
+        vault.keys.wrapped_key(record, b"doctor")
+    with pytest.raises(KeyStoreError):  # the patient's wrapped key does not open with the doctor's private key
+        open_for_reader(sealed.wrapped[b"patient"], bytes(doctor), stored)
+    granted = vault.grant(record, b"doctor", bytes(doctor.public_key))
+    assert granted is not None and vault.keys.wrapped_key(record, b"doctor") == granted
+    assert open_for_reader(granted, bytes(doctor), stored) == ehr
+    assert sorted(vault.keys.readers(record)) == [b"doctor", b"manager", b"patient"]
+    other = await seal_and_store(objects, _chunks(b"other"), readers, replication=1)
+    vault.file(other.cid, b"doctor", other.wrapped)
 
     assert vault.erase_user(b"patient") == [record]
     for reader in (b"patient", b"manager", b"doctor"):
         with pytest.raises(KeyStoreError):
-            keys.wrapped_key(record, reader)
+            vault.keys.wrapped_key(record, reader)
     with pytest.raises(KeyStoreError):
-        keys.wrapped_key(other, b"patient")  # the erased user's grants on others' records go too
-    assert keys.records_of(b"patient") == [] and keys.records_of(b"doctor") == [other]
-    assert record not in [p.root for p in objects.pins()]
-    assert objects.gc().removed_blocks > 0 and not objects.has(record)
+        vault.keys.wrapped_key(other.cid, b"patient")  # the erased user's grants on others' records go too
+    assert vault.keys.records_of(b"patient") == [] and vault.keys.records_of(b"doctor") == [other.cid]
+    assert vault.grant(record, b"doctor", bytes(doctor.public_key)) is None  # nothing left to grant
+
+
+async def test_vault_refuses_a_record_the_manager_could_never_grant(tmp_path: Path) -> None:
+    objects = ObjectStore(Blockstore(tmp_path / "blocks"))
+    patient, manager = nacl.public.PrivateKey.generate(), nacl.public.PrivateKey.generate()
+    vault = EhrVault(KeyStore(tmp_path / "keys"), b"manager", bytes(manager))
+    sealed = await seal_and_store(objects, _chunks(b"x"), {b"patient": bytes(patient.public_key)}, replication=1)
+    with pytest.raises(KeyStoreError, match="wrapped for the manager"):
+        vault.file(sealed.cid, b"patient", sealed.wrapped)
+    assert vault.keys.readers(sealed.cid) == []
+    vault.file(
+        sealed.cid, b"patient", {**sealed.wrapped, b"manager": wrap_key(sealed.data_key, bytes(manager.public_key))}
+    )
+    with pytest.raises(KeyStoreError):  # a requester key that is not an X25519 key is an error, not "no key here"
+        vault.grant(sealed.cid, b"doctor", b"short")
 
 
 def test_keystore_rejects_duplicates_and_unknown_records(tmp_path: Path) -> None:
