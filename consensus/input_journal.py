@@ -1,9 +1,9 @@
 """The consensus input journal: every input a node feeds its machine, with the clock value it used, on disk.
 
 Opt-in (`ehrnet node run --journal`, or `EHRNET_CONSENSUS_JOURNAL=1` in the node's environment): it costs a write
-per input and holds every proposed block in full. With it, `ehrnet ledger replay` (node/ledger/replay.py) re-runs
+per input and holds every proposed block in full. With it, `ehrnet ledger replay` (consensus/replay.py) re-runs
 the node's machine from the same start state on the same inputs and reproduces its decisions, which is what a
-fault-injection failure needs to be understood after the cluster is gone (docs/CONSENSUS.md, "Input journal").
+fault-injection failure needs to be understood after the cluster is gone (docs/CONSENSUS.md §8).
 
 Format: a sequence of records, each a 4-byte big-endian length and a canonical DAG-CBOR map (primitives/codec.py)
 whose `"t"` names the kind. Every start of the node appends a `begin` record (the machine's start state) and then,

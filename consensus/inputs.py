@@ -2,7 +2,7 @@
 
 The machine (consensus/machine.py) is a function of its start state and the sequence of (input, now) pairs it is
 fed. Written as values rather than closures, that sequence can be logged readably, journaled to disk and fed to a
-fresh machine again (node/ledger/journal.py, `ehrnet ledger replay`): the deterministic replay a Tendermint node
+fresh machine again (consensus/input_journal.py, `ehrnet ledger replay`): the deterministic replay a Tendermint node
 gets from its write-ahead log. Each input has one canonical DAG-CBOR form (primitives/codec.py), a map tagged by
 `"t"`, so a journal written by one build reads back the same in another.
 """

@@ -1,4 +1,4 @@
-"""Deterministic replay of a consensus journal (node/ledger/journal.py): the node's machine, run again.
+"""Deterministic replay of a consensus journal (consensus/input_journal.py): the node's machine, run again.
 
 Each `begin` record starts a fresh `ConsensusMachine` with the journaled start state and the node's own key (the
 machine signs its votes again; Ed25519 signatures are deterministic, RFC 8032 §5.1.6, so they come out the same).
@@ -20,10 +20,10 @@ from pathlib import Path
 from consensus import actions
 from consensus.block import decode_block
 from consensus.errors import LedgerError
+from consensus.input_journal import VERSION, JournalError, describe_action, params_from_value, read_records
 from consensus.inputs import decode_input, describe
 from consensus.machine import ConsensusMachine
 from consensus.votes import ValidatorSet
-from node.ledger.journal import VERSION, JournalError, describe_action, params_from_value, read_records
 from primitives import codec
 from primitives.keys import SigningKey
 

@@ -1,5 +1,5 @@
 """`ehrnet ledger replay JOURNAL`: re-run a node's consensus machine from its input journal and print what it
-decided (node/ledger/replay.py; how to record one: docs/CONSENSUS.md, "Input journal").
+decided (consensus/replay.py; how to record one: docs/CONSENSUS.md §8).
 
 Exit codes: 0 when every step the journal recorded outputs for came out the same, 1 at the first step that did
 not (it is named), 2 for a journal or key that cannot be used.
@@ -41,8 +41,8 @@ def register(sub: SubParsers) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from node.ledger.journal import JournalError
-    from node.ledger.replay import public_keys, read_segments, replay
+    from consensus.input_journal import JournalError
+    from consensus.replay import public_keys, read_segments, replay
     from primitives.keys import KeyFileError, SigningKey
 
     journal: Path = args.journal

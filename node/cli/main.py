@@ -64,8 +64,8 @@ def _cmd_node_run(args: argparse.Namespace) -> int:
     from node.faults.options import FaultOptions
     from node.runner import run_node
 
-    if args.journal:  # the ledger service reads the switch where it builds the machine (node/ledger/journal.py)
-        from node.ledger.journal import ENABLE_ENV
+    if args.journal:  # the ledger service reads the switch where it builds the machine (consensus/input_journal.py)
+        from consensus.input_journal import ENABLE_ENV
 
         os.environ[ENABLE_ENV] = "1"
     faults = FaultOptions.resolve(args.fault_control, args.unsafe_byzantine)

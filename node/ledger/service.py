@@ -24,6 +24,7 @@ from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, MempoolFullError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
+from consensus.input_journal import ConsensusJournal, open_consensus_journal
 from consensus.inputs import (
     ConsensusInput,
     ReceiveProposal,
@@ -48,7 +49,6 @@ from node.ledger.chain_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger.compact import CompactProposals
 from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
 from node.ledger.group_commit import JournalWriter, open_mempool_journal
-from node.ledger.journal import ConsensusJournal, open_consensus_journal
 from node.ledger.locked_value import LockedValueFile
 from node.ledger.repair import LedgerRepair
 from node.ledger.sign_guard import SignGuard
@@ -151,7 +151,7 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self._restored = [tx.raw for tx in restored]
         self.app = ChainApp(store, self.mempool, self.registry, self.key.public_key)
         self.last_block_time_ms = store.head.time_ms
-        # Opt-in: every input the machine is fed, for `ehrnet ledger replay` (node/ledger/journal.py).
+        # Opt-in: every input the machine is fed, for `ehrnet ledger replay` (consensus/input_journal.py).
         self.consensus_journal, machine_app = open_consensus_journal(self.data_dir, self.app)
         self.machine = ConsensusMachine(
             chain_id=self.chain_id,

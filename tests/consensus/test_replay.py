@@ -1,4 +1,4 @@
-"""The consensus journal and its replay (node/ledger/journal.py, node/ledger/replay.py) on machines in one process.
+"""The consensus journal and its replay (consensus/input_journal.py, consensus/replay.py) on machines in one process.
 
 Four machines exchange messages through a small deterministic bus that loses one proposal for two of them
 (so timeouts and a round change are in the story); machine 0 journals every input. Replay re-runs a fresh machine
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from consensus import actions
+from consensus.input_journal import ConsensusJournal, JournaledApp, JournalError, read_records
 from consensus.inputs import (
     ConsensusInput,
     ReceiveProposal,
@@ -25,8 +26,7 @@ from consensus.inputs import (
     TimeoutExpired,
 )
 from consensus.machine import ConsensusMachine
-from node.ledger.journal import ConsensusJournal, JournaledApp, JournalError, read_records
-from node.ledger.replay import read_segments, replay
+from consensus.replay import read_segments, replay
 from tests.consensus.test_machine_harness import CHAIN, FAST, FakeApp, make_keys, validator_set
 
 KEYS = make_keys(4)

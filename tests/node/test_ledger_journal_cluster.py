@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from consensus.input_journal import ENABLE_ENV, FILE_NAME
 from consensus.tx import Tx
 from node.cluster.config import generate_network
-from node.ledger.journal import ENABLE_ENV, FILE_NAME
 from primitives.keys import SigningKey
 from tests.harness import http_json, running_cluster, wait_until
 
