@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import IO
 
 from node.cli.args import node_url
-from node.cli.storage import NODE_HELP, _file_chunks, _refused, _warn_if_underreplicated, download
+from node.cli.dispatch import node_failure
+from node.cli.storage import NODE_HELP, cat_file, client_of, file_chunks, warn_if_underreplicated
+from node.client import NodeError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,29 +51,19 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 async def export_car(node: str, cid: str, out: IO[bytes]) -> int:
-    failure = f"export from {node} failed (the CAR written is incomplete)"
-    return await download(node, f"/objects/{cid}", out, failure=failure, params={"format": "car"})
+    """The DAG under `cid` as a CAR v1 into `out` (on an error, the CAR written is incomplete)."""
+    return await cat_file(node, cid, out, car=True)
 
 
 async def import_car(node: str, path: Path, replication: int | None = None, out: IO[str] | None = None) -> int:
-    import aiohttp
-
     if not await asyncio.to_thread(path.is_file):
         print(f"{path}: not a readable file", file=sys.stderr)
         return 2
-    params = {} if replication is None else {"replication": str(replication)}
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{node.rstrip('/')}/dag/import", params=params, data=_file_chunks(path)) as response,
-        ):
-            if response.status != 200:
-                return await _refused(response)
-            body = await response.json()
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"cannot reach {node}: {exc}", file=sys.stderr)
-        return 2
+        body = await client_of(node).dag_import(file_chunks(path), replication)
+    except NodeError as exc:
+        return node_failure(exc)
     for root in body["roots"]:
         print(root, file=out or sys.stdout)
-    _warn_if_underreplicated(body)
+    warn_if_underreplicated(body)
     return 0

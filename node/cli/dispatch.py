@@ -23,6 +23,13 @@ class CliError(Exception):
     """A user error: printed as `ehrnet: error: ...`, exit code 2."""
 
 
+def node_failure(error: NodeError) -> int:
+    """Report a node error as every command does — one line on stderr — and return its exit code: the one mapping
+    from the client's error tree to exit codes (docs/API.md, "Clients"), for handlers that return a code too."""
+    print(f"ehrnet: error: {error}", file=sys.stderr)
+    return exit_code(error)
+
+
 def run_standalone(register: Callable[[SubParsers], None], argv: Sequence[str] | None = None) -> int:
     """One command group without the rest of `ehrnet` (e.g. `python -m node.light.cli light ...` on a device),
     with the same error handling as the full CLI."""
@@ -46,9 +53,8 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int
         print(f"ehrnet: error: {exc}", file=sys.stderr)
         code = getattr(exc, "exit_code", 2)  # a cluster that is only slow (a timeout) exits 1
         return int(code)
-    except NodeError as exc:  # every command group's node errors: one mapping to exit codes (docs/API.md, "Clients")
-        print(f"ehrnet: error: {exc}", file=sys.stderr)
-        return exit_code(exc)
+    except NodeError as exc:
+        return node_failure(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

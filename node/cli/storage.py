@@ -2,8 +2,10 @@
 
 `register(subparsers)` adds the commands to the node's CLI (node/cli/main.py); each sets `func` to a handler that
 takes the parsed arguments and returns the exit code: 0 success, 1 the node refused (its JSON error message is
-printed to stderr), 2 the node could not be reached or a local file could not be read. aiohttp is imported
-inside the handlers so `ehrnet --help` stays fast.
+printed to stderr), 2 the node could not be reached or a local file could not be read (node errors map to codes in
+node/cli/dispatch.py: `node_failure`). The commands go through the node client's standard-library transport in a
+worker thread (node/client/stdlib.py): no aiohttp in the CLI, and the coroutines below stay usable from a test's
+or a benchmark's event loop that serves the node itself.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from node.cli.args import node_url
-
-if TYPE_CHECKING:
-    import aiohttp
+from node.cli.dispatch import node_failure
+from node.client import AsyncNodeClient, NodeError
+from node.client.stdlib import ThreadedTransport
 
 CHUNK = 256 << 10
 NODE_HELP = "the node's HTTP API, e.g. http://127.0.0.1:8080 (HOST:PORT works too)"
@@ -94,50 +96,34 @@ def _read_token(path: Path) -> str | None:
         return None
 
 
-async def _refused(response: aiohttp.ClientResponse) -> int:
-    try:
-        body = await response.json(content_type=None)
-        message = body.get("error", body) if isinstance(body, dict) else body
-    except ValueError:
-        message = await response.text()
-    print(f"node answered {response.status}: {message}", file=sys.stderr)
-    return 1
+def client_of(node: str, token: str | None = None) -> AsyncNodeClient:
+    """The node client the store commands use: the standard library in a worker thread (no aiohttp)."""
+    return AsyncNodeClient(ThreadedTransport(node, token))
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in chunks, read as the upload pulls them (the transport reads it in its worker thread)."""
     with path.open("rb") as handle:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+        while chunk := handle.read(CHUNK):
             yield chunk
 
 
 async def add_file(
     node: str, path: Path, replication: int | None = None, pin: bool = True, out: IO[str] | None = None
 ) -> int:
-    import aiohttp
-
     if not await asyncio.to_thread(path.is_file):
         print(f"{path}: not a readable file", file=sys.stderr)
         return 2
-    params = {"pin": "true" if pin else "false"}
-    if replication is not None:
-        params["replication"] = str(replication)
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{node.rstrip('/')}/objects", params=params, data=_file_chunks(path)) as response,
-        ):
-            if response.status != 200:
-                return await _refused(response)
-            body = await response.json()
-            print(body["cid"], file=out or sys.stdout)
-            _warn_if_underreplicated(body)
-            return 0
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"cannot reach {node}: {exc}", file=sys.stderr)
-        return 2
+        body = await client_of(node).add(file_chunks(path), pin, replication)
+    except NodeError as exc:
+        return node_failure(exc)
+    print(body["cid"], file=out or sys.stdout)
+    warn_if_underreplicated(body)
+    return 0
 
 
-def _warn_if_underreplicated(body: dict[str, Any]) -> None:
+def warn_if_underreplicated(body: dict[str, Any]) -> None:
     holders, wanted = body.get("holders"), body.get("replication")
     if isinstance(holders, int) and isinstance(wanted, int) and holders < wanted:
         print(
@@ -147,69 +133,44 @@ def _warn_if_underreplicated(body: dict[str, Any]) -> None:
         )
 
 
-async def cat_file(node: str, cid: str, out: IO[bytes]) -> int:
-    return await download(node, f"/objects/{cid}", out, failure=f"transfer from {node} failed")
-
-
-async def download(node: str, path: str, out: IO[bytes], *, failure: str, params: dict[str, str] | None = None) -> int:
-    """Stream a node's answer to `out` (exit code 0), or print why not: its 4xx message, or `failure` and the
-    transport error (exit code 2)."""
-    import aiohttp
-
+async def cat_file(node: str, cid: str, out: IO[bytes], car: bool = False) -> int:
+    """Stream an object (or, with `car`, its whole DAG as a CAR v1) to `out`: exit code 0, or the node error's.
+    On an error part of the bytes may have been written."""
     try:
-        async with aiohttp.ClientSession() as session, session.get(node.rstrip("/") + path, params=params) as response:
-            if response.status != 200:
-                return await _refused(response)
-            async for chunk in response.content.iter_chunked(CHUNK):
-                out.write(chunk)
-            out.flush()
-            return 0
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"{failure}: {exc}", file=sys.stderr)
-        return 2
-
-
-async def _operator_call(node: str, token: str, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
-    import aiohttp
-
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with (
-            aiohttp.ClientSession(headers=headers) as session,
-            session.request(method, f"{node.rstrip('/')}{path}", params=params) as response,
-        ):
-            if response.status != 200:
-                return await _refused(response), None
-            return 0, await response.json()
-    except (aiohttp.ClientError, OSError) as exc:
-        print(f"cannot reach {node}: {exc}", file=sys.stderr)
-        return 2, None
+        await client_of(node).cat(cid, out.write, car=car)
+    except NodeError as exc:
+        return node_failure(exc)
+    out.flush()
+    return 0
 
 
 async def pin_command(
     node: str, token: str, action: str, cid: str | None, replication: int | None = None, out: IO[str] | None = None
 ) -> int:
     stream = out or sys.stdout
-    if action == "ls":
-        code, body = await _operator_call(node, token, "GET", "/pins", {})
-        for pin in body["pins"] if code == 0 else []:
-            print(f"{pin['cid']} replication={pin['replication']}", file=stream)
-        return code
-    method = "POST" if action == "add" else "DELETE"
-    params = {"replication": str(replication)} if action == "add" and replication is not None else {}
-    code, body = await _operator_call(node, token, method, f"/pins/{cid}", params)
-    if code == 0:
-        print(body["cid"], file=stream)
-        _warn_if_underreplicated(body)
-    return code
+    client = client_of(node, token)
+    try:
+        if action == "ls":
+            for pin in await client.pins():
+                print(f"{pin['cid']} replication={pin['replication']}", file=stream)
+            return 0
+        assert cid is not None
+        body = await (client.pin(cid, replication) if action == "add" else client.unpin(cid))
+    except NodeError as exc:
+        return node_failure(exc)
+    print(body["cid"], file=stream)
+    warn_if_underreplicated(body)
+    return 0
 
 
 async def gc_command(node: str, token: str, out: IO[str] | None = None) -> int:
-    code, body = await _operator_call(node, token, "POST", "/gc", {})
-    if code == 0:
-        print(
-            f"removed {body['removed_blocks']} blocks, freed {body['freed_bytes']} bytes, "
-            f"returned {body.get('compacted_bytes', 0)} bytes of pack files to the disk",
-            file=out or sys.stdout,
-        )
-    return code
+    try:
+        body = await client_of(node, token).gc()
+    except NodeError as exc:
+        return node_failure(exc)
+    print(
+        f"removed {body['removed_blocks']} blocks, freed {body['freed_bytes']} bytes, "
+        f"returned {body.get('compacted_bytes', 0)} bytes of pack files to the disk",
+        file=out or sys.stdout,
+    )
+    return 0

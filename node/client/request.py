@@ -23,7 +23,7 @@ MAX_ERROR_BYTES = 1 << 20
 CHUNK = 256 << 10
 
 Body = bytes | Iterable[bytes] | None
-Sink = Callable[[bytes], None]
+Sink = Callable[[bytes], object]
 
 
 @dataclass(frozen=True)
