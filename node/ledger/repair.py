@@ -110,7 +110,7 @@ class LedgerRepair:
             await self._check_new_peers()
             now = time.monotonic()
             if self._idle is not None:
-                # Waiting for work on purpose (an idle chain, ledger_service._wait_for_work), not stalled: a
+                # Waiting for work on purpose (an idle chain: node/ledger/timing.py), not stalled: a
                 # peer that moves on wakes us with its messages, and the idle timer ends the wait anyway.
                 self._last_progress = now
                 continue

@@ -33,6 +33,7 @@ from consensus.inputs import (
     Start,
     StartHeight,
     TimeoutExpired,
+    describe,
 )
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Admission, Mempool
@@ -228,7 +229,7 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
                 if journal is not None:
                     journal.step_out(None, error=str(exc))
                 self.malformed_messages += 1
-                log.debug("rejected consensus input: %s", exc)
+                log.debug("rejected consensus input (%s): %s", describe(item), exc)
                 continue
             if journal is not None:
                 journal.step_out(todo)
