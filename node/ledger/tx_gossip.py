@@ -12,9 +12,10 @@ import logging
 
 from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import TxError
-from consensus.mempool import Mempool
+from consensus.mempool import Admission, Mempool
 from consensus.votes import Vote
 from node.ledger import wire
+from node.ledger.tx_relay import send_batch
 from node.p2p.bridge import P2PError, P2PHost, Subscription
 
 log = logging.getLogger("node.ledger.service")
@@ -42,17 +43,23 @@ class LedgerGossipOut:
         assert mempool is not None
         async for message in self._txs_sub:
             try:
-                raws = wire.decode_txs(message.data)
+                raws, reached = wire.decode_tx_batch(message.data)
             except wire.WireError as exc:
                 self.malformed_messages += 1
                 log.info("malformed tx gossip from %s: %s", message.origin, exc)
                 continue
+            fresh: list[bytes] = []
             for index, raw in enumerate(raws):
                 with contextlib.suppress(TxError):  # committed meanwhile, or invalid: the sender's node told its client
-                    mempool.add_raw(raw)
+                    if mempool.add_raw(raw)[1] is not Admission.KNOWN:
+                        fresh.append(raw)
                     self._work_arrived()
                 if index % 100 == 99:
                     await asyncio.sleep(0)  # admission costs ~0.15 ms a tx: let consensus messages in between
+            try:  # on to the topic peers this batch has not reached (none when every member is connected to all)
+                await send_batch(self.host, self._txs_sub.topic, fresh, reached, origin=message.origin)
+            except P2PError as exc:
+                log.info("tx relay failed (the block fetch covers it): %s", exc)
 
     async def _publish_loop(self) -> None:
         consensus_topic, txs_topic = wire.consensus_topic(self.chain_id), wire.txs_topic(self.chain_id)
@@ -64,7 +71,7 @@ class LedgerGossipOut:
                 # Transactions first: a compact proposal names transactions that peers must already hold.
                 while self._out_txs:
                     chunk, self._out_txs = self._out_txs[:1000], self._out_txs[1000:]
-                    await self.host.publish(txs_topic, wire.encode_txs(chunk))
+                    await send_batch(self.host, txs_topic, chunk)  # to every peer: node/ledger/tx_relay.py
                 if self._out_proposals or self._out_votes:
                     batch = ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
                     self._out_proposals, self._out_votes = [], []

@@ -7,7 +7,7 @@ the ledger service counts and logs against the sending peer (never an unhandled 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cbor2
@@ -98,13 +98,29 @@ class CompactBlock:
         return Block(self.header, tuple(txs))
 
 
-def encode_txs(raw_txs: list[bytes]) -> bytes:
-    return codec.encode({"txs": list(raw_txs)})
+# A batch names at most this many peers as reached (a mesh of members is far smaller), each a peer ID string.
+MAX_REACHED = 1024
+MAX_PEER_ID_CHARS = 128
+
+
+def encode_txs(raw_txs: list[bytes], reached: Iterable[str] = ()) -> bytes:
+    """A tx batch for the txs topic; `reached` names the peers it has been sent to (node/ledger/tx_relay.py)."""
+    names: list[codec.Value] = [name for name in sorted(set(reached))]
+    batch: dict[str, codec.Value] = {"txs": list(raw_txs)}
+    if names:
+        batch["reached"] = names
+    return codec.encode(batch)
 
 
 def decode_txs(data: bytes) -> list[bytes]:
-    """The transactions of a gossiped batch. The envelope is not checked for canonical form (that would encode
-    the whole batch again): each transaction is checked on its own when the mempool admits it."""
+    """The transactions of a gossiped batch (see `decode_tx_batch`)."""
+    return decode_tx_batch(data)[0]
+
+
+def decode_tx_batch(data: bytes) -> tuple[list[bytes], frozenset[str]]:
+    """The transactions of a gossiped batch and the peers it names as reached. The envelope is not checked for
+    canonical form (that would encode the whole batch again): each transaction is checked on its own when the
+    mempool admits it."""
     try:
         value = cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
@@ -112,7 +128,14 @@ def decode_txs(data: bytes) -> list[bytes]:
     txs = value.get("txs") if isinstance(value, dict) else None
     if not isinstance(txs, list) or not all(isinstance(t, bytes) for t in txs):
         raise WireError('tx batch: a map with a "txs" list of byte strings')
-    return txs
+    reached = value.get("reached", [])
+    if (
+        not isinstance(reached, list)
+        or len(reached) > MAX_REACHED
+        or not all(isinstance(p, str) and 0 < len(p) <= MAX_PEER_ID_CHARS for p in reached)
+    ):
+        raise WireError(f'tx batch: "reached" is a list of at most {MAX_REACHED} peer IDs')
+    return txs, frozenset(reached)
 
 
 # ---- request–response ---------------------------------------------------------------------------------------

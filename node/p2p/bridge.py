@@ -216,7 +216,7 @@ class P2PHost:
             eclipse_protection_enabled=False,
         )
         pubsub = GuardedPubsub(host, router, max_inbound_rpc_size=limits.max_message_bytes)
-        pubsub.admits = router.admits = self._guards.admits
+        pubsub.guards = router.guards = self._guards
         for topic in self._guards.topics():
             pubsub.set_topic_validator(topic, self._guards.validator(topic), False)
         self._router = router
@@ -349,9 +349,9 @@ class P2PHost:
 
     async def publish_to(self, topic: str, data: bytes, peers: list[str]) -> int:
         """Send one gossip message on `topic` to `peers` only, written to their pubsub streams directly instead of
-        handed to the router (which would send it to the whole mesh). Receivers treat it as any gossip message
-        and forward it on. Honest code never needs this; the byzantine test mode (node/faults/byzantine.py) uses it to
-        show two halves of the network two different messages. Returns how many peers it was written to."""
+        handed to the router (which would send it to the whole mesh). Receivers treat it as any gossip message and
+        forward it on, unless the topic is single-hop. The txs topic's relay (node/ledger/tx_relay.py) uses it, and
+        the byzantine test mode (node/faults/byzantine.py) to show two halves of the network two different messages."""
         if len(data) > self._config.gossip.max_message_bytes:
             raise P2PError(f"gossip message of {len(data)} bytes exceeds the configured limit")
         targets = [ID.from_base58(peer) for peer in peers]

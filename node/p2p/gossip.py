@@ -39,6 +39,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
+from node.p2p.guard import GossipGuards
 from node.p2p.types import GossipLimits
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,18 @@ class SteadyGossipSub(GossipSub):
         )
         self.mcache = RecentMessageCache(GOSSIP_WINDOW_HEARTBEATS, GOSSIP_HISTORY_HEARTBEATS, heartbeat_interval)
         self.heartbeats = 0
-        self.admits: Callable[[str, str], bool] = _admit_all  # (peer ID, topic) → may it join the topic
+        self.guards: GossipGuards | None = None  # the host's topic guards (who may join a topic, single-hop topics)
+
+    def admits(self, peer_id: str, topic: str) -> bool:
+        return self.guards is None or self.guards.admits(peer_id, topic)
+
+    async def publish(self, msg_forwarder: Any, pubsub_msg: Any) -> None:
+        # A single-hop topic's messages are never forwarded: their publisher sends each to every peer itself and
+        # relays only to peers it knows were not reached (node/ledger/tx_relay.py), so a 4-node mesh delivers
+        # each once instead of three times (once from the publisher, once from each other relay).
+        if self.guards is not None and all(self.guards.single_hop(topic) for topic in pubsub_msg.topicIDs):
+            return
+        await super().publish(msg_forwarder, pubsub_msg)
 
     async def handle_graft(self, graft_msg: Any, sender_peer_id: Any) -> None:
         if not self.admits(str(sender_peer_id), graft_msg.topicID):
@@ -137,7 +149,17 @@ class GuardedPubsub(Pubsub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
-        self.admits: Callable[[str, str], bool] = _admit_all  # (peer ID, topic) → may it join the topic
+        self.guards: GossipGuards | None = None  # the host's topic guards (who may join a topic; message counts)
+
+    def admits(self, peer_id: str, topic: str) -> bool:
+        return self.guards is None or self.guards.admits(peer_id, topic)
+
+    async def push_msg(self, msg_forwarder: Any, msg: Any) -> None:
+        # Every copy a peer sends counts, before the library drops repeats as seen: the guards' ratio of copies
+        # received to messages judged is how often the mesh delivers one message to this node.
+        if self.guards is not None and msg_forwarder != self.my_id:
+            self.guards.count_received(msg.topicIDs)
+        await super().push_msg(msg_forwarder, msg)
 
     def handle_subscription(self, origin_id: Any, sub_message: Any) -> None:
         if sub_message.subscribe and not self.admits(str(origin_id), sub_message.topicid):
@@ -167,8 +189,7 @@ class GuardedPubsub(Pubsub):
 
 async def publish_direct(pubsub: Any, topic: str, data: bytes, targets: list[Any]) -> int:
     """Write one gossip message straight to `targets`' pubsub streams (not via the router); returns how many
-    accepted it. Built and signed exactly as py-libp2p 0.8.1's `Pubsub.publish` does. For the byzantine test mode
-    only (`P2PHost.publish_to`)."""
+    accepted it. Built and signed exactly as py-libp2p 0.8.1's `Pubsub.publish` does (`P2PHost.publish_to`)."""
     msg = rpc_pb2.Message(data=data, topicIDs=[topic], from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno())
     if pubsub.strict_signing:
         signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString())
@@ -182,10 +203,6 @@ async def publish_direct(pubsub: Any, topic: str, data: bytes, targets: list[Any
         if stream is not None and await pubsub.write_msg(stream, rpc):
             sent += 1
     return sent
-
-
-def _admit_all(peer_id: str, topic: str) -> bool:
-    return True
 
 
 def raise_library_limits(limits: GossipLimits) -> None:

@@ -51,9 +51,23 @@ class GossipGuards:
         self._clock = clock
         self.verdicts: dict[str, int] = {v.value: 0 for v in Verdict}
         self.rejected_from: dict[str, int] = {}  # forwarding peer → messages from it rejected here
+        # Per guarded topic: copies peers sent us (repeats included), and messages judged (the first copy of each).
+        self.received: dict[str, int] = {}
+        self.judged: dict[str, int] = {}
 
     def add(self, topic: str, guard: TopicGuard) -> None:
         self._guards[topic] = guard
+        self.received.setdefault(topic, 0)
+        self.judged.setdefault(topic, 0)
+
+    def single_hop(self, topic: str) -> bool:
+        guard = self._guards.get(topic)
+        return guard is not None and guard.single_hop
+
+    def count_received(self, topics: Any) -> None:
+        for topic in topics:
+            if topic in self.received:
+                self.received[topic] += 1
 
     def topics(self) -> list[str]:
         return list(self._guards)
@@ -93,6 +107,7 @@ class GossipGuards:
         except Exception as exc:  # a judge must never let a peer's message end the host
             verdict, why = Verdict.REJECT, f"{type(exc).__name__}: {exc}"
         self.verdicts[verdict.value] += 1
+        self.judged[topic] += 1
         if verdict is Verdict.REJECT:
             self._penalise(forwarder, topic, why)
         else:
@@ -117,4 +132,5 @@ class GossipGuards:
             "verdicts": dict(self.verdicts),
             "rejected_from": dict(worst),
             "banned": {peer: round(until - now, 1) for peer, until in banned.items()},
+            "messages": {topic: {"received": n, "judged": self.judged[topic]} for topic, n in self.received.items()},
         }
