@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable
 
-from consensus.envelope import ConsensusBatch
+from consensus.gossip_batch import ConsensusBatch
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire

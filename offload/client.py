@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import nacl.public
 
-from offload import envelope
+from offload import sealed_messages
 from offload.context import RecordContext
 from offload.errors import MalformedError, RemoteError
 from offload.tasks import Task, get_task
@@ -39,9 +39,9 @@ def build_request(
     record: RecordContext | None = None,
     random_bytes: Callable[[int], bytes] = os.urandom,
 ) -> PendingRequest:
-    request_id = random_bytes(envelope.REQUEST_ID_BYTES)
-    nonce = random_bytes(envelope.NONCE_BYTES)
-    wire = envelope.seal_request(task, payload, request_id, device_key, edge_public, nonce, patient, record)
+    request_id = random_bytes(sealed_messages.REQUEST_ID_BYTES)
+    nonce = random_bytes(sealed_messages.NONCE_BYTES)
+    wire = sealed_messages.seal_request(task, payload, request_id, device_key, edge_public, nonce, patient, record)
     return PendingRequest(wire=wire, request_id=request_id, task=task, edge_public=edge_public)
 
 
@@ -50,10 +50,10 @@ def open_response(
     pending: PendingRequest,
     device_key: nacl.public.PrivateKey,
     *,
-    max_bytes: int = envelope.DEFAULT_MAX_RESPONSE_BYTES,
+    max_bytes: int = sealed_messages.DEFAULT_MAX_RESPONSE_BYTES,
 ) -> codec.Value:
     """The result of `pending`; an error response raises `RemoteError`, a bad one a typed `EnvelopeError`."""
-    outer = envelope.decode_response(data, max_bytes)
+    outer = sealed_messages.decode_response(data, max_bytes)
     if outer["kind"] == "error":
         code, message, request_id = outer.get("code"), outer.get("message"), outer.get("id")
         if not isinstance(code, str) or not isinstance(message, str):
@@ -61,7 +61,7 @@ def open_response(
         if request_id is not None and request_id != pending.request_id:
             raise MalformedError("error response is for another request")
         raise RemoteError(code, message)
-    request_id, task, result = envelope.open_result(outer, device_key, pending.edge_public)
+    request_id, task, result = sealed_messages.open_result(outer, device_key, pending.edge_public)
     if request_id != pending.request_id or task != pending.task:
         raise MalformedError("result is for another request")
     return result

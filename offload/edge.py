@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import nacl.public
 
-from offload import envelope
+from offload import sealed_messages
 from offload.errors import OffloadError, TaskFailedError
 from offload.sink import ResultSink
 from offload.tasks import Task, get_task, registry
@@ -25,7 +25,7 @@ class EdgeExecutor:
         key: nacl.public.PrivateKey,
         *,
         tasks: dict[str, Task] | None = None,
-        max_request_bytes: int = envelope.DEFAULT_MAX_REQUEST_BYTES,
+        max_request_bytes: int = sealed_messages.DEFAULT_MAX_REQUEST_BYTES,
         sink: ResultSink | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -47,18 +47,18 @@ class EdgeExecutor:
     def handle(self, request: bytes) -> bytes:
         """Answer one request: a result sealed for the requesting device, or an error response."""
         try:
-            opened = envelope.open_request(request, self._key, self._max_request_bytes)
+            opened = sealed_messages.open_request(request, self._key, self._max_request_bytes)
         except OffloadError as exc:
-            return envelope.error_response(exc)
+            return sealed_messages.error_response(exc)
         try:
             result = self._run(opened)
         except OffloadError as exc:
-            return envelope.error_response(exc, opened.request_id)
+            return sealed_messages.error_response(exc, opened.request_id)
         if opened.patient is not None and self._sink is not None:
             self._sink.store_result(opened.patient, opened.task, result, opened.record)
-        return envelope.seal_result(opened, result, self._key, self._random_bytes(envelope.NONCE_BYTES))
+        return sealed_messages.seal_result(opened, result, self._key, self._random_bytes(sealed_messages.NONCE_BYTES))
 
-    def _run(self, opened: envelope.OpenedRequest) -> codec.Value:
+    def _run(self, opened: sealed_messages.OpenedRequest) -> codec.Value:
         task = get_task(opened.task, self._tasks)
         try:
             return task.run(opened.payload)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import nacl.public
 import numpy as np
 
-from offload import envelope
+from offload import sealed_messages
 from offload.client import build_request, open_response
 from offload.context import RecordContext
 from offload.costmodel import Costs, Decision, OffloadProblem
@@ -161,12 +161,14 @@ class OffloadSession:
         rng: np.random.Generator | None = None,
         clock: Clock = time.perf_counter,
         random_bytes: Callable[[int], bytes] = os.urandom,
-        max_response_bytes: int = envelope.DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: int = sealed_messages.DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if len(edge_public) != envelope.KEY_BYTES:
-            raise SessionError(f"the edge's X25519 public key is {envelope.KEY_BYTES} bytes, got {len(edge_public)}")
-        if patient is not None and not 0 < len(patient) <= envelope.MAX_PATIENT_BYTES:
-            raise SessionError(f"a patient is 1..{envelope.MAX_PATIENT_BYTES} bytes")
+        if len(edge_public) != sealed_messages.KEY_BYTES:
+            raise SessionError(
+                f"the edge's X25519 public key is {sealed_messages.KEY_BYTES} bytes, got {len(edge_public)}"
+            )
+        if patient is not None and not 0 < len(patient) <= sealed_messages.MAX_PATIENT_BYTES:
+            raise SessionError(f"a patient is 1..{sealed_messages.MAX_PATIENT_BYTES} bytes")
         if t_max_s is not None and not (np.isfinite(t_max_s) and t_max_s > 0):
             raise SessionError("T_max must be a positive number of seconds")
         self._device_key = device_key

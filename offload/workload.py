@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import nacl.public
 import numpy as np
 
-from offload import envelope
+from offload import sealed_messages
 from offload.errors import ProfileError
 from offload.motion import motion_window
 from offload.profiler import TaskProfile, profile_task
@@ -46,9 +46,9 @@ def sealer(random_bytes: Callable[[int], bytes] = os.urandom) -> Callable[[bytes
     edge_public = bytes(edge.public_key)
 
     def seal(payload: bytes) -> bytes:
-        request_id = random_bytes(envelope.REQUEST_ID_BYTES)
-        nonce = random_bytes(envelope.NONCE_BYTES)
-        return envelope.seal_request("profile", payload, request_id, device, edge_public, nonce)
+        request_id = random_bytes(sealed_messages.REQUEST_ID_BYTES)
+        nonce = random_bytes(sealed_messages.NONCE_BYTES)
+        return sealed_messages.seal_request("profile", payload, request_id, device, edge_public, nonce)
 
     return seal
 

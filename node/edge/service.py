@@ -16,7 +16,7 @@ from aiohttp import web
 from node.api.server import json_error, read_json
 from node.p2p.bridge import P2PHost
 from node.service import Service
-from offload import envelope
+from offload import sealed_messages
 from offload.edge import EdgeExecutor
 from offload.errors import OversizeError
 from offload.sink import ResultSink
@@ -62,7 +62,7 @@ class EdgeService(Service):
 
     def _oversize_answer(self, length: int) -> bytes:
         self.refused += 1
-        return envelope.error_response(
+        return sealed_messages.error_response(
             OversizeError(f"request of {length} bytes exceeds this edge node's limit of {self.max_request_bytes}")
         )
 
@@ -103,7 +103,7 @@ class EdgeService(Service):
                 self.refused += 1
                 return json_error(413, f"request of {len(wire)} bytes exceeds the limit of {self.max_request_bytes}")
             answer = await self.run_request(wire)
-            outer = envelope.decode_response(answer, max_bytes=len(answer))
+            outer = sealed_messages.decode_response(answer, max_bytes=len(answer))
             if outer.get("kind") == "error":
                 # The envelope is the authority (the device may check its id); the status mirrors its code.
                 code = str(outer.get("code"))
@@ -127,5 +127,5 @@ def _warm_up() -> None:
 def build_edge_service(host: P2PHost, identity_seed: bytes, sink: ResultSink | None = None) -> EdgeService:
     from primitives.keys import SigningKey
 
-    executor = EdgeExecutor(envelope.box_key_from_identity(SigningKey(identity_seed)), sink=sink)
-    return EdgeService(host, executor, envelope.DEFAULT_MAX_REQUEST_BYTES)
+    executor = EdgeExecutor(sealed_messages.box_key_from_identity(SigningKey(identity_seed)), sink=sink)
+    return EdgeService(host, executor, sealed_messages.DEFAULT_MAX_REQUEST_BYTES)

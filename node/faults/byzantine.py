@@ -40,9 +40,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from consensus.block import Block, merkle_root
-from consensus.envelope import MAX_BATCH_ITEMS, ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
 from consensus.execute import build_block
+from consensus.gossip_batch import MAX_BATCH_ITEMS, ConsensusBatch, ProposalMessage
 from consensus.proposal import Proposal
 from consensus.tx import Tx, decode_tx
 from consensus.votes import Vote

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from consensus.envelope import ConsensusBatch
+from consensus.gossip_batch import ConsensusBatch
 from node.ledger import wire
 from node.ledger.sync_trigger import SyncTrigger
 from node.p2p.bridge import P2PError, P2PHost

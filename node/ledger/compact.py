@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from consensus.envelope import ProposalMessage
 from consensus.genesis import Genesis
+from consensus.gossip_batch import ProposalMessage
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Mempool
 from consensus.proposal import Proposal

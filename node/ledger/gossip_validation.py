@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from consensus.envelope import ConsensusBatch
 from consensus.errors import LedgerError
+from consensus.gossip_batch import ConsensusBatch
 from consensus.members import members
 from consensus.messages import MessageError
 from consensus.state import Getter, validator_schedule

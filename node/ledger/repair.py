@@ -16,10 +16,10 @@ from collections.abc import Coroutine
 
 from consensus.block import Block, Commit, decode_block
 from consensus.chainstore import ChainStore
-from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
 from consensus.execute import Registry
 from consensus.genesis import Genesis
+from consensus.gossip_batch import ConsensusBatch, ProposalMessage
 from consensus.inputs import ConsensusInput, ReceiveValue
 from consensus.machine import ConsensusMachine
 from consensus.mempool import Mempool

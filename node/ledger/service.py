@@ -20,10 +20,10 @@ from consensus import actions
 from consensus.accounts import OPEN, check_sender
 from consensus.block import Block, Commit
 from consensus.chainstore import ChainStore
-from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError, MempoolFullError, TxError
 from consensus.execute import BlockResult, Registry
 from consensus.genesis import Genesis
+from consensus.gossip_batch import ConsensusBatch, ProposalMessage
 from consensus.input_journal import ConsensusJournal, open_consensus_journal
 from consensus.inputs import (
     ConsensusInput,

@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 
-from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import TxError
+from consensus.gossip_batch import ConsensusBatch, ProposalMessage
 from consensus.mempool import Admission, Mempool
 from consensus.votes import Vote
 from node.ledger import wire

@@ -1,5 +1,5 @@
 """Ledger messages on the wire (docs/PROTOCOL.md, "Ledger"): compact blocks, tx batches and the
-`/ehrnet/ledger/1.0.0` requests. Proposals and votes travel in `consensus.envelope.ConsensusBatch`.
+`/ehrnet/ledger/1.0.0` requests. Proposals and votes travel in `consensus.gossip_batch.ConsensusBatch`.
 
 All are canonical DAG-CBOR maps. Decoding is strict and bounded; a malformed message raises `WireError`, which
 the ledger service counts and logs against the sending peer (never an unhandled exception).

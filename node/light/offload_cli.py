@@ -85,7 +85,7 @@ def cmd_offload(args: argparse.Namespace) -> int:
         from node.p2p.bridge import P2PError
         from node.p2p.identity import public_key_of_peer_id
         from offload.device import EDGE, PHONE, builtin_profile
-        from offload.envelope import box_public_key_from_identity
+        from offload.sealed_messages import box_public_key_from_identity
         from offload.session import OffloadSession, SessionTask
         from offload.workload import make_payload
 

@@ -14,7 +14,7 @@ import pytest
 
 from node.edge.service import OFFLOAD_PROTOCOL
 from node.p2p.bridge import HostConfig, P2PHost
-from offload import envelope
+from offload import sealed_messages
 from offload.client import build_request, open_response, run_local
 from offload.errors import RemoteError, TamperedError
 from offload.workload import HRV, TREMOR, make_payload
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.cluster
 def _edge_box_key(status: dict[str, object]) -> bytes:
     public_key = status["public_key"]
     assert isinstance(public_key, str)
-    return envelope.box_public_key_from_identity(bytes.fromhex(public_key))
+    return sealed_messages.box_public_key_from_identity(bytes.fromhex(public_key))
 
 
 async def test_device_offloads_over_libp2p_and_gets_the_local_result(tmp_path: Path) -> None:
@@ -60,7 +60,9 @@ async def test_device_offloads_over_libp2p_and_gets_the_local_result(tmp_path: P
             assert "tamper" in str(err.value).lower() or "authentic" in str(err.value).lower()
 
             # An oversized request is refused before it is buffered, with a typed error the device can read.
-            big = build_request(HRV, os.urandom(envelope.DEFAULT_MAX_REQUEST_BYTES + 1024), device_key, edge_public)
+            big = build_request(
+                HRV, os.urandom(sealed_messages.DEFAULT_MAX_REQUEST_BYTES + 1024), device_key, edge_public
+            )
             answer = await device.request(peer, OFFLOAD_PROTOCOL, big.wire, timeout_s=60)
             with pytest.raises(RemoteError) as too_big:
                 open_response(answer, big, device_key)

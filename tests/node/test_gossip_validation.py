@@ -6,7 +6,7 @@ from __future__ import annotations
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
-from consensus.envelope import ConsensusBatch
+from consensus.gossip_batch import ConsensusBatch
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.gossip_validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from consensus.envelope import ConsensusBatch
+from consensus.gossip_batch import ConsensusBatch
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
 from node.ledger.block_sync import BlockSync, Entries

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from consensus.envelope import ConsensusBatch
+from consensus.gossip_batch import ConsensusBatch
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
 from node.cli.cluster import start_cluster

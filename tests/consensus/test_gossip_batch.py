@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.envelope import ConsensusBatch, ProposalMessage
 from consensus.errors import LedgerError
+from consensus.gossip_batch import ConsensusBatch, ProposalMessage
 from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import Vote, VoteKind

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offload import envelope
+from offload import sealed_messages
 from offload.client import PendingRequest, build_request, open_response
 from offload.edge import EdgeExecutor
 from offload.errors import MalformedError, RemoteError, TamperedError
@@ -145,8 +145,8 @@ def test_tampered_response_is_detected_by_the_device() -> None:
 
 def test_edge_key_can_be_derived_from_its_ed25519_identity() -> None:
     identity = SigningKey(bytes(range(32)))
-    edge = EdgeExecutor(envelope.box_key_from_identity(identity), tasks={"echo/1": EchoTask()})
-    edge_public = envelope.box_public_key_from_identity(identity.public_key)
+    edge = EdgeExecutor(sealed_messages.box_key_from_identity(identity), tasks={"echo/1": EchoTask()})
+    edge_public = sealed_messages.box_public_key_from_identity(identity.public_key)
     assert edge_public == edge.public_key
     pending = build_request("echo/1", b"abc", DEVICE, edge_public)
     assert open_response(edge.handle(pending.wire), pending, DEVICE) == {"length": 3}
