@@ -5,7 +5,7 @@
 Prints rates (per CPU second of this process) for transaction sign/verify/decode, mempool admission and its
 journal on disk, block building and re-execution of `record` transactions (in memory and into LMDB), state-tree
 batch updates and proofs, and light-client header verification. The node must sustain >= 2,000 committed tx/s on 2 cores
-(issue 3), so the per-transaction pure cost must stay well under 0.25 ms.
+(the ledger's throughput target, README), so the per-transaction pure cost must stay well under 0.25 ms.
 """
 
 from __future__ import annotations

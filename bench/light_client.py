@@ -1,4 +1,4 @@
-"""Light-client figures (issue 7's closing note): header verification, state proofs, and a device's memory.
+"""Light-client figures (docs/LIGHT.md, "Figures"): header verification, state proofs, and a device's memory.
 
     .venv/bin/python -m bench.light_client [--headers 10000] [--repeat 3] [--workers N] [--json] [--no-process]
 

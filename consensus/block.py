@@ -1,6 +1,6 @@
 """Blocks, headers, commits and their validation.
 
-A header carries everything a light client needs to follow the chain from headers alone (issue 3): the link to
+A header carries everything a light client needs to follow the chain from headers alone (docs/LIGHT.md): the link to
 its parent, the Merkle roots of its transactions and receipts, the state root *after* applying the block, the
 hash of the validator set that signs it and of the set that signs the next height. A block is final once a
 quorum of that set has precommitted its hash (Tendermint, Buchman et al. 2018); the commit travels next to the

@@ -3,7 +3,7 @@
 Crash safety: `commit_block` writes a final block, its commit, receipts, tx index entries, the state's flat
 values and changed tree nodes, and the new head in ONE LMDB write transaction. LMDB commits by a single meta-page
 switch after the data is synced, so a SIGKILL at any instant leaves either the old head or the new one, never a
-mix (issue 3: "a SIGKILL at any moment loses nothing that was final"). The state tree is stored in place by
+mix: a SIGKILL at any moment loses nothing that was final. The state tree is stored in place by
 position, so a restarted node opens its state root directly, without recomputing anything.
 
 The map starts small and doubles whenever LMDB reports it full; running out of disk raises `DiskFullError`

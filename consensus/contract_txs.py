@@ -1,5 +1,5 @@
 """Contracts on the ledger: the `deploy` and `call` transaction kinds, the VM's storage in the state tree, and
-the EHR contract at genesis (issue 4, "Deployment and calls" and "State").
+the EHR contract at genesis (docs/VM.md, "Wiring into the ledger" and "Storage and key layout").
 
 - `deploy` (admins only): body `{"source": str, "args": list, "gas_limit": uint, "name"?: str}`; the contract's
   address is `vm.contract_address(sender address, sha256(source), salt = the tx nonce)`.

@@ -4,7 +4,7 @@ Applications plug in as handlers keyed by transaction kind (`Registry.register`)
 `deploy` and `call` the same way `record` and the system kinds are added here. A handler sees a `WorkingState`
 (with snapshot/revert) and an `ExecContext`; it returns an `Outcome` or raises `TxFailed`.
 
-Costs are a table (ARCHITECTURE.md §3 "Rules as data"); the ledger is permissioned, so cost is accounted in
+Costs are a table (docs/ARCHITECTURE.md §5, "Rules as data"); the ledger is permissioned, so cost is accounted in
 receipts for metering and limits, not charged against a balance.
 """
 

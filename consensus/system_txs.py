@@ -3,7 +3,7 @@
 - `record`: the sender stores a small value under a key in its own namespace (gives the chain real state until
   the contract VM lands).
 - `validator_set_change`: admins replace the validator set; it takes effect `validator_change_delay` heights
-  later, so the set signing any height is fixed before that height starts (issue 3).
+  later, so the set signing any height is fixed before that height starts (a header names the next height's set).
 - `admin_set_change`: admins replace the admin set the same way (effective from the next transaction); it can
   never become empty, so a lost or rotated admin key is replaced and the chain is never stuck.
 - `evidence`: two conflicting signed votes from one validator at one height and round (equivocation) are

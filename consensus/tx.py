@@ -8,7 +8,7 @@ Wire form (canonical DAG-CBOR, so a transaction is also a valid IPLD block):
 The sender signs `SIGN_DOMAIN || canonical(tx map)`: the domain prefix keeps a transaction signature from ever
 being valid as a vote or any other signed object. The chain ID inside the signed map stops replay on another
 chain; the per-sender nonce (0, 1, 2, ...) stops replay within the chain and orders a sender's transactions.
-The transaction hash is sha256 of the whole canonical encoding (ARCHITECTURE.md §3 "Canonical encoding").
+The transaction hash is sha256 of the whole canonical encoding (DAG-CBOR, docs/PROTOCOL.md §4).
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     paths.root.mkdir(parents=True, exist_ok=True)
     key = SigningKey.load(paths.key)
     bootstrap = [BootstrapPeer(p.name, p.peer_id or "", p.p2p_multiaddr) for p in network.bootstrap_of(name)]
-    # The node key is also its libp2p identity, unless a test gives a validator's copy its own (fault_options.py).
+    # The node key is also its libp2p identity, unless a test gives a validator's copy its own (node/faults/options.py).
     network_key = SigningKey.load(faults.network_key) if faults.network_key is not None else key
     listen = f"/ip4/{spec.host}/tcp/{spec.p2p_port}"
     peering = PeeringService(HostConfig(seed=network_key.seed, listen=listen), bootstrap)

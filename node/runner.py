@@ -26,7 +26,7 @@ def configure_logging(level: str, log_file: Path | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # py-libp2p logs spurious warnings on normal stream ends (ARCHITECTURE.md §1); keep its noise out.
+    # py-libp2p logs spurious warnings (`StreamEOF`) on normal stream ends; keep its noise out.
     logging.getLogger("libp2p").setLevel(logging.ERROR)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

@@ -1,4 +1,4 @@
-"""Analysis results as FHIR R4 records: what a doctor receives, readable by any FHIR tool (issue 7, "Records").
+"""Analysis results as FHIR R4 records: what a doctor receives, readable by any FHIR tool (docs/OFFLOAD.md).
 
 One task result becomes one FHIR `Bundle` of type `collection` holding its `Observation`s:
 

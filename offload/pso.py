@@ -1,6 +1,6 @@
 """The paper's decider: binary particle swarm optimisation (Algorithm 1) with pyswarms' BinaryPSO.
 
-Plain BinaryPSO on this problem is weak (issue 6 measured a 6–9% gap to the optimum at N = 100 with 50
+Plain BinaryPSO on this problem is weak (it was measured at a 6–9% gap to the optimum at N = 100 with 50
 particles × 100 iterations, and no feasible answer when C3 binds), because a binary swarm samples every bit
 afresh each iteration and a penalty alone rarely steers it into a tight feasible region. Four additions,
 each switchable for comparison:

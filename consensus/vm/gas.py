@@ -1,6 +1,6 @@
 """Gas: the cost table, the size bounds and the meter that enforces both.
 
-Rules as data (ARCHITECTURE.md §3): every charge the interpreter makes is looked up here, never written as a
+Rules as data (docs/ARCHITECTURE.md §5): every charge the interpreter makes is looked up here, never written as a
 literal in a branch, after py-evm's opcode table + `GasMeter` split. Calibration: one unit of gas is meant to be
 about 100 ns of interpreter time in the worst case, a tight loop of cheap nodes, on the reference machine (2-core
 VM, Python 3.11; `bench/gas.py` reports the measured ratio), so a call's gas limit bounds the CPU time a node

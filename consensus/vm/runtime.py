@@ -46,7 +46,7 @@ _HOST_FAULTS = (
 
 
 def contract_address(deployer: bytes, code_hash: bytes, salt: int = 0) -> bytes:
-    """Address of a contract: sha256(domain ‖ deployer address ‖ sha256(source) ‖ salt)[:20] (issue 4)."""
+    """Address of a contract: sha256(domain ‖ deployer address ‖ sha256(source) ‖ salt)[:20] (docs/VM.md)."""
     return hashlib.sha256(CONTRACT_DOMAIN + deployer + code_hash + salt.to_bytes(8, "big")).digest()[:ADDRESS_BYTES]
 
 

@@ -1,7 +1,7 @@
 """The storage interface the VM needs, its key layout, and an in-memory implementation for tests.
 
 The ledger's authenticated state tree implements `Storage`, so contract code, metadata and every contract's
-storage live in the one tree whose root the block header commits to (issue 4, "State"). Key layout, all under
+storage live in the one tree whose root the block header commits to (docs/VM.md). Key layout, all under
 one flat byte-string key space:
 
     b"c/" + address(20) + b"/code"        contract source, UTF-8

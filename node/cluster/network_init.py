@@ -1,7 +1,7 @@
 """Resolve a template network config into a runnable one: generate keys, pick ports, record peer IDs.
 
 The result is written to `<data-dir>/network.toml`; running `init` again on the same data dir reuses it, so a
-cluster keeps its identities and ports across restarts (ARCHITECTURE.md: state on disk, restartable nodes).
+cluster keeps its identities and ports across restarts: a node's state is on disk and it can be restarted at will.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Acting on the EHR contract's erasure events (crypto-shredding, issue 5 "EHR privacy").
+"""Acting on the EHR contract's erasure events (crypto-shredding: destroying a user's keys erases their records).
 
 When the admin deletes a user, the contract emits `erasure` with the user's uid and record CIDs. Every node
 follows final blocks; on such an event the EHRs manager destroys the wrapped keys of those records (after which

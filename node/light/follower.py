@@ -1,7 +1,7 @@
 """Following the chain from untrusted full nodes, and reading state only through verified proofs.
 
 The follower asks every full node for its head, follows the highest claim from one node at a time, and believes
-nothing a node says until it is verified (issue 7):
+nothing a node says until it is verified (docs/LIGHT.md, "Following headers"):
 - each header must link to the last verified one and carry a quorum (⌊2n/3⌋ + 1) of valid precommits from the
   validator set the previous header named; a hand-over to a new set is accepted only with a set whose hash the
   verified header names (consensus/lightclient.py, Tendermint's sequential verification);

@@ -2,7 +2,7 @@
 
 - The Ed25519 key (primitives/keys.py format, `signing.key`) signs the user's transactions; its address is the
   user's address on the ledger.
-- The X25519 key (`box.key`) is what EHR data keys are wrapped for (issue 7, step 4 of the sharing protocol).
+- The X25519 key (`box.key`) is what EHR data keys are wrapped for (step 4 of sharing, docs/PROTOCOL.md §9).
   It is independent of the signing key, so either can be rotated alone.
 - Phones' secure hardware signs only ECDSA P-256. With `--p256` the device key (`device_p256.pem`) endorses the
   two keys above once, in `device_binding.cbor`: a P-256 signature over a canonical statement naming them. The

@@ -18,7 +18,7 @@ bounded in seconds (`node/p2p/gossip.py`), and the pubsub seqno seeded from `tim
 node's messages are not dropped as duplicates of its previous life. Peers can be blocked by peer ID and
 connections closed even when the peer has stopped reading (`node/p2p/connections.py`), for fault injection, the
 keepalive (`node/p2p/keepalive.py`) and bans; topics gated to members, messages judged first (`node/p2p/guard.py`).
-The bridge is this module and its helpers `node/p2p_*.py`, the only modules in ehrnet that import libp2p or trio.
+The bridge is this module and its helpers in `node/p2p/`, the only modules in ehrnet that import trio.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class P2PHost:
             pubsub.set_topic_validator(topic, self._guards.validator(topic), False)
         self._router = router
         # Seqnos seeded from nanoseconds: with the library's seconds-based seed a restarted node reuses the
-        # seqnos of its last life and its messages are dropped as seen for 5–8 s (ARCHITECTURE.md §1).
+        # seqnos of its last life and its messages are dropped as seen for 5–8 s (docs/ARCHITECTURE.md §4).
         pubsub.counter = time.time_ns()
         self._host, self._pubsub = host, pubsub
         self._stop_event = trio.Event()

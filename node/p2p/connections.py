@@ -1,6 +1,6 @@
 """Connection control for the libp2p bridge: refusing peers by peer ID, and closing connections that may be dead.
 
-Part of the libp2p bridge (like `node/p2p/bridge.py` it imports trio; nothing outside the bridge's `node/p2p*.py`
+Part of the libp2p bridge (like `node/p2p/bridge.py` it imports trio; nothing outside the bridge's `node/p2p/`
 modules does).
 
 **Gating.** py-libp2p 0.8.1's `ConnectionGate` filters by IP address only, and every peer of a local cluster is

@@ -1,6 +1,6 @@
 """One connection per peer, and the same one at both ends, when two peers dial each other at once.
 
-Part of the libp2p bridge (like `node/p2p/bridge.py` it imports libp2p; nothing outside the bridge's `node/p2p*.py`
+Part of the libp2p bridge (like `node/p2p/bridge.py` it imports libp2p; nothing outside the bridge's `node/p2p/`
 modules does).
 
 A node that restarts dials every peer at once, while its peers, which have been redialling it since it went down

@@ -1,6 +1,6 @@
 """GossipSub as ehrnet runs it: py-libp2p 0.8.1's router and pubsub with the defaults that bite taken out.
 
-Part of the libp2p bridge (like `node/p2p/bridge.py` it imports trio; nothing outside the bridge's `node/p2p*.py`
+Part of the libp2p bridge (like `node/p2p/bridge.py` it imports trio; nothing outside the bridge's `node/p2p/`
 modules does). Each adjustment was seen on a running ehrnet network and checked in the library's source:
 
 - **Adaptive gossip off.** `GossipSub(adaptive_gossip_enabled=True)` is the library's default. Its heartbeat

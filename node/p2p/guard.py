@@ -1,7 +1,7 @@
 """Gated gossip topics for the libp2p bridge: who may use a topic, the validator run on its messages, and the
 penalties for invalid ones (docs/PROTOCOL.md §2, "Membership" and "Validation and scoring").
 
-Part of the libp2p bridge (it is handed py-libp2p message objects; nothing outside `node/p2p*.py` is).
+Part of the libp2p bridge (it is handed py-libp2p message objects; nothing outside `node/p2p/` is).
 
 py-libp2p 0.8.1 runs topic validators in `Pubsub.push_msg`, after the message's signature is checked and before
 it is delivered to our subscription or handed to `router.publish` to be forwarded; a synchronous validator is

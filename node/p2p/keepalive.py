@@ -3,7 +3,7 @@
 py-libp2p 0.8.1 answers pings but never closes a connection whose peer has stopped answering: yamux's own RTT
 ping has no timeout, and TCP with unacknowledged data retries for many minutes (`tcp_retries2`) before it gives
 up. A peer that is paused, or behind a link cut without a FIN, therefore stayed "connected": gossip went into a
-void and nothing redialled it when the link came back (ARCHITECTURE.md §1).
+void and nothing redialled it when the link came back (docs/ARCHITECTURE.md §4).
 
 Each connected peer is pinged with the libp2p ping protocol (`/ipfs/ping/1.0.0`: 32 random bytes, echoed back)
 every `interval_s` on one long-lived stream. A ping not yet answered after `timeout_s` is a miss, but its answer

@@ -1,7 +1,7 @@
 """The p2p service: owns the libp2p host and keeps it connected to the configured peers.
 
 py-libp2p does not redial a peer that restarted and only listens for ~60 s (its failed-dial cache,
-ARCHITECTURE.md §1), and never closes a connection whose peer has gone silent, so every node runs two loops of
+docs/ARCHITECTURE.md §4), and never closes a connection whose peer has gone silent, so every node runs two loops of
 its own: a keepalive (`node/p2p/keepalive.py`) that closes a silent connection within its bound, and a redial loop
 to its bootstrap peers.
 

@@ -1,6 +1,6 @@
 """Protocol selection on a new stream in one round trip instead of two.
 
-Part of the libp2p bridge (like `node/p2p/bridge.py` it imports libp2p; nothing outside the bridge's `node/p2p*.py`
+Part of the libp2p bridge (like `node/p2p/bridge.py` it imports libp2p; nothing outside the bridge's `node/p2p/`
 modules does).
 
 Every stream starts with multistream-select (libp2p's `connections` spec, "Protocol Negotiation"): the dialer

@@ -2,7 +2,7 @@
 
 trio allows one run per thread, so hosts on the same loop (a test's pair, the demo's device and doctor) share
 this runtime; the last host to release it ends the run. Like `node/p2p/bridge.py`, this module imports trio; nothing
-outside the bridge's `node/p2p*.py` modules does.
+outside the bridge's `node/p2p/` modules does.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class StreamClosed(P2PError):
 
 @dataclass(frozen=True)
 class GossipLimits:
-    """Gossipsub settings chosen on purpose rather than inherited (ARCHITECTURE.md §1).
+    """Gossipsub settings chosen on purpose rather than inherited (docs/PROTOCOL.md §2).
 
     The library caps every publisher at 10 msg/s per topic and queues 32 messages per peer and per
     subscription, dropping the rest silently. Callers still batch and pace, and treat gossip as best-effort

@@ -1,4 +1,4 @@
-"""The content store as a node service (issue 5): every full node keeps a blockstore in its data dir, serves
+"""The content store as a node service: every full node keeps a blockstore in its data dir, serves
 the store's HTTP routes, and takes part in the Kademlia DHT (`/ehrnet/kad/1.0.0`), block exchange
 (`/ehrnet/blocks/1.0.0`) and replication (`/ehrnet/replicate/1.0.0`) on the node's libp2p host.
 

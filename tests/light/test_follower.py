@@ -1,4 +1,4 @@
-"""The light client follows only what verifies, and moves to another node when one lies (issue 7)."""
+"""The light client follows only what verifies, and moves to another node when one lies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The content store on a real 4-node cluster (issue 5): add on node 1 and cat on node 4 through the `ehrnet`
+"""The content store on a real 4-node cluster: add on node 1 and cat on node 4 through the `ehrnet`
 CLI, providers found through the DHT, replication factor 2 surviving dead holders (and being restored), GC
 keeping pinned and reclaiming unpinned objects, and the operator endpoints refusing callers without the token."""
 
