@@ -1,4 +1,4 @@
-"""Results of offloaded tasks become EHRs on the edge node that computed them (issue 7, "Records").
+"""Results of offloaded tasks become EHRs on the edge node that computed them (docs/OFFLOAD.md).
 
 `EdgeRecordSink` is the `offload.sink.ResultSink` the edge executor calls (in its worker thread) for a request
 that names a patient. It builds the FHIR R4 record and queues it; `run()` files each one: encrypted into this

@@ -1,4 +1,4 @@
-"""The client side of EHR sharing, as a device, a doctor or the admin uses it (issue 7).
+"""The client side of EHR sharing, as a device, a doctor or the admin uses it (docs/LIGHT.md).
 
 Ledger and contract operations go to any full node over its HTTP API (signed transactions, views); the sharing
 protocol and offloading go over libp2p to the EHRs manager and an edge node, from the client's own libp2p peer

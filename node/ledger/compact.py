@@ -2,7 +2,7 @@
 
 Every validator already holds nearly all of a proposed block's transactions (they were gossiped on the txs topic
 first), so a proposal names them by hash (`ledger_wire.CompactBlock`) and the receiver rebuilds the exact block
-bytes from its mempool (docs/PROTOCOL.md §10). What cannot be rebuilt is fetched by hash (ledger_repair.py).
+bytes from its mempool (docs/PROTOCOL.md §10). What cannot be rebuilt is fetched by hash (node/ledger/repair.py).
 A mixin of `LedgerService`, split from it so that each module stays one concept: it works on the service's state.
 """
 

@@ -3,7 +3,7 @@
 Gossip is best-effort, so a node that has not finalised a block for a while asks its peers directly: their
 status (which doubles as the chain-ID/genesis handshake), final blocks when it is behind (restart, wipe,
 partition), the round state of its height, and block values it holds a proposal or quorum for but not the block.
-It also serves those requests. Split from `ledger_service.py` as a mixin: it works on the service's own state.
+It also serves those requests. Split from `node/ledger/service.py` as a mixin: it works on the service's own state.
 """
 
 from __future__ import annotations

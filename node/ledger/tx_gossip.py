@@ -1,6 +1,6 @@
 """The ledger service's transaction gossip in, and its publishing of transactions and consensus batches out.
 
-Split from `ledger_service.py` as a mixin (it works on the service's own state). What arrives here has passed
+Split from `node/ledger/service.py` as a mixin (it works on the service's own state). What arrives here has passed
 the topic's validator already (node/ledger/gossip_validation.py): only members' well-formed batches are delivered.
 """
 

@@ -1,7 +1,7 @@
 """`ehrnet light offload`: the device profiles health-data tasks, decides where each runs (paper Sec. IV, MILP
 under C1–C4), offloads the chosen ones encrypted to an edge node over libp2p and runs the rest itself; every
 result becomes the patient's encrypted FHIR EHR — filed by the edge node, or sealed for the EHRs manager who
-files it (issue 7, "Records"). The new records are then counted through state proofs.
+files it (docs/OFFLOAD.md). The new records are then counted through state proofs.
 
 numpy, scipy and the offload package are imported only here, so the other light commands stay small.
 """

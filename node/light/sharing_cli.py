@@ -1,4 +1,4 @@
-"""`ehrnet light records|grant|revoke|request|audit`: a patient's and a doctor's side of EHR sharing (issue 7).
+"""`ehrnet light records|grant|revoke|request|audit`: a patient's and a doctor's side of EHR sharing.
 
 What each answer rests on (docs/LIGHT.md, "Sharing commands"):
 - proof-verified against a header the client verified: the caller's registration, the record list (`records`),
