@@ -24,9 +24,9 @@ from typing import Any
 import psutil
 
 from consensus.tx import Tx
-from node.cli.cluster import start_cluster
 from node.client import NodeClient
 from node.cluster.config import generate_network
+from node.cluster.running import start_cluster
 from primitives import codec
 from primitives.keys import SigningKey
 

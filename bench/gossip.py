@@ -15,21 +15,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.client import NodeClient
+from node.cluster.conditions import wait_until
 from node.cluster.local import Cluster
-from tests.harness import http_json, operator_token, running_cluster, wait_until
+from node.cluster.running import operator_token, running_cluster
+
+
+def _operator(cluster: Cluster, name: str, timeout_s: float = 10.0) -> NodeClient:
+    return NodeClient.connect(cluster.records[name].http_url, operator_token(cluster, name), timeout_s)
 
 
 def publish(cluster: Cluster, name: str, count: int, rate: float) -> dict[str, Any]:
-    url = f"{cluster.records[name].http_url}/probe/publish"
-    result: dict[str, Any] = http_json(
-        "POST", url, {"count": count, "rate": rate}, token=operator_token(cluster, name), timeout=600
-    )
-    return result
+    return _operator(cluster, name, timeout_s=600).probe_publish(count, rate)
 
 
 def received(cluster: Cluster, name: str, since_ns: int) -> list[dict[str, Any]]:
-    url = f"{cluster.records[name].http_url}/probe/received?since_ns={since_ns}"
-    records: list[dict[str, Any]] = http_json("GET", url, token=operator_token(cluster, name))["records"]
+    records: list[dict[str, Any]] = _operator(cluster, name).probe_received(since_ns)["records"]
     return records
 
 

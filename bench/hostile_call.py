@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from consensus.tx import Tx
-from node.cli.cluster import start_cluster
 from node.client import NodeClient
 from node.cluster.config import generate_network
+from node.cluster.running import start_cluster
 from primitives import codec
 from primitives.keys import SigningKey
 

@@ -17,15 +17,16 @@ from typing import Any
 
 import psutil
 
+from node.client import NodeClient
 from node.cluster.config import NetworkConfig, generate_network
 from node.cluster.local import Cluster
-from tests.harness import http_json, running_cluster
+from node.cluster.running import running_cluster
 
 FORMER_PAUSE_MS = 250  # the pause after every block before ehrnet waited for work
 
 
 def _heights(cluster: Cluster) -> list[int]:
-    return [int(http_json("GET", f"{r.http_url}/status")["height"]) for r in cluster.records.values()]
+    return [int(NodeClient.connect(r.http_url).status()["height"]) for r in cluster.records.values()]
 
 
 def _cpu_seconds(procs: list[psutil.Process]) -> float:

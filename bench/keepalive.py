@@ -1,7 +1,7 @@
 """How fast a dead link is noticed and a healed one reconnected, against the keepalive's documented bound.
 
 Scenarios, each repeated `--reps` times on the same pair of peers:
-- pause: two peer processes on loopback (`tests/node/peer_process.py`: a node's p2p service alone); one is
+- pause: two peer processes on loopback (`node/cluster/peer_process.py`: a node's p2p service alone); one is
   SIGSTOPped (its sockets stay open, no FIN) until the other closes the connection, then SIGCONTed;
 - cut (root only): the two processes in network namespaces of their own, joined by a veth pair whose ends are
   taken down (no FIN, no reset) and brought back up;
@@ -27,8 +27,8 @@ from typing import Any
 from node.p2p.bridge import HostConfig
 from node.p2p.keepalive import KeepaliveSettings
 from node.p2p.peering import BootstrapPeer, PeeringService
-from tests.harness import WaitTimeout, await_until, wait_until
-from tests.node.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces, loopback_pair
+from node.cluster.conditions import WaitTimeout, await_until, wait_until
+from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces, loopback_pair
 
 OFF_INTERVAL_S = 3600.0
 

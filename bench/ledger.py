@@ -34,10 +34,10 @@ from typing import Any
 import psutil
 
 from consensus.tx import Tx
-from node.cli.cluster import start_cluster
 from node.client import AsyncNodeClient, NodeRefused
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
+from node.cluster.running import start_cluster
 from primitives import codec
 from primitives.keys import SigningKey
 

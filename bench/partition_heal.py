@@ -24,12 +24,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from node.client import NodeClient
+from node.cluster.conditions import holds_for, wait_until
 from node.cluster.config import generate_network
 from node.cluster.local import Cluster
 from node.cluster.netns import NamespaceNetwork
 from node.cluster.netns_cluster import start_netns_cluster
 from node.cluster.network_init import resolve_network
-from tests.harness import holds_for, http_json, node_processes, operator_token, wait_until
+from node.cluster.running import node_processes, operator_token
 
 SIDES = (["node1", "node2"], ["node3", "node4"])
 TARGET_S = 5.0
@@ -95,8 +97,7 @@ def _gate(reps: int, hold: float) -> list[dict[str, float]]:
                 for side, other in (SIDES, SIDES[::-1]):
                     blocked = [cluster.records[n].peer_id for n in other] if split else []
                     for name in side:
-                        url = f"{cluster.records[name].http_url}/admin/faults/gate"
-                        http_json("POST", url, {"blocked_peers": blocked}, token=operator_token(cluster, name))
+                        NodeClient.connect(cluster.records[name].http_url, operator_token(cluster, name)).gate(blocked)
 
             return _rounds(cluster, lambda: gate(True), lambda: gate(False), reps, hold)
         finally:

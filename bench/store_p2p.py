@@ -33,10 +33,10 @@ from pathlib import Path
 import psutil
 
 from bench.store_throughput import ceiling_add, ceiling_cat, store_add_cat
-from node.cli.cluster import start_cluster
 from node.cli.storage import add_file, cat_file
 from node.client import AsyncNodeClient
 from node.cluster.config import generate_network
+from node.cluster.running import start_cluster
 from storage.blockstore import Blockstore
 from storage.objects import ObjectStore
 

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from node.cli.cluster import start_cluster
 from node.client import AsyncNodeClient
 from node.cluster.config import generate_network
+from node.cluster.running import start_cluster
 
 MB = 1_000_000
 

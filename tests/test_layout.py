@@ -44,13 +44,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 NODE_MODULES_THAT_MAY_IMPORT_BENCH = re.compile(r"node\.cli\.")
 
 # Imports that break MAY_IMPORT today, each with the reason it is still there.
-KNOWN_LAYER_BREAKS: dict[tuple[str, str], str] = {
-    ("bench.gossip", "tests.harness"): "a benchmark starts its cluster with the test harness' running_cluster",
-    ("bench.idle", "tests.harness"): "a benchmark starts its cluster with the test harness' running_cluster",
-    ("bench.keepalive", "tests.harness"): "wait_until/await_until live in the test harness",
-    ("bench.keepalive", "tests.node.peer_process"): "the namespaced peer processes live with the tests",
-    ("bench.partition_heal", "tests.harness"): "node_processes/wait_until live in the test harness",
-}
+KNOWN_LAYER_BREAKS: dict[tuple[str, str], str] = {}
 
 # The p2p room is the one place that knows libp2p and trio; it knows nothing of what the rest of the node carries.
 P2P_MAY_IMPORT = re.compile(r"(node\.p2p(\.|$)|node\.service$|consensus\.(codec|keys|errors)$)")

@@ -15,6 +15,7 @@ from node.cluster.config import NetworkConfig, dump_network, generate_network, l
 from node.cluster.errors import ClusterError
 from node.cluster.local import Cluster, default_data_dir
 from node.cluster.network_init import RESOLVED_NAME, resolve_network
+from node.cluster.running import start_cluster as start_cluster  # re-exported: `cluster up` runs it
 from node.cluster.wait import STATUS_TIMEOUT_S, ClusterTimeout
 
 if TYPE_CHECKING:
@@ -139,26 +140,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     for node in resolved.nodes:
         print(f"  ehrnet node run --config {data_dir / RESOLVED_NAME} --name {node.name}")
     return 0
-
-
-def start_cluster(
-    template: NetworkConfig, data_dir: Path, timeout: float, progress: Callable[[str], None] | None = None
-) -> Cluster:
-    """Resolve, spawn every node and wait until meshed (`progress` gets a line whenever that changes); on failure
-    nothing is left running."""
-    resolved = resolve_network(template, data_dir)
-    cluster = Cluster(resolved, data_dir)
-    running = [n for n in cluster.records if cluster.alive(n)]
-    if running:
-        raise ClusterError(f"--data-dir: a cluster is already running in {data_dir} ({', '.join(running)})")
-    try:
-        for node in resolved.nodes:
-            cluster.spawn(node.name)
-        cluster.wait_connected(timeout=timeout, progress=progress)
-    except BaseException:
-        cluster.down(timeout=5)
-        raise
-    return cluster
 
 
 def cmd_up(args: argparse.Namespace) -> int:

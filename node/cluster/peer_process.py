@@ -3,7 +3,7 @@ network namespaces to put them in.
 
 For tests and benchmarks that must pause a peer (SIGSTOP) or cut its link without a FIN, neither of which can
 happen to a host inside the test's own process. Run as a program
-(`python -m tests.node.peer_process --seed HEX --listen MULTIADDR [--peer MULTIADDR ...]`) it prints one JSON
+(`python -m node.cluster.peer_process --seed HEX --listen MULTIADDR [--peer MULTIADDR ...]`) it prints one JSON
 line when ready (`{"ready": peer_id}`) and one each time its set of connected peers changes
 (`{"t": monotonic seconds, "peers": [...]}`; CLOCK_MONOTONIC is shared by every process on the machine).
 """
@@ -114,7 +114,7 @@ class PeerProcess:
     ) -> None:
         """`stalls`: (stall_s, run_s) — once connected, hold the event loop for stall_s, let it run for run_s, and
         again, as a node executing block after block does."""
-        command = [sys.executable, "-m", "tests.node.peer_process", "--seed", side.seed.hex()]
+        command = [sys.executable, "-m", "node.cluster.peer_process", "--seed", side.seed.hex()]
         command += ["--listen", f"/ip4/{side.address}/tcp/{side.port}", "--peer", other.multiaddr]
         if keepalive_interval_s is not None:
             command += ["--keepalive-interval", str(keepalive_interval_s)]

@@ -17,7 +17,7 @@ import pytest
 from node.p2p.bridge import HostConfig, P2PHost
 from node.p2p.keepalive import KeepaliveSettings
 from tests.harness import await_until
-from tests.node.peer_process import PeerProcess, loopback_pair
+from node.cluster.peer_process import PeerProcess, loopback_pair
 
 pytestmark = pytest.mark.cluster
 

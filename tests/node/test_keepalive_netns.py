@@ -19,7 +19,7 @@ import pytest
 from node.p2p.keepalive import KeepaliveSettings
 from node.p2p.peering import PeeringService
 from tests.harness import wait_until
-from tests.node.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces
+from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces
 
 pytestmark = [
     pytest.mark.cluster,
