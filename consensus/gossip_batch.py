@@ -1,6 +1,6 @@
 """The gossip payload that carries consensus messages: a batch of proposals (with their values) and votes.
 
-GossipSub caps each publisher's message rate (ARCHITECTURE.md §1), so the shell sends what the machine asks it to
+GossipSub caps each publisher's message rate (docs/PROTOCOL.md §2), so the shell sends what the machine asks it to
 broadcast in batches rather than one message per vote. The payload is canonical DAG-CBOR:
 
     {"proposals": [{"proposal": <Proposal.to_value()>, "value": bytes | null, "full"?: true}, ...],
