@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # The project's top-level packages: every Python file the repository owns lives in one of them.
-PACKAGES = ("node", "consensus", "storage", "offload", "bench", "tests")
+PACKAGES = ("primitives", "consensus", "storage", "offload", "node", "bench", "tests")
 
 
 @dataclass(frozen=True)
@@ -196,3 +196,23 @@ def strongly_connected(edges: Iterable[tuple[str, str]]) -> list[list[str]]:
             elif child in on_stack:
                 low[node] = min(low[node], index[child])
     return sorted(components)
+
+
+@functools.cache
+def outside_imports() -> dict[str, frozenset[str]]:
+    """Each project module's imports of packages outside the project, by top-level name (`trio`, `aiohttp`)."""
+    known = {module_name(p).split(".")[0] for p in project_files()}
+    found: dict[str, frozenset[str]] = {}
+    for path in project_files():
+        try:
+            tree = ast.parse(path.read_text(), filename=str(path))
+        except FileNotFoundError:  # moved away between the listing and the read
+            continue
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+        found[module_name(path)] = frozenset(names - known)
+    return found

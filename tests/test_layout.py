@@ -13,7 +13,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from tests.layout_graph import PACKAGES, ROOT, Import, imports, module_name, project_files, strongly_connected
+from tests.layout_graph import (
+    PACKAGES,
+    ROOT,
+    Import,
+    imports,
+    module_name,
+    outside_imports,
+    project_files,
+    strongly_connected,
+)
 
 MAX_MODULE_LINES = 500
 MAX_MODULES_PER_ROOM = 15  # Python modules in one folder under node/, not counting __init__.py and __main__.py
@@ -31,14 +40,16 @@ ALLOWED_CYCLE_IMPORTS: set[tuple[str, str]] = {
     ("node.cli.admin", "node.cli.member"),  # `ehrnet admin` in two modules; the admin helpers move with the client
 }
 
-# Which top-level package may import which. The pure cores (consensus, storage, offload) know nothing of the node,
-# the benchmarks or the tests; the node imports benchmarks only from its command line (`ehrnet bench` runs them).
+# Which top-level package may import which. The pure cores (consensus, storage, offload) share only the base
+# (primitives) and know nothing of each other, the node, the benchmarks or the tests; the node imports benchmarks
+# only from its command line (`ehrnet bench` runs them).
 MAY_IMPORT: dict[str, set[str]] = {
-    "consensus": {"consensus"},
-    "storage": {"storage", "consensus"},
-    "offload": {"offload", "consensus"},
-    "node": {"node", "consensus", "storage", "offload", "bench"},
-    "bench": {"bench", "node", "consensus", "storage", "offload"},
+    "primitives": {"primitives"},
+    "consensus": {"consensus", "primitives"},
+    "storage": {"storage", "primitives"},
+    "offload": {"offload", "primitives"},
+    "node": {"node", "consensus", "storage", "offload", "primitives", "bench"},
+    "bench": {"bench", "node", "consensus", "storage", "offload", "primitives"},
     "tests": set(PACKAGES),
 }
 NODE_MODULES_THAT_MAY_IMPORT_BENCH = re.compile(r"node\.cli\.")
@@ -47,11 +58,18 @@ NODE_MODULES_THAT_MAY_IMPORT_BENCH = re.compile(r"node\.cli\.")
 KNOWN_LAYER_BREAKS: dict[tuple[str, str], str] = {}
 
 # The p2p room is the one place that knows libp2p and trio; it knows nothing of what the rest of the node carries.
-P2P_MAY_IMPORT = re.compile(r"(node\.p2p(\.|$)|node\.service$|consensus\.(codec|keys|errors)$)")
+P2P_MAY_IMPORT = re.compile(r"(node\.p2p(\.|$)|node\.service$|primitives\.|consensus\.(codec|keys|errors)$)")
 
 
 def _top(module: str) -> str:
     return module.split(".")[0]
+
+
+def test_every_top_level_package_is_checked() -> None:
+    # A new top-level package outside PACKAGES would escape every rule here.
+    found = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    assert found <= set(PACKAGES), f"top-level packages missing from PACKAGES: {sorted(found - set(PACKAGES))}"
+    assert set(MAY_IMPORT) == set(PACKAGES)
 
 
 def test_no_module_over_the_line_limit() -> None:
@@ -143,6 +161,16 @@ def test_the_p2p_room_knows_nothing_of_the_rest_of_the_node() -> None:
         if e.source.startswith("node.p2p") and not P2P_MAY_IMPORT.match(e.target)
     ]
     assert not reaching_out, "node/p2p/ must stay a transport:\n" + "\n".join(reaching_out)
+
+
+def test_only_the_p2p_room_imports_trio() -> None:
+    # py-libp2p runs on trio inside the asyncio loop (docs/ARCHITECTURE.md §3); one room owns that crossing.
+    trio_users = sorted(
+        module
+        for module, names in outside_imports().items()
+        if "trio" in names and not module.startswith(("node.p2p.", "tests."))
+    )
+    assert not trio_users, f"trio imported outside node/p2p/: {trio_users}"
 
 
 def test_the_graph_sees_function_level_imports() -> None:
