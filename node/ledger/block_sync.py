@@ -49,6 +49,7 @@ class BlockSync:
         self._height, self._peers, self._import, self._clock = height, peers, import_entries, clock
         self._running: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
+        self._trying: set[asyncio.Task[None]] = set()
         self.syncs = 0  # syncs started (a node that is not behind starts none)
 
     @property
@@ -75,6 +76,28 @@ class BlockSync:
         self.syncs += 1
         self._running = asyncio.get_running_loop().create_task(self._sync_while_behind(), name="ledger-block-sync")
 
+    def try_peer(self, peer: str) -> None:
+        """Ask a newly connected peer for the blocks after ours at once, before its status says whether it is
+        ahead: one request instead of two, and the first of several peers to answer with blocks is the one synced
+        from. Right after a restart a stream is slow to open — both ends are redialling and one of each pair of
+        crossing connections is closed — so waiting for the status first, and then for one chosen peer, cost
+        seconds of the catch-up. Called for the first few peers of a run (their first handshake): a few requests per
+        start, whatever the size of the network."""
+        task = asyncio.get_running_loop().create_task(self._try(peer), name="ledger-sync-try")
+        self._trying.add(task)
+        task.add_done_callback(self._trying.discard)
+
+    async def _try(self, peer: str) -> None:
+        start = self._height() + 1
+        entries = await self._fetch(peer, start)
+        if not entries or self.running or self._height() + 1 != start:
+            return  # not behind this peer, or a sync is already under way
+        self.trigger.saw_final(peer, start + len(entries) - 1)
+        self.syncs += 1
+        self._running = asyncio.get_running_loop().create_task(
+            self._sync_while_behind((peer, entries)), name="ledger-block-sync"
+        )
+
     def tick(self, stalled_s: float) -> None:
         """Called by the repair loop: the slow fallback (one peer's status, only after a long stall), and a sync
         from a peer whose backoff has ended."""
@@ -87,7 +110,7 @@ class BlockSync:
         self.want()
 
     def close(self) -> None:
-        for task in (self._running, self._probing):
+        for task in (self._running, self._probing, *self._trying):
             if task is not None:
                 task.cancel()
 
@@ -100,19 +123,22 @@ class BlockSync:
             return
         self.showed_final(peer, status.height)
 
-    async def _sync_while_behind(self) -> None:
+    async def _sync_while_behind(self, first: tuple[str, Entries] | None = None) -> None:
         while True:
-            peer = self.trigger.source(self._height(), self._peers(), self._clock())
+            peer = first[0] if first is not None else self.trigger.source(self._height(), self._peers(), self._clock())
             if peer is None:
                 return
             started = self._height()
-            await self._sync_from(peer)
+            log.info("block sync from %s (it has shown height %d; ours %d)", peer, self.trigger.shown(peer), started)
+            await self._sync_from(peer, first[1] if first is not None else None)
+            first = None
             self.trigger.synced(peer, started, self._height(), self._clock())
 
-    async def _sync_from(self, peer: str) -> None:
-        """Import blocks from `peer` until it has no more, each batch requested while the one before imports."""
+    async def _sync_from(self, peer: str, first: Entries | None = None) -> None:
+        """Import blocks from `peer` until it has no more, each batch requested while the one before imports.
+        `first`: the first batch, already fetched."""
         start = self._height() + 1
-        pending = asyncio.ensure_future(self._fetch(peer, start))
+        pending = asyncio.ensure_future(self._fetch(peer, start) if first is None else _ready(first))
         try:
             while True:
                 entries = await pending
@@ -142,3 +168,7 @@ class BlockSync:
         except (P2PError, wire.WireError) as exc:
             log.info("block sync from %s failed: %s", peer, exc)
             return []
+
+
+async def _ready(entries: Entries) -> Entries:
+    return entries

@@ -45,6 +45,10 @@ class SyncTrigger:
         """`peer` originated a proposal or vote for `message_height`: it has finalised the height before."""
         return self.saw_final(peer, message_height - 1)
 
+    def shown(self, peer: str) -> int:
+        """The highest final height `peer` has shown (-1: none)."""
+        return self._shown.get(peer, -1)
+
     def source(self, our_height: int, connected: Collection[str], now: float) -> str | None:
         """The peer to sync from now: of the connected peers not benched, the one that has shown the most final
         blocks beyond `our_height`; None if no peer has shown it is ahead."""
