@@ -143,7 +143,7 @@ class ConsensusJournal:
             file.write(_LENGTH.pack(len(data)) + data)
             if flush:
                 file.flush()
-        except OSError as exc:  # a full disk ends the journal, never the node
+        except (OSError, ValueError) as exc:  # a full disk (or a value it cannot encode) ends the journal, not the node
             log.warning("consensus journal %s stopped: %s", self.path, exc)
             self.close()
 

@@ -157,3 +157,19 @@ def test_garbage_in_the_middle_is_an_error_naming_its_offset(tmp_path: Path) -> 
     path.write_bytes(b"\x00\x00\x00\x02\xff\xff")
     with pytest.raises(JournalError, match="byte 0"):
         list(read_records(path))
+
+
+def test_a_failing_write_ends_the_journal_and_not_the_caller(tmp_path: Path) -> None:
+    journal = ConsensusJournal(tmp_path / "full.journal")
+
+    class FullDisk:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    journal._file = FullDisk()  # type: ignore[assignment]
+    journal.step_in(Start(), 0)  # no exception: the node goes on without its journal
+    journal.step_out([])
+    assert journal._file is None
