@@ -30,9 +30,10 @@ PROJECT_PATH = re.compile(
 )
 
 
-# What the repository holds (not the data dirs, caches and reports a run leaves in the working tree).
+# What the repository holds (not the data dirs, caches and reports a run leaves in the working tree, nor the CI
+# runner's entry point in .ci/, which describes the machine CI runs on).
 SCANNED = ["primitives", "consensus", "storage", "offload", "node", "bench", "tests", "docs", "network_configs"]
-SCANNED += ["scripts", ".ci", "README.md", "pyproject.toml", "Makefile"]
+SCANNED += ["scripts", "README.md", "pyproject.toml", "Makefile"]
 
 
 def _text_files() -> Iterator[Path]:
@@ -40,7 +41,7 @@ def _text_files() -> Iterator[Path]:
         parts = set(path.relative_to(ROOT).parts)
         if parts & SKIPPED_DIRS or any(p.endswith(".egg-info") for p in parts):
             continue
-        if (path.suffix in TEXT_SUFFIXES or path.name == "Makefile" or path.parent.name == ".ci") and path.is_file():
+        if (path.suffix in TEXT_SUFFIXES or path.name == "Makefile") and path.is_file():
             yield path
 
 
