@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ledger [--nodes 4] [--duration 20] [--rates 1000,2000,3000] [--senders 256] [--json]
     .venv/bin/python -m bench.ledger --quick    # one short run for the CPU-per-transaction figure
+    ehrnet bench ledger --quick [--json]          # the same from the installed command
     ehrnet bench ledger [--nodes 4] [--duration 20] [--rate 1000] [--senders 256] [--json]   # one rate
 
 Each rate starts a fresh local cluster of real node processes. Transactions are signed before the clock starts (the

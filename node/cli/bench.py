@@ -29,6 +29,9 @@ def register(sub: SubParsers) -> None:
     ledger.add_argument("--rate", type=float, default=1000.0, help="offered transactions per second")
     ledger.add_argument("--senders", type=int, default=256, help="distinct signing keys")
     ledger.add_argument("--json", action="store_true", help="print one JSON object")
+    ledger.add_argument(
+        "--quick", action="store_true", help="one short run for the CPU-per-transaction figure (sets rate, duration)"
+    )
     ledger.set_defaults(func=cmd_ledger)
 
     gas = commands.add_parser("gas", help="gas used per EHR-contract function (deterministic) and VM throughput")
@@ -45,9 +48,10 @@ def register(sub: SubParsers) -> None:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from bench.ledger import run_ledger_bench
+    from bench.ledger import QUICK_DURATION_S, QUICK_RATE, run_ledger_bench
 
-    report = run_ledger_bench(args.nodes, args.duration, args.rate, args.senders)
+    rate, duration = (QUICK_RATE, QUICK_DURATION_S) if args.quick else (args.rate, args.duration)
+    report = run_ledger_bench(args.nodes, duration, rate, args.senders)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -56,6 +56,7 @@ def test_bench_is_one_group_that_lists_every_benchmark() -> None:
     assert set(bench.subcommands) == {"ledger", "gas", "contracts"}
     args = parser.parse_args(["bench", "gas", "--calibrate"])
     assert (args.bench_cmd, args.calibrate, args.func.__module__) == ("gas", True, "node.cli.bench")
+    assert parser.parse_args(["bench", "ledger", "--quick"]).quick
 
 
 def test_building_the_cli_imports_no_benchmark() -> None:
