@@ -142,9 +142,9 @@ def _node_url(args: argparse.Namespace) -> str:
 
 @contextlib.asynccontextmanager
 async def _admin(args: argparse.Namespace) -> AsyncIterator[EhrUser]:
-    import aiohttp
-
-    from node.ehr.sharing_client import EhrUser, NodeApi
+    from node.client import AsyncNodeClient
+    from node.client.stdlib import ThreadedTransport
+    from node.ehr.sharing_client import EhrUser
     from primitives.keys import KeyFileError, SigningKey
 
     path = _key_path(args)
@@ -153,15 +153,13 @@ async def _admin(args: argparse.Namespace) -> AsyncIterator[EhrUser]:
     except KeyFileError as exc:
         raise parse.UsageError(f"--key {path}: {exc}") from exc
     url = _node_url(args)
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        api = NodeApi(session, url)
-        chain_id = (await api.get("/status"))["chain_id"]
-        yield EhrUser(key, api, str(chain_id))
+    async with AsyncNodeClient(ThreadedTransport(url, timeout_s=30.0)) as api:
+        yield EhrUser(key, api, await api.chain_id())
 
 
 def _run(args: argparse.Namespace, main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> int:
-    import aiohttp
-
+    from node.cli.dispatch import node_failure
+    from node.client import NodeError
     from node.cluster.config import ConfigError
     from node.ehr.sharing_client import SharingError
 
@@ -171,8 +169,8 @@ def _run(args: argparse.Namespace, main: Callable[[], Coroutine[Any, Any, dict[s
         return _fail(str(exc), 2)
     except SharingError as exc:
         return _fail(str(exc), 1)
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return _fail(f"the node did not answer: {exc!r}", 1)
+    except NodeError as exc:
+        return node_failure(exc)
     lines = doc.pop("lines")
     print(json.dumps(doc, sort_keys=True) if args.json else "\n".join(lines))
     return 0
@@ -279,7 +277,7 @@ async def _events(admin: EhrUser, name: str) -> list[dict[str, Any]]:
     """Every `name` event of the ehr contract, oldest first (the node's event index: node-reported)."""
     from consensus.vm.jsonvalues import from_json
 
-    events = await admin.api.events(f"contract=ehr&name={name}")
+    events = await admin.api.events({"contract": "ehr", "name": name})
     return [{"height": event["height"], **_jsonable(from_json(event["data"]))} for event in events]
 
 

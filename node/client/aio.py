@@ -60,6 +60,17 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=self.force_close))
         return self._session
 
+    def at(self, base_url: str) -> AiohttpTransport:
+        """The same kind of transport to another node, sharing this one's connection pool (opened here if need
+        be; this transport's owner closes it)."""
+        return AiohttpTransport(
+            base_url,
+            timeout_s=self.timeout_s,
+            session=self._client(),
+            connect_timeout_s=self.connect_timeout_s,
+            force_close=self.force_close,
+        )
+
     async def close(self) -> None:
         if self._owns_session and self._session is not None:
             await self._session.close()

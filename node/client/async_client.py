@@ -29,6 +29,8 @@ class Transport(Protocol):
 
     async def close(self) -> None: ...
 
+    def at(self, base_url: str) -> Transport: ...
+
 
 class AsyncNodeClient:
     """One node's API over an async transport (`AsyncNodeClient.connect` opens an aiohttp one; `close` it)."""
@@ -45,6 +47,11 @@ class AsyncNodeClient:
 
     async def close(self) -> None:
         await self.transport.close()
+
+    def at(self, url: str) -> AsyncNodeClient:
+        """A client of another node over the same kind of transport (and, for aiohttp, the same pool): e.g. the
+        EHRs manager's node beside the user's own."""
+        return AsyncNodeClient(self.transport.at(url), self.clock)
 
     async def __aenter__(self) -> AsyncNodeClient:
         return self

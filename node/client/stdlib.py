@@ -82,5 +82,9 @@ class ThreadedTransport:
     async def send(self, request: Request, sink: Sink | None = None) -> Answer:
         return await asyncio.to_thread(self.blocking.send, request, sink)
 
+    def at(self, base_url: str) -> ThreadedTransport:
+        """The same kind of transport to another node (without this one's operator token)."""
+        return ThreadedTransport(base_url, None, self.blocking.timeout_s)
+
     async def close(self) -> None:
         return None

@@ -35,7 +35,8 @@ from primitives.keys import SigningKey
 # libp2p, aiohttp and the analyses are imported where the story needs them: building the CLI parser must stay
 # light (every `ehrnet` command imports this module to register `demo`).
 if TYPE_CHECKING:
-    from node.ehr.sharing_client import EhrUser, NodeApi
+    from node.client import AsyncNodeClient
+    from node.ehr.sharing_client import EhrUser
     from node.p2p.bridge import P2PHost
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -159,23 +160,21 @@ def _running_nodes(data_dir: Path) -> list[str]:
 
 
 async def _story(cluster: Cluster, data_dir: Path, say: Narrator) -> None:
-    import aiohttp
-
-    from node.ehr.sharing_client import EhrUser, NodeApi
+    from node.client import AsyncNodeClient
+    from node.ehr.sharing_client import EhrUser
     from node.p2p.bridge import HostConfig, P2PHost
 
     records = cluster.records
     manager_peer, edge_peer = records["node1"].peer_id, records["node4"].peer_id
     keys_dir = data_dir / "demo-keys"
     people = {name: SigningKey.load_or_create(keys_dir / f"{name}.key") for name in ("patient", "doctor", "stranger")}
-    async with aiohttp.ClientSession() as session:
-        api = NodeApi(session, records["node2"].http_url)
-        manager_api = NodeApi(session, records["node1"].http_url)
-        chain_id = (await api.get("/status"))["chain_id"]
+    async with AsyncNodeClient.connect(records["node2"].http_url) as api:
+        manager_api = api.at(records["node1"].http_url)
+        chain_id = await api.chain_id()
         admin = EhrUser(SigningKey.load(admin_key_path(data_dir)), api, chain_id)
-        patient = EhrUser(people["patient"], NodeApi(session, records["node3"].http_url), chain_id)
-        doctor = EhrUser(people["doctor"], NodeApi(session, records["node2"].http_url), chain_id)
-        stranger = EhrUser(people["stranger"], NodeApi(session, records["node3"].http_url), chain_id)
+        patient = EhrUser(people["patient"], api.at(records["node3"].http_url), chain_id)
+        doctor = EhrUser(people["doctor"], api.at(records["node2"].http_url), chain_id)
+        stranger = EhrUser(people["stranger"], api.at(records["node3"].http_url), chain_id)
 
         say.say("the admin registers the EHRs manager, the edge node, a patient, a doctor and a stranger (AddUser)")
         for pk, role, area in (
@@ -205,7 +204,7 @@ async def _offload(say: Narrator, patient: EhrUser, device: P2PHost, edge_peer: 
 
     from node.ehr.sharing_client import SharingError
     from offload.device import EDGE, PHONE, builtin_profile
-    from offload.sealed_messages import box_public_key_from_identity
+    from offload.envelope import box_public_key_from_identity
     from offload.session import OffloadSession, SessionTask
     from offload.store import ProfileStore, default_profile_dir
     from offload.workload import HRV, TREMOR, make_payload
@@ -302,7 +301,7 @@ async def _share(
     stranger: EhrUser,
     admin: EhrUser,
     manager: tuple[str, str],
-    manager_api: NodeApi,
+    manager_api: AsyncNodeClient,
 ) -> None:
     from node.ehr.sharing_client import SharingError
     from node.p2p.bridge import HostConfig, P2PHost
@@ -363,7 +362,7 @@ async def _share(
         await admin.delete_user(patient.pk)
         # Every node acts on the contract's erasure event as it follows the chain; wait for the manager's.
         deadline = time.monotonic() + 20
-        while (await manager_api.get("/status")).get("ehr_manager", {}).get("erased_users", 0) < 1:
+        while (await manager_api.status()).get("ehr_manager", {}).get("erased_users", 0) < 1:
             if time.monotonic() > deadline:
                 raise SharingError("the EHRs manager did not act on the erasure event")
             await asyncio.sleep(0.1)

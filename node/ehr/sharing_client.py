@@ -1,22 +1,24 @@
 """The client side of EHR sharing, as a device, a doctor or the admin uses it (docs/LIGHT.md).
 
-Ledger and contract operations go to any full node over its HTTP API (signed transactions, views); the sharing
-protocol and offloading go over libp2p to the EHRs manager and an edge node, from the client's own libp2p peer
-(it only dials and sends requests: it never gossips, votes or stores others' data).
+Ledger and contract operations go to any full node over its HTTP API (signed transactions, views), through the
+node client (node/client/: any transport); the sharing protocol and offloading go over libp2p to the EHRs manager
+and an edge node, from the client's own libp2p peer (it only dials and sends requests: it never gossips, votes or
+stores others' data). A node's refusal reaches callers as `SharingError`, like the contract's; a node that cannot
+be reached as the client's `NodeError`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import nacl.bindings
 
 from consensus.tx import Tx
 from consensus.vm.jsonvalues import from_json, to_json
+from node.client import AsyncNodeClient, NodeRefused, NodeTimeout
 from node.ehr import wire
 from primitives import codec
 from primitives.keys import SigningKey, address_of
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from node.p2p.bridge import P2PHost  # libp2p is imported by whoever starts a host, not by this library
 
 CALL_GAS = 2_000_000
+T = TypeVar("T")
 
 
 class SharingError(RuntimeError):
@@ -44,48 +47,18 @@ class Record:
     plaintext: bytes
 
 
-class NodeApi:
-    """JSON over HTTP to one full node."""
-
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
-        self.url = url.rstrip("/")
-
-    async def get(self, path: str) -> Any:
-        async with self.session.get(self.url + path) as response:
-            return await self._answer(response)
-
-    async def post(self, path: str, body: Any) -> Any:
-        async with self.session.post(self.url + path, json=body) as response:
-            return await self._answer(response)
-
-    async def events(self, query: str) -> list[dict[str, Any]]:
-        """Every event matching `query` (with `contract=`: served by the node's event index), oldest first.
-
-        `GET /events` answers newest first, a page at a time; `next_before` says where the next page starts."""
-        newest_first: list[dict[str, Any]] = []
-        before = ""
-        while True:
-            doc = await self.get(f"/events?{query}&limit=1000{before}")
-            newest_first += doc.get("events", [])
-            cursor = doc.get("next_before")
-            if doc.get("complete", True) or not isinstance(cursor, str):
-                break
-            before = f"&before={cursor}"
-        return newest_first[::-1]
-
-    @staticmethod
-    async def _answer(response: aiohttp.ClientResponse) -> Any:
-        doc = await response.json(content_type=None)
-        if response.status >= 400:
-            raise SharingError(f"{response.url.path}: {response.status}: {doc.get('error', doc)}")
-        return doc
+async def refusals_as_sharing_errors(answer: Awaitable[T]) -> T:
+    """A node's refusal (4xx/5xx, with its message) as `SharingError`, the error users of this module handle."""
+    try:
+        return await answer
+    except NodeRefused as exc:
+        raise SharingError(str(exc)) from exc
 
 
 class EhrUser:
     """One identity (admin, patient, doctor, …) acting through a node."""
 
-    def __init__(self, key: SigningKey, api: NodeApi, chain_id: str, enc_private: bytes | None = None) -> None:
+    def __init__(self, key: SigningKey, api: AsyncNodeClient, chain_id: str, enc_private: bytes | None = None) -> None:
         """`enc_private` is the X25519 key registered for this user in the contract (a light identity's box.key);
         by default the one converted from the signing key, which `add_user` registers (`enc_public_of`)."""
         self.key = key
@@ -105,14 +78,14 @@ class EhrUser:
         return address_of(self.key.public_key)
 
     async def signed_call(self, function: str, args: list[codec.Value]) -> Tx:
-        nonce = (await self.api.get(f"/accounts/{self.key.address.hex()}"))["next_nonce"]
+        nonce = await refusals_as_sharing_errors(self.api.next_nonce(self.key.address.hex()))
         body: dict[str, codec.Value] = {"contract": "ehr", "function": function, "args": args, "gas_limit": CALL_GAS}
         return Tx.create(self.key, self.chain_id, "call", nonce, body)
 
     async def call(self, function: str, args: list[codec.Value], timeout_s: float = 20.0) -> codec.Value:
         """Submit a contract call and wait until it is final; returns the contract's return value."""
         tx = await self.signed_call(function, args)
-        await self.api.post("/tx", {"tx": tx.raw.hex()})
+        await refusals_as_sharing_errors(self.api.submit(tx.raw))
         receipt = await self.wait_receipt(tx.hash, timeout_s)
         result = receipt.get("result") or {}
         status = result.get("vm_status")
@@ -125,9 +98,9 @@ class EhrUser:
     async def submit(self, kind: str, body: dict[str, codec.Value], timeout_s: float = 20.0) -> dict[str, Any]:
         """Sign a transaction of any kind with the next nonce, submit it and wait until final: its receipt,
         or SharingError with the chain's reason if it failed."""
-        nonce = (await self.api.get(f"/accounts/{self.key.address.hex()}"))["next_nonce"]
+        nonce = await refusals_as_sharing_errors(self.api.next_nonce(self.key.address.hex()))
         tx = Tx.create(self.key, self.chain_id, kind, nonce, body)
-        await self.api.post("/tx", {"tx": tx.raw.hex()})
+        await refusals_as_sharing_errors(self.api.submit(tx.raw))
         receipt = await self.wait_receipt(tx.hash, timeout_s)
         if receipt.get("status") != "ok":
             raise SharingError(f"{kind}: {receipt.get('error')}")
@@ -141,7 +114,7 @@ class EhrUser:
 
     async def accounts_mode(self) -> str:
         """The chain's `accounts` setting, as its node reports it ("open" on nodes that predate it)."""
-        status: dict[str, Any] = await self.api.get("/status")
+        status = await refusals_as_sharing_errors(self.api.status())
         return str(status.get("accounts", "open"))
 
     async def upgrade_ehr(self) -> bool:
@@ -152,7 +125,7 @@ class EhrUser:
         from consensus.contracts import EHR_CONTRACT_NAME, ehr_latest_source
 
         body = upgrade_body(EHR_CONTRACT_NAME, ehr_latest_source())
-        abi = await self.api.get(f"/contracts/{EHR_CONTRACT_NAME}/abi")
+        abi = await refusals_as_sharing_errors(self.api.abi(EHR_CONTRACT_NAME))
         code_hash = body["code_hash"]
         assert isinstance(code_hash, bytes)
         if abi.get("code_hash") == code_hash.hex():
@@ -164,20 +137,15 @@ class EhrUser:
         return True
 
     async def wait_receipt(self, tx_hash: bytes, timeout_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                receipt: dict[str, Any] = await self.api.get(f"/receipts/{tx_hash.hex()}")
-                return receipt
-            except SharingError:
-                if time.monotonic() > deadline:
-                    raise SharingError(f"transaction {tx_hash.hex()} not final after {timeout_s:.0f} s") from None
-            await asyncio.sleep(0.05)
+        """The receipt once the transaction is final on this user's node (the client's `wait_final`)."""
+        try:
+            await self.api.wait_final(tx_hash.hex(), timeout_s)
+        except NodeTimeout as exc:
+            raise SharingError(f"transaction {tx_hash.hex()} not final after {timeout_s:.0f} s") from exc
+        return await refusals_as_sharing_errors(self.api.receipt(tx_hash.hex()))
 
     async def view(self, function: str, args: list[codec.Value]) -> codec.Value:
-        doc = await self.api.post(
-            "/contracts/ehr/call", {"function": function, "args": to_json(args), "caller": self.pk.hex()}
-        )
+        doc = await refusals_as_sharing_errors(self.api.view("ehr", function, to_json(args), self.pk.hex()))
         if doc.get("status") != "ok":
             raise SharingError(f"ehr.{function}: {doc.get('status')}: {doc.get('error')}")
         return from_json(doc.get("return"))
@@ -206,7 +174,8 @@ class EhrUser:
     async def records(self, patient_uid: bytes | None = None) -> list[str]:
         """CIDs registered for a patient, oldest first (from the contract's `ehr_registered` events)."""
         uid = (patient_uid or self.uid).hex()
-        events = await self.api.events(f"contract=ehr&name=ehr_registered&patient={uid}")
+        query = {"contract": "ehr", "name": "ehr_registered", "patient": uid}
+        events = await refusals_as_sharing_errors(self.api.events(query))
         return [str(from_json(e["data"]).get("cid")) for e in events]  # type: ignore[union-attr]
 
     # ---- the 4-step read ------------------------------------------------------------------------------------
@@ -217,11 +186,11 @@ class EhrUser:
         request = wire.sign_request(self.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
         return await self.send_retrieve(host, manager_peer, request)
 
-    async def request_records_http(self, manager: NodeApi, patient_pk: bytes) -> tuple[list[Record], int]:
+    async def request_records_http(self, manager: AsyncNodeClient, patient_pk: bytes) -> tuple[list[Record], int]:
         """The same 4-step read through the manager node's HTTP API (no libp2p on the device)."""
         tx = await self.signed_call("retrieve_ehrs", [patient_pk])
         request = wire.sign_request(self.key, "retrieve", {"tx": tx.raw, "issued_ms": int(time.time() * 1000)})
-        answer = await manager.post("/ehr/request", {"request": request.hex()})
+        answer = await refusals_as_sharing_errors(manager.ehr_request(request.hex()))
         return self.open_answer(bytes.fromhex(answer["answer"]))
 
     async def send_retrieve(self, host: P2PHost, manager_peer: str, request: bytes) -> tuple[list[Record], int]:

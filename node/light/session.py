@@ -1,9 +1,10 @@
 """One light-client session for the sharing commands: the identity, a verified follower, the contract's
 proof-verified storage, and an `EhrUser` that sends signed calls through a node's HTTP API.
 
-The follower reads headers and proofs over the nodes' HTTP APIs (`/light/...`), so commands that need no
-libp2p (records, grant, revoke, audit) never import it and the process stays small; `libp2p_host` starts a
-peer only for the commands that speak to the EHRs manager or an edge node.
+The follower reads headers and proofs over the nodes' HTTP APIs (`/light/...`) and the user's calls go through
+the node client's standard-library transport (node/client/stdlib.py), so commands that need no libp2p (records,
+grant, revoke, audit) import neither libp2p nor aiohttp and the process stays small; `libp2p_host` starts a peer
+only for the commands that speak to the EHRs manager or an edge node.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
-
+from node.client import AsyncNodeClient
+from node.client.stdlib import ThreadedTransport
 from node.cluster.config import ConfigError, NetworkConfig, load_network
-from node.ehr.sharing_client import EhrUser, NodeApi
+from node.ehr.sharing_client import EhrUser
 from node.light import identity
 from node.light.args import UsageError
 from node.light.client import default_nodes, genesis_from_network, is_http, open_follower
@@ -80,9 +81,7 @@ async def open_session(
     genesis = genesis_from_network(network)
     async with open_follower(genesis, urls, data_dir, timeout_s) as follower:
         await follower.sync()
-        timeout = aiohttp.ClientTimeout(total=max(timeout_s, 30.0))
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            api = NodeApi(http, urls[0])
+        async with AsyncNodeClient(ThreadedTransport(urls[0], timeout_s=max(timeout_s, 30.0))) as api:
             user = EhrUser(ident.signing, api, genesis.chain_id, enc_private=bytes(ident.box))
             yield LightSession(network, ident, follower, EhrState(follower), user)
 

@@ -95,8 +95,8 @@ def fail(message: str, code: int) -> int:
 
 def run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run a command's coroutine and turn the errors it may raise into exit codes with a message."""
-    import aiohttp
-
+    from node.cli.dispatch import node_failure
+    from node.client import NodeError
     from node.cluster.config import ConfigError
     from node.ehr.sharing_client import SharingError
     from node.light.errors import IdentityError, LightError, TrustStoreError
@@ -107,8 +107,8 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
         return fail(str(exc), 2)
     except (SharingError, LightError) as exc:
         return fail(str(exc), 1)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        return fail(f"a node did not answer: {exc!r}", 1)
+    except NodeError as exc:
+        return node_failure(exc)
 
 
 def session(args: argparse.Namespace) -> Any:
@@ -286,7 +286,6 @@ async def _request_over_libp2p(s: LightSession, given: str | None, patient: byte
 
 async def _request_over_http(s: LightSession, given: str | None, patient: bytes) -> tuple[list[Record], int]:
     """No libp2p on this device: the manager node relays the same signed request from its HTTP API."""
-    from node.ehr.sharing_client import NodeApi
     from node.light.client import is_http
     from node.light.session import peer_of, role_multiaddr
 
@@ -298,7 +297,7 @@ async def _request_over_http(s: LightSession, given: str | None, patient: bytes)
         if spec is None:
             raise parse.UsageError(f"--manager {given!r}: with --http, give the manager's http:// URL")
         url = spec.http_url
-    return await s.user.request_records_http(NodeApi(s.user.api.session, url), patient)
+    return await s.user.request_records_http(s.user.api.at(url), patient)
 
 
 async def _with_penalty(s: LightSession, denial: str) -> str:

@@ -10,13 +10,13 @@ import json
 import time
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
 from node.cli import admin as admin_cli
+from node.client import AsyncNodeClient
 from node.cluster.local import Cluster
-from node.ehr.sharing_client import EhrUser, NodeApi
+from node.ehr.sharing_client import EhrUser
 from node.light import cli as light_cli
 from node.light import identity
 from node.p2p.bridge import HostConfig, P2PHost
@@ -58,9 +58,8 @@ def _file_record(cluster: Cluster, ident: identity.LightIdentity) -> bytes:
     )
 
     async def send() -> None:
-        async with aiohttp.ClientSession() as session:
-            api = NodeApi(session, cluster.records["node3"].http_url)
-            chain_id = (await api.get("/status"))["chain_id"]
+        async with AsyncNodeClient.connect(cluster.records["node3"].http_url) as api:
+            chain_id = await api.chain_id()
             user = EhrUser(ident.signing, api, chain_id, enc_private=bytes(ident.box))
             host = P2PHost(HostConfig(seed=SigningKey.generate().seed))
             await host.start()
@@ -179,9 +178,8 @@ def test_sharing_commands_on_a_cluster(tmp_path: Path, capsys: pytest.CaptureFix
 
 def _break_glass(cluster: Cluster, doctor: identity.LightIdentity, patient: identity.LightIdentity) -> None:
     async def call() -> None:
-        async with aiohttp.ClientSession() as session:
-            api = NodeApi(session, cluster.records["node2"].http_url)
-            chain_id = (await api.get("/status"))["chain_id"]
+        async with AsyncNodeClient.connect(cluster.records["node2"].http_url) as api:
+            chain_id = await api.chain_id()
             user = EhrUser(doctor.signing, api, chain_id, enc_private=bytes(doctor.box))
             await user.call("break_glass", [patient.signing.public_key, "unconscious in the ER"])
 

@@ -11,16 +11,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
 from consensus.tx import Tx
 from node.cli.admin import main as admin_main
+from node.client import AsyncNodeClient, NodeRefused
 from node.cluster.local import Cluster
 from node.cluster.network_init import admin_key_path
 from node.ehr import wire
-from node.ehr.sharing_client import EhrUser, NodeApi, SharingError
+from node.ehr.sharing_client import EhrUser, SharingError
 from node.p2p.bridge import HostConfig, P2PHost
 from node.p2p.identity import public_key_of_peer_id
 from offload.client import run_local
@@ -54,11 +54,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     with running_cluster(tmp_path, n=4) as cluster:
         records = cluster.records
         manager_peer = records["node1"].peer_id
-        async with aiohttp.ClientSession() as session:
-            api = NodeApi(session, records["node2"].http_url)
-            chain_id = (await api.get("/status"))["chain_id"]
+        async with AsyncNodeClient.connect(records["node2"].http_url) as api:
+            chain_id = await api.chain_id()
             admin = EhrUser(SigningKey.load(admin_key_path(cluster.data_dir)), api, chain_id)
-            patient = EhrUser(SigningKey.generate(), NodeApi(session, records["node3"].http_url), chain_id)
+            patient = EhrUser(SigningKey.generate(), api.at(records["node3"].http_url), chain_id)
             doctor = EhrUser(SigningKey.generate(), api, chain_id)
             await admin.add_user(public_key_of_peer_id(manager_peer), "ehr_manager")
             await admin.add_user(patient.pk, "patient", "area-1")
@@ -109,11 +108,11 @@ async def test_device_without_libp2p_reads_through_the_manager_http_relay(world:
     w = world
     cid, document = await _file_record(w)
     await w.patient.grant(w.doctor.pk, "*", 0)
-    manager = NodeApi(w.admin.api.session, w.cluster.records["node1"].http_url)
+    manager = w.admin.api.at(w.cluster.records["node1"].http_url)
     got, height = await w.doctor.request_records_http(manager, w.patient.pk)
     assert [(r.cid, r.plaintext) for r in got] == [(cid, document)] and height > 0
-    with pytest.raises(SharingError, match="400"):
-        await manager.post("/ehr/request", {"request": "zz"})
+    with pytest.raises(NodeRefused, match="400"):
+        await manager.ehr_request("zz")
 
 
 async def test_replayed_request_is_refused(world: World) -> None:
@@ -223,10 +222,10 @@ async def test_after_delete_user_no_node_can_produce_the_plaintext(world: World)
     w = world
     cid, _ = await _file_record(w)
     await w.admin.delete_user(w.patient.pk)
-    manager_api = NodeApi(w.admin.api.session, w.cluster.records["node1"].http_url)
+    manager_api = w.admin.api.at(w.cluster.records["node1"].http_url)
 
     async def erased() -> bool:
-        return bool((await manager_api.get("/status"))["ehr_manager"]["erased_users"] >= 1)
+        return bool((await manager_api.status())["ehr_manager"]["erased_users"] >= 1)
 
     await await_until(erased, timeout_s=20, what="the manager acts on the erasure event")
     with pytest.raises(SharingError):
