@@ -29,7 +29,9 @@ def test_the_node_start_path_imports_no_analysis_library() -> None:
 
 
 def test_the_cluster_commands_import_no_libp2p() -> None:
-    loaded = _modules_after("import node.cli.main\nnode.cli.main.build_parser()\nimport node.cli.cluster, node.cluster.wait")
+    loaded = _modules_after(
+        "import node.cli.main\nnode.cli.main.build_parser()\nimport node.cli.cluster, node.cluster.wait"
+    )
     assert not _among(loaded, ("libp2p", "trio", *HEAVY))
 
 
