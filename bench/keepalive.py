@@ -24,11 +24,11 @@ import statistics
 import time
 from typing import Any
 
+from node.cluster.conditions import WaitTimeout, await_until, wait_until
+from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces, loopback_pair
 from node.p2p.bridge import HostConfig
 from node.p2p.keepalive import KeepaliveSettings
 from node.p2p.peering import BootstrapPeer, PeeringService
-from node.cluster.conditions import WaitTimeout, await_until, wait_until
-from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces, loopback_pair
 
 OFF_INTERVAL_S = 3600.0
 

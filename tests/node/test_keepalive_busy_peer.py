@@ -14,10 +14,10 @@ import time
 
 import pytest
 
+from node.cluster.peer_process import PeerProcess, loopback_pair
 from node.p2p.bridge import HostConfig, P2PHost
 from node.p2p.keepalive import KeepaliveSettings
 from tests.harness import await_until
-from node.cluster.peer_process import PeerProcess, loopback_pair
 
 pytestmark = pytest.mark.cluster
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from node.cluster.config import generate_network
+from node.cluster.peer_process import PeerProcess, loopback_pair
 from node.p2p.bridge import HostConfig, P2PHost
 from node.p2p.keepalive import PING_BYTES, PING_PROTOCOL, KeepaliveSettings
 from node.p2p.peering import PeeringService
 from tests.harness import await_until, running_cluster, wait_until
-from node.cluster.peer_process import PeerProcess, loopback_pair
 
 pytestmark = pytest.mark.cluster
 

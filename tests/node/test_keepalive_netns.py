@@ -16,10 +16,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces
 from node.p2p.keepalive import KeepaliveSettings
 from node.p2p.peering import PeeringService
 from tests.harness import wait_until
-from node.cluster.peer_process import NamespaceUnavailable, PeerProcess, Side, linked_namespaces
 
 pytestmark = [
     pytest.mark.cluster,
