@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from consensus.allowlist_txs import REMOVE as ALLOWLIST_REMOVE
-from consensus.errors import MempoolFullError, TxError, TxNonceError
+from consensus.checked_txs import CheckedTxs, DecodedTxs
+from consensus.errors import MempoolFullError, TxError, TxNonceError, TxSignatureError
 from consensus.execute import Registry
 from consensus.genesis import Params
 from consensus.sender_limits import SenderLimits
@@ -86,6 +87,9 @@ class Mempool:
         self.journal: PoolObserver | None = None
         self.sender_check = sender_check
         self.limits = limits
+        # Signatures checked here (consensus/checked_txs.py): block validation passes these as `preverified`.
+        self.checked = CheckedTxs()
+        self.decoded = DecodedTxs()  # decoded by the gossip validator, for `add_raw` to take
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -114,18 +118,25 @@ class Mempool:
 
     def add_raw(self, raw: bytes) -> tuple[Tx, Admission]:
         """Decode, check and admit bytes from a client or peer. Raises a TxError naming the problem."""
+        tx: Tx | None = None
         if raw and len(raw) <= self.params.max_tx_bytes:
-            # Cheap duplicate check before the signature check: gossip delivers the same tx many times.
-            known = self._by_hash.get(hashlib.sha256(raw).digest())
+            # Cheap duplicate check before the signature check: a client may retry, a relay may repeat.
+            tx_hash = hashlib.sha256(raw).digest()
+            known = self._by_hash.get(tx_hash)
             if known is not None:
                 return known, Admission.KNOWN
-        tx = decode_tx(raw, chain_id=self.chain_id, max_bytes=self.params.max_tx_bytes)
+            tx = self.decoded.take(tx_hash, raw)
+        if tx is None or tx.chain_id != self.chain_id:
+            tx = decode_tx(raw, chain_id=self.chain_id, max_bytes=self.params.max_tx_bytes, check_signature=False)
+        if not self.checked.verify(tx):  # the same order of checks as decode_tx: the signature comes last
+            raise TxSignatureError("signature does not verify against the sender's public key")
         return tx, self.add(tx)
 
     def add(self, tx: Tx) -> Admission:
         """Admit a signature-checked transaction."""
         if tx.hash in self._by_hash:
             return Admission.KNOWN
+        self.checked.remember(tx.hash)
         self.registry.check(tx, self.params)
         if self.sender_check is not None:
             self.sender_check(tx.sender)

@@ -29,7 +29,7 @@ from consensus.gossip_batch import ConsensusBatch
 from consensus.members import members
 from consensus.messages import MessageError
 from consensus.state import Getter, validator_schedule
-from consensus.tx import decode_tx
+from consensus.tx import Tx, decode_tx
 from node.ledger import wire
 from node.p2p.identity import peer_id_of_public_key
 from node.p2p.types import GossipMessage, TopicGuard, Verdict
@@ -80,12 +80,15 @@ class LedgerGossipJudge:
         *,
         max_tx_bytes: int,
         window: int = HEIGHT_WINDOW,
+        decoded: Callable[[Tx], None] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.members = members
         self._head = head_height
         self.max_tx_bytes = max_tx_bytes
         self.window = window
+        # Told of each transaction decoded here, so the pool need not decode the same bytes again (Mempool.decoded).
+        self._decoded = decoded
 
     def consensus(self, message: GossipMessage) -> Verdict:
         try:
@@ -118,8 +121,11 @@ class LedgerGossipJudge:
             raws, _ = wire.decode_tx_batch(message.data)  # a malformed `reached` is rejected too
             if not raws:
                 return Verdict.IGNORE
-            for raw in raws:
-                decode_tx(raw, chain_id=self.chain_id, max_bytes=self.max_tx_bytes, check_signature=False)
+            chain_id, max_bytes = self.chain_id, self.max_tx_bytes
+            txs = [decode_tx(raw, chain_id=chain_id, max_bytes=max_bytes, check_signature=False) for raw in raws]
         except (wire.WireError, LedgerError, ValueError):
             return Verdict.REJECT
+        if self._decoded is not None:
+            for tx in txs:
+                self._decoded(tx)
         return Verdict.ACCEPT
