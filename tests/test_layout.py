@@ -61,6 +61,34 @@ KNOWN_LAYER_BREAKS: dict[tuple[str, str], str] = {}
 P2P_MAY_IMPORT = re.compile(r"(node\.p2p(\.|$)|node\.service$|primitives\.|consensus\.(codec|keys|errors)$)")
 
 
+# The node's rooms by layer (docs/ARCHITECTURE.md §1): a room imports rooms of its own layer or below. The client
+# edge imports nothing of the node, so it sits low enough for any room to use it.
+ROOM_LAYERS: dict[str, int] = {
+    "node": 0,  # the package itself: its version
+    "node.service": 0,
+    "node.client": 0,
+    "node.p2p": 1,
+    **dict.fromkeys(["node.ledger", "node.store", "node.views", "node.api", "node.faults"], 2),
+    **dict.fromkeys(["node.ehr", "node.edge"], 3),
+    **dict.fromkeys(["node.app", "node.runner"], 4),
+    **dict.fromkeys(["node.cluster", "node.cli", "node.demo", "node.chaos", "node.light"], 5),
+}
+# Imports from a room into a higher one, each with the reason it is still there (docs/ARCHITECTURE.md §1 lists them
+# as the next cuts to make).
+KNOWN_ROOM_CROSSINGS: dict[tuple[str, str], str] = {
+    ("node.app", "node.cluster.config"): "the network config file's reader lives with the cluster tooling",
+    ("node.runner", "node.cluster.config"): "the network config file's reader lives with the cluster tooling",
+    ("node.faults.options", "node.cluster.config"): "the network config file's reader lives with the cluster tooling",
+    ("node.ledger.light_server", "node.light.wire"): "the light-client protocol's format lives with the client",
+    ("node.ledger.light_server", "node.light.errors"): "the light-client protocol's errors live with the client",
+}
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "node" else parts[0]
+
+
 def _top(module: str) -> str:
     return module.split(".")[0]
 
@@ -152,6 +180,23 @@ def test_known_layer_breaks_are_still_there() -> None:
     pairs = {(e.source, e.target) for e in imports()}
     gone = sorted(p for p in KNOWN_LAYER_BREAKS if p not in pairs)
     assert not gone, f"KNOWN_LAYER_BREAKS entries that no longer happen (delete them): {gone}"
+
+
+def test_rooms_import_only_their_layer_and_below() -> None:
+    upward = sorted(
+        f"{e.source} imports {e.target} at {e.where()}"
+        for e in imports()
+        if e.source.startswith("node")
+        and e.target.startswith("node")
+        and ROOM_LAYERS[_room(e.target)] > ROOM_LAYERS[_room(e.source)]
+        and (e.source, e.target) not in KNOWN_ROOM_CROSSINGS
+    )
+    assert not upward, "imports from a room into a higher layer (docs/ARCHITECTURE.md §1):\n" + "\n".join(upward)
+    rooms = {_room(module_name(path)) for path in project_files(["node"])}
+    assert rooms <= set(ROOM_LAYERS), f"rooms without a layer in ROOM_LAYERS: {sorted(rooms - set(ROOM_LAYERS))}"
+    pairs = {(e.source, e.target) for e in imports()}
+    gone = sorted(p for p in KNOWN_ROOM_CROSSINGS if p not in pairs)
+    assert not gone, f"KNOWN_ROOM_CROSSINGS entries that no longer happen (delete them): {gone}"
 
 
 def test_the_p2p_room_knows_nothing_of_the_rest_of_the_node() -> None:
