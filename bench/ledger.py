@@ -15,7 +15,9 @@ acknowledged that never became final; the drain after the load waits as long as 
 minutes). The target on a 2-core machine: >= 2,000 committed tx/s sustained; p99 <= 2 s at 1,000 tx/s; lost = 0.
 Node CPU seconds are printed too, because the machine is shared and the load generator runs on it as well, and
 so is their sum per committed transaction in Ed25519 signature checks timed in this process during the same run
-(`node_cpu_per_tx_in_verifies`; each node must check each signature once, so the floor is one per node).
+(`node_cpu_per_tx_in_verifies`; each node must check each signature once, so the floor is one per node), and
+per node what it did for it (`node_work`: signature checks per transaction, executions per block, copies of
+each tx batch received — each 1 when nothing is done twice).
 `--quick` gives that figure in under a minute.
 """
 
@@ -202,7 +204,8 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
             cpu_after = _cpu_seconds(cluster)
             # Measured before and after the load, in this process: the same machine, load and library as the run.
             verify_s = (verify_before + ed25519_verify_s(sample)) / 2
-            heights = [(cluster.status_of(n) or {}).get("height") for n in cluster.records]
+            statuses = [cluster.status_of(n) or {} for n in cluster.records]
+            heights = [status.get("height") for status in statuses]
             tracebacks = [_count_tracebacks(Path(record.log)) for record in cluster.records.values()]
             # CPU the nodes spent during the run (start-up excluded): the machine is shared with the load generator.
             cpu = [round(after - before, 2) for before, after in zip(cpu_before, cpu_after, strict=True)]
@@ -225,6 +228,27 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
         ),
         # Tracebacks in each node's log: a node whose libp2p host failed under load explains a stalled run.
         "node_tracebacks": tracebacks,
+        # Where that CPU goes, per node (from its GET /status): see `work_counts`.
+        "node_work": [work_counts(status, report["committed"]) for status in statuses],
+    }
+
+
+def work_counts(status: dict[str, Any], committed: int) -> dict[str, float | None]:
+    """What one node did for the run, from its status: Ed25519 signature checks per committed transaction (1 is
+    the floor: each signature checked once), blocks executed per final block (1: each executed once, whether
+    proposed or validated), and copies of each tx batch the mesh delivered to it (1: delivered once)."""
+    work = status.get("work") or {}
+    messages = (status.get("gossip") or {}).get("messages") or {}
+    txs = next((count for topic, count in messages.items() if topic.endswith("/txs/1")), None)
+    height = status.get("height") or 0
+
+    def ratio(part: object, whole: object) -> float | None:
+        return round(part / whole, 2) if isinstance(part, int) and isinstance(whole, int) and whole else None
+
+    return {
+        "signature_checks_per_tx": ratio(work.get("signature_checks"), committed),
+        "executions_per_block": ratio(work.get("block_executions"), height),
+        "tx_batch_copies": ratio(txs["received"], txs["judged"]) if txs else None,
     }
 
 

@@ -80,3 +80,23 @@ async def test_a_batch_the_node_takes_in_part_counts_what_it_took_and_what_was_b
         await client.close()
         await server.close()
     assert accepted == set(took) and busy == set(range(1, len(txs), 2))
+
+
+def test_a_node_s_work_is_read_per_transaction_per_block_and_per_batch() -> None:
+    status = {
+        "height": 10,
+        "work": {"signature_checks": 800, "block_executions": 12},
+        "gossip": {
+            "messages": {
+                "/ehrnet/c/consensus/1": {"received": 90, "judged": 30},
+                "/ehrnet/c/txs/1": {"received": 6, "judged": 3},
+            }
+        },
+    }
+    assert ledger_bench.work_counts(status, committed=400) == {
+        "signature_checks_per_tx": 2.0,
+        "executions_per_block": 1.2,
+        "tx_batch_copies": 2.0,
+    }
+    # An older node (no counters), or a run that committed nothing: unknown, not zero.
+    assert set(ledger_bench.work_counts({"height": 3}, committed=0).values()) == {None}
