@@ -9,7 +9,6 @@ Every failure is a `NodeError` (node/client/errors.py).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -107,6 +106,8 @@ class AsyncNodeClient:
                 final, pause = None, wait.failed(exc, asked_s, self.clock() - started, self.clock())
             if final is not None:
                 return final
+            import asyncio  # here, not at the top: importing the package stays free of asyncio (CLI start-up)
+
             await asyncio.sleep(pause)
 
     async def block(self, height: int | str = "latest") -> Doc:

@@ -7,14 +7,11 @@ whether an answer is true — the follower does that.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Any, Protocol
 
 from consensus.votes import ValidatorSet
+from node.client import AsyncNodeClient, NodeBadAnswer, NodeError, NodeRefused
+from node.client.stdlib import ThreadedTransport
 from node.light import wire
 from node.light.errors import RemoteError, SourceError, WireError
 
@@ -79,38 +76,26 @@ class P2PSource:
 
 
 class HttpSource:
-    """A full node's HTTP API (`/light/...`), for devices without libp2p. Uses the standard library only, in a
-    worker thread, so the client stays small."""
+    """A full node's HTTP API (`/light/...`), for devices without libp2p. Through the node client's standard-library
+    transport in a worker thread (node/client/stdlib.py), so the client stays small: no aiohttp, no libp2p."""
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+        self.client = AsyncNodeClient(ThreadedTransport(url, timeout_s=timeout_s))
+        self.url = self.client.url
         self.name = self.url
         self.timeout_s = timeout_s
 
-    def _get_sync(self, path: str, query: dict[str, str]) -> Any:
-        url = f"{self.url}{path}?{urllib.parse.urlencode(query)}" if query else f"{self.url}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-                body = response.read(wire.MAX_RESPONSE_BYTES * 3 + 1)  # hex doubles the bytes, JSON adds a little
-        except urllib.error.HTTPError as exc:
-            try:
-                doc = json.loads(exc.read(64 * 1024))
-            except ValueError:
-                doc = {}
-            code = doc.get("code") if isinstance(doc, dict) else None
-            message = doc.get("error") if isinstance(doc, dict) else None
-            raise RemoteError(str(code or exc.code), str(message or exc.reason)) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise SourceError(f"{self.url}: cannot reach the node ({exc})") from exc
-        if len(body) > wire.MAX_RESPONSE_BYTES * 3:
-            raise WireError(f"{self.url}{path}: answer exceeds {wire.MAX_RESPONSE_BYTES * 3} bytes")
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise WireError(f"{self.url}{path}: answer is not JSON") from exc
-
     async def _get(self, path: str, query: dict[str, str] | None = None) -> Any:
-        return await asyncio.to_thread(self._get_sync, path, query or {})
+        # hex doubles the bytes, JSON adds a little
+        bound = wire.MAX_RESPONSE_BYTES * 3
+        try:
+            return await self.client.light(path.removeprefix("/light/"), query or {}, max_bytes=bound)
+        except NodeRefused as exc:
+            raise RemoteError(exc.code or str(exc.status), exc.message) from exc
+        except NodeBadAnswer as exc:
+            raise WireError(str(exc)) from exc
+        except NodeError as exc:
+            raise SourceError(str(exc)) from exc
 
     async def head(self) -> wire.SignedHeader:
         return wire.signed_header_from_json(await self._get("/light/head"))

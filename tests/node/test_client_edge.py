@@ -24,3 +24,9 @@ def test_the_standard_library_client_imports_no_aiohttp() -> None:
     )
     assert "node.client.client" in loaded
     assert not {m for m in loaded if m == "aiohttp" or m.startswith(("aiohttp.", "libp2p", "trio"))}
+
+
+def test_the_light_clients_http_source_imports_no_aiohttp() -> None:
+    loaded = _modules_after("from node.light.sources import HttpSource\nHttpSource('http://127.0.0.1:9')")
+    assert "node.client.stdlib" in loaded
+    assert not {m for m in loaded if m == "aiohttp" or m.startswith(("aiohttp.", "libp2p", "trio"))}
