@@ -27,6 +27,7 @@ from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import ValidatorSet
 from node.ledger import wire
+from node.ledger.block_sync import BlockSync
 from node.ledger.chain_app import ChainApp
 from node.ledger.timing import ValueFetchSchedule
 from node.p2p.bridge import P2PError, P2PHost, ProtocolRefused
@@ -50,6 +51,7 @@ class LedgerRepair:
     # A value the machine lacks is asked for again after these pauses (doubling) until it arrives.
     fetch_retry_first_s = 0.1
     fetch_retry_max_s = 2.0
+    try_first_peers = 3
 
     # State owned by the service (ledger_service.LedgerService).
     host: P2PHost
@@ -63,7 +65,7 @@ class LedgerRepair:
     committed_at: dict[bytes, float]
     last_block_time_ms: int
     malformed_messages: int
-    _syncing: bool
+    block_sync: BlockSync
     _last_progress: float
     _idle: tuple[int, ValidatorSet, asyncio.TimerHandle] | None
     _last_regossip: float
@@ -96,53 +98,73 @@ class LedgerRepair:
     def _go_on(self) -> None:
         raise NotImplementedError
 
-    def _want_sync(self, ahead: tuple[str, wire.PeerStatus] | None = None) -> None:
-        """Start block sync unless one is running. `ahead`: a peer whose status we have just read (it is asked
-        first, without asking its status again — a request costs ~0.5 s on a fresh py-libp2p connection)."""
-        if not self._syncing:
-            self._syncing = True
-            self._spawn(self._sync_once(ahead))
+    def _final_height(self) -> int:
+        store = self.store
+        return store.height if store is not None else 0
+
+    def _peers_to_sync_from(self) -> list[str]:
+        """Connected peers not rejected by the handshake. A gossip message (signed by its origin, a member) can
+        show that a peer is ahead before our handshake with it has finished, and every synced block's commit is
+        checked anyway, so the handshake is not waited for."""
+        return [p for p in self.host.connected_peers() if p not in self._rejected_peers]
 
     async def _repair_loop(self) -> None:
         self._refusals = RefusalBackoff()  # peers that refused the ledger protocol: asked again after a backoff
+        self._handshaking: set[str] = set()
+        # The first few peers are asked for blocks on their handshake (block_sync.try_peer): enough to hedge
+        # against one slow connection after a restart, few enough that a large network's start stays cheap.
+        self._tried: set[str] = set()
         while True:
+            # Handshakes first, and at once on start: a restarted node learns from them that it is behind.
+            self._check_new_peers()
             await asyncio.sleep(self.repair_interval_s)
-            await self._check_new_peers()
             now = time.monotonic()
             if self._idle is not None:
                 # Waiting for work on purpose (an idle chain: node/ledger/timing.py), not stalled: a
                 # peer that moves on wakes us with its messages, and the idle timer ends the wait anyway.
                 self._last_progress = now
-                continue
             stalled = now - self._last_progress
+            # Block sync starts as soon as a peer shows it is ahead (node/ledger/block_sync.py); this tick is only
+            # its slow fallback (one peer's status after a long stall) and the retry of a peer that failed.
+            self.block_sync.tick(stalled)
+            if self._idle is not None:
+                continue
             if stalled > self.regossip_after_s and now - self._last_regossip > self.regossip_after_s:
                 self._last_regossip = now
                 self._regossip()
-            if stalled > self.repair_interval_s:
-                self._want_sync()  # one sync at a time, whether the stall or a message from ahead started it
             if stalled > self.pull_after_s and now - self._last_pull > self.pull_after_s:
                 self._last_pull = now
                 await self._pull_round_state()
 
-    async def _check_new_peers(self) -> None:
-        """Handshake: a peer on another chain ID or genesis is disconnected and ignored."""
+    def _check_new_peers(self) -> None:
+        """Handshake every new peer, all at once (a peer slow to answer delays no other)."""
         connected = self.host.connected_peers()
         self._refusals.keep_only(connected)
+        now = time.monotonic()
         for peer in connected:
-            if peer in self._verified_peers or peer in self._rejected_peers:
+            if peer in self._verified_peers or peer in self._rejected_peers or peer in self._handshaking:
                 continue
-            if not self._refusals.may_ask(peer, time.monotonic()):
+            if not self._refusals.may_ask(peer, now):
                 continue  # refused the ledger protocol lately: a light client or a foreign peer
+            self._handshaking.add(peer)
+            self._spawn(self._handshake(peer))
+            if len(self._tried) < self.try_first_peers and peer not in self._tried:
+                self._tried.add(peer)
+                self.block_sync.try_peer(peer)  # behind it? (restarted, wiped): its blocks come with the answer
+
+    async def _handshake(self, peer: str) -> None:
+        """A peer on another chain ID or genesis is disconnected and ignored; one that is ahead of us (we were
+        restarted or wiped) starts block sync from it at once."""
+        try:
             try:
-                status = wire.PeerStatus.decode(
-                    await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request())
-                )
+                raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
+                status = wire.PeerStatus.decode(raw)
             except ProtocolRefused:
                 delay = self._refusals.refused(peer, time.monotonic())
                 log.debug("peer %s does not serve %s: asking again in %.0f s", peer, wire.LEDGER_PROTOCOL, delay)
-                continue
+                return
             except (P2PError, wire.WireError):
-                continue  # not ready yet (a node still starting); try again next round
+                return  # not ready yet (a node still starting); try again next round
             self._refusals.answered(peer)
             if status.chain_id != self.chain_id or status.genesis_hash != self.genesis.hash():
                 log.warning("peer %s is on chain %s with another genesis: disconnecting", peer, status.chain_id)
@@ -150,48 +172,14 @@ class LedgerRepair:
                 await self.host.disconnect(peer)
             else:
                 self._verified_peers.add(peer)
-                if self.store is not None and status.height > self.store.height:
-                    self._want_sync((peer, status))  # behind (restarted, wiped): catch up now, not on a timer
+                self.block_sync.showed_final(peer, status.height)
+        finally:
+            self._handshaking.discard(peer)
 
     def _good_peers(self) -> list[str]:
         peers = [p for p in self.host.connected_peers() if p in self._verified_peers]
         random.shuffle(peers)
         return peers
-
-    async def _sync_once(self, ahead: tuple[str, wire.PeerStatus] | None = None) -> None:
-        """Fetch and import final blocks from any peer that is ahead of us."""
-        try:
-            peers = self._good_peers()
-            if ahead is not None:
-                peers = [ahead[0], *(p for p in peers if p != ahead[0])]
-            for peer in peers:
-                if ahead is not None and peer == ahead[0]:
-                    status = ahead[1]
-                else:
-                    try:
-                        raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
-                        status = wire.PeerStatus.decode(raw)
-                    except (P2PError, wire.WireError):
-                        continue
-                while self.store is not None and status.height > self.store.height:
-                    start = self.store.height + 1
-                    request = wire.blocks_request(start, status.height)
-                    try:
-                        raw = await self.host.request(
-                            peer,
-                            wire.LEDGER_PROTOCOL,
-                            request,
-                            timeout_s=10,
-                            max_response_bytes=wire.MAX_SYNC_RESPONSE_BYTES,
-                        )
-                        entries = wire.decode_blocks(raw)
-                    except (P2PError, wire.WireError) as exc:
-                        log.info("block sync from %s failed: %s", peer, exc)
-                        break
-                    if not entries or not await self._import(entries):
-                        break
-        finally:
-            self._syncing = False
 
     async def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
         store, mempool = self.store, self.mempool
@@ -211,6 +199,8 @@ class LedgerRepair:
                     max_block_bytes=self.genesis.params.max_block_bytes,
                     max_tx_bytes=self.genesis.params.max_tx_bytes,
                 )
+                if block.height <= store.height:
+                    continue  # finalised by consensus while the batch was on its way
                 if block.height != store.height + 1:
                     break
                 commit = Commit.from_value(commit_value)

@@ -46,6 +46,7 @@ from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
 from node.faults.points import FaultPoints
 from node.ledger import wire
+from node.ledger.block_sync import BlockSync
 from node.ledger.chain_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger.compact import CompactProposals
 from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
@@ -120,7 +121,8 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self._rejected_peers: set[str] = set()
         # Who may gossip (node/ledger/gossip_validation.py); the config's nodes count only if genesis lists no members.
         self.members = MeshMembers(() if genesis.members else config_members)
-        self._syncing = False
+        # Block sync, started when a peer shows it is ahead (node/ledger/block_sync.py).
+        self.block_sync = BlockSync(host, self._final_height, self._peers_to_sync_from, self._import)
         self._last_progress = time.monotonic()
         self._last_regossip = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -203,6 +205,7 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             group.create_task(self._gossip_restored(), name="ledger-gossip-restored")
 
     async def stop(self) -> None:
+        self.block_sync.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -475,11 +478,10 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
                 self.malformed_messages += 1
                 log.info("malformed consensus gossip from %s: %s", message.origin, exc)
                 continue
+            self.block_sync.showed_batch(message.origin, batch)  # from further ahead: sync from its origin
             self._feed(batch)
 
     def _feed(self, batch: ConsensusBatch) -> None:
-        store = self.store
-        assert store is not None
         if self._idle is not None:
             # A peer that has started the height we are waiting on wakes us (its messages for it are buffered by
             # the machine until then).
@@ -487,13 +489,9 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             self._wake(self._idle_wake.peer_started(heights, asyncio.get_running_loop().time()))
         for item in batch.proposals:
             proposal = item.proposal
-            if proposal.height > store.height + 1:
-                self._want_sync()
             value = item.value if item.full else self._expand(proposal, item.value) if item.value is not None else None
             self._submit(ReceiveProposal(proposal, value))
         for vote in batch.votes:
-            if vote.height > store.height + 1:
-                self._want_sync()
             self._submit(ReceiveVote(vote))
 
     def _regossip(self) -> None:
