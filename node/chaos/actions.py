@@ -9,17 +9,16 @@ the recovery time measured from there is the ledger's, not the interpreter's sta
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import time
-import urllib.request
 from typing import Any
 
 from node.chaos import fault_api, schedule
 from node.chaos.history import PinnedRecord
 from node.chaos.session import ChaosSession, current
 from node.chaos.workload import run_reads, run_transactions
+from node.client import NodeError
 from node.faults.options import BYZANTINE_ENV, UNSAFE_ENV
 
 log = logging.getLogger("ehrnet.chaos")
@@ -64,9 +63,7 @@ def store_records(
     stored = []
     for i in range(int(count)):
         data = os.urandom(int(size_bytes))
-        request = urllib.request.Request(session.cluster.records[via].http_url + "/objects", data=data, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            cid = str(json.loads(response.read())["cid"])
+        cid = str(session.cluster.client(via, timeout_s=60).add(data)["cid"])
         session.record_bytes[cid] = data
         holders = _wait_holders(session, cid, int(min_holders), float(wait_s))
         with session.lock:
@@ -82,14 +79,12 @@ def _wait_holders(session: ChaosSession, cid: str, wanted: int, wait_s: float) -
     while True:
         for name in session.cluster.records:
             try:
-                url = session.cluster.records[name].http_url + f"/providers/{cid}"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    doc = json.loads(response.read())
-                found = sorted({by_peer[p["id"]] for p in doc.get("providers", []) if p["id"] in by_peer})
-                if len(found) > len(holders):
-                    holders = found
-            except OSError:
+                providers = session.cluster.client(name, timeout_s=5).providers(cid)
+            except NodeError:
                 continue
+            found = sorted({by_peer[p["id"]] for p in providers if p["id"] in by_peer})
+            if len(found) > len(holders):
+                holders = found
         if len(holders) >= wanted or time.monotonic() > deadline:
             return holders
         time.sleep(0.5)

@@ -6,38 +6,31 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
-
 from node.chaos.history import BlockSummary
 from node.chaos.session import ChaosSession
+from node.client import AsyncNodeClient, NodeError, NodeRefused
 
 CONCURRENCY = 8
 
 
-async def _status(http: aiohttp.ClientSession, url: str) -> dict[str, object] | None:
+async def _height(client: AsyncNodeClient) -> int | None:
     try:
-        async with http.get(url + "/status") as response:
-            doc: dict[str, object] = await response.json()
-            return doc
-    except (TimeoutError, aiohttp.ClientError, ValueError):
+        return int(str((await client.status()).get("height", 0)))
+    except (NodeError, ValueError):
         return None
 
 
-async def fetch_chain(http: aiohttp.ClientSession, url: str, first: int = 1) -> list[BlockSummary]:
-    status = await _status(http, url)
-    if status is None:
+async def fetch_chain(client: AsyncNodeClient, first: int = 1) -> list[BlockSummary]:
+    top = await _height(client)
+    if top is None:
         return []
-    top = int(str(status.get("height", 0)))
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(height: int) -> BlockSummary | None:
         async with gate:
             for _ in range(3):
                 try:
-                    async with http.get(f"{url}/blocks/{height}") as response:
-                        if response.status != 200:
-                            return None
-                        doc = await response.json()
+                    doc = await client.block(height)
                     return BlockSummary(
                         height=int(doc["height"]),
                         hash=str(doc["hash"]),
@@ -45,7 +38,9 @@ async def fetch_chain(http: aiohttp.ClientSession, url: str, first: int = 1) -> 
                         txs=tuple(str(tx["hash"]) for tx in doc["txs"]),
                         evidence=sum(1 for tx in doc["txs"] if tx.get("kind") == "evidence"),
                     )
-                except (TimeoutError, aiohttp.ClientError):
+                except NodeRefused:
+                    return None
+                except NodeError:
                     await asyncio.sleep(0.2)
             return None
 
@@ -54,10 +49,9 @@ async def fetch_chain(http: aiohttp.ClientSession, url: str, first: int = 1) -> 
 
 
 async def fetch_chains(session: ChaosSession) -> dict[str, list[BlockSummary]]:
-    timeout = aiohttp.ClientTimeout(total=10.0)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        names = [n for n in session.cluster.records if session.cluster.alive(n)]
-        chains = await asyncio.gather(*(fetch_chain(http, session.cluster.records[n].http_url) for n in names))
+    names = [n for n in session.cluster.records if session.cluster.alive(n)]
+    async with session.node_clients(timeout_s=10.0) as clients:
+        chains = await asyncio.gather(*(fetch_chain(clients[n]) for n in names))
     return dict(zip(names, chains, strict=True))
 
 
@@ -69,23 +63,19 @@ async def drain(session: ChaosSession, idle_s: float, max_s: float) -> bool:
     names = [n for n in session.cluster.records if session.cluster.alive(n)]
     if not names:
         return not waiting
-    url = session.cluster.records[names[0]].http_url
     started = last_change = time.monotonic()
-    timeout = aiohttp.ClientTimeout(total=5.0)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        status = await _status(http, url)
-        next_height = 1
+    async with session.node_clients(timeout_s=5.0) as clients:
+        client = clients[names[0]]
+        head = await _height(client)
         # Only the tail can still hold a waiting transaction: start from the oldest height worth reading.
-        if status is not None:
-            next_height = max(1, int(str(status.get("height", 0))) - 2000)
+        next_height = 1 if head is None else max(1, head - 2000)
         while waiting and time.monotonic() - last_change < idle_s and time.monotonic() - started < max_s:
             try:
-                async with http.get(f"{url}/blocks/{next_height}") as response:
-                    if response.status == 404:
-                        await asyncio.sleep(0.1)
-                        continue
-                    doc = await response.json()
-            except (TimeoutError, aiohttp.ClientError):
+                doc = await client.block(next_height)
+            except NodeRefused as exc:
+                await asyncio.sleep(0.1 if exc.status == 404 else 0.2)
+                continue
+            except NodeError:
                 await asyncio.sleep(0.2)
                 continue
             next_height += 1

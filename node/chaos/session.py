@@ -19,15 +19,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
-
 from node.chaos import fault_api
 from node.chaos.history import Fault, HeightSample, History, PinnedRecord, ReadAttempt, Submission
+from node.client import AsyncNodeClient, NodeError
 from node.cluster.local import Cluster
 
 log = logging.getLogger("ehrnet.chaos")
@@ -114,24 +113,39 @@ class ChaosSession:
 
     # ---- observation --------------------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def node_clients(
+        self, timeout_s: float, connect_timeout_s: float | None = None, force_close: bool = False
+    ) -> AsyncIterator[dict[str, AsyncNodeClient]]:
+        """An async client per node, all sharing one aiohttp pool (closed on exit). `force_close` opens a fresh
+        connection per request, so no connection outlives a fault."""
+        from node.client.aio import AiohttpTransport
+
+        urls = {name: record.http_url for name, record in self.cluster.records.items()}
+        pool = AiohttpTransport(
+            next(iter(urls.values())), timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, force_close=force_close
+        )
+        try:
+            yield {name: AsyncNodeClient(pool.at(url)) for name, url in urls.items()}
+        finally:
+            await pool.close()
+
     async def _sample_forever(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=1.0)
-        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as http:
+        async with self.node_clients(timeout_s=1.0, force_close=True) as clients:
             while not self.closed:
                 started = time.monotonic()
-                names = list(self.cluster.records)
-                heights = await asyncio.gather(*(self._height(http, n) for n in names))
+                names = list(clients)
+                heights = await asyncio.gather(*(self._height(clients[n]) for n in names))
                 t = self.clock()
                 with self.lock:
                     self.samples.extend(HeightSample(t, n, h) for n, h in zip(names, heights, strict=True))
                 await asyncio.sleep(max(0.0, SAMPLE_INTERVAL_S - (time.monotonic() - started)))
 
-    async def _height(self, http: aiohttp.ClientSession, name: str) -> int | None:
+    @staticmethod
+    async def _height(client: AsyncNodeClient) -> int | None:
         try:
-            async with http.get(self.cluster.records[name].http_url + "/status") as response:
-                doc = await response.json()
-                return int(doc["height"])
-        except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError):
+            return int((await client.status())["height"])
+        except (NodeError, ValueError, KeyError, TypeError):
             return None
 
     def latest_heights(self) -> dict[str, int | None]:

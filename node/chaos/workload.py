@@ -18,11 +18,10 @@ import hashlib
 import logging
 import time
 
-import aiohttp
-
 from consensus.tx import Tx
 from node.chaos.history import ReadAttempt, Submission
 from node.chaos.session import ChaosSession
+from node.client import AsyncNodeClient, NodeError, NodeRefused, NodeUnreachable
 from primitives.keys import SigningKey
 
 log = logging.getLogger("ehrnet.chaos")
@@ -36,20 +35,20 @@ def make_tx(chain_id: str, index: int) -> Tx:
     return Tx.create(SigningKey.generate(), chain_id, "record", 0, {"key": b"chaos/%d" % index, "value": b"v"})
 
 
-async def submit(http: aiohttp.ClientSession, session: ChaosSession, node: str, tx: Tx) -> None:
+async def submit(client: AsyncNodeClient, session: ChaosSession, node: str, tx: Tx) -> None:
     t = session.clock()
     tx_hash = tx.hash.hex()
-    url = session.cluster.records[node].http_url + "/tx"
     try:
-        async with http.post(url, json={"tx": tx.raw.hex()}) as response:
-            body = await response.text()
-            if response.status == 200 and tx_hash in body:
-                outcome, detail = "acknowledged", ""
-            else:
-                outcome, detail = "refused", f"{response.status} {body[:120]}"
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        doc = await client.submit_batch([tx.raw])
+        if tx_hash in (doc.get("hash"), *doc.get("hashes", [])):
+            outcome, detail = "acknowledged", ""
+        else:
+            outcome, detail = "refused", f"200 {str(doc)[:120]}"
+    except NodeRefused as exc:
+        outcome, detail = "refused", f"{exc.status} {exc.message[:120]}"
+    except NodeUnreachable as exc:  # nothing was sent
         outcome, detail = "failed", type(exc).__name__
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except NodeError as exc:  # sent, and no usable answer: it may or may not be held
         outcome, detail = "indeterminate", type(exc).__name__
     with session.lock:
         session.submissions.append(Submission(tx_hash, node, t, outcome, detail))  # type: ignore[arg-type]
@@ -62,13 +61,12 @@ async def run_transactions(session: ChaosSession, rate: float, max_duration_s: f
     in_flight = dict.fromkeys(names, 0)
     tasks: set[asyncio.Task[None]] = set()
     skipped = 0
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as http:
+    async with session.node_clients(REQUEST_TIMEOUT_S, CONNECT_TIMEOUT_S, force_close=True) as clients:
 
         async def one(node: str, tx: Tx) -> None:
             in_flight[node] += 1
             try:
-                await submit(http, session, node, tx)
+                await submit(clients[node], session, node, tx)
             finally:
                 in_flight[node] -= 1
 
@@ -104,21 +102,18 @@ def live_holders(session: ChaosSession, holders: tuple[str, ...]) -> int:
     return sum(1 for h in holders if h not in faulted and session.cluster.alive(h))
 
 
-async def read_once(http: aiohttp.ClientSession, session: ChaosSession, cid: str, node: str) -> ReadAttempt:
+async def read_once(client: AsyncNodeClient, session: ChaosSession, cid: str, node: str) -> ReadAttempt:
     holders = next((p.holders for p in session.pinned if p.cid == cid), ())
     alive_before = live_holders(session, holders)
     t = session.clock()
-    url = session.cluster.records[node].http_url + f"/objects/{cid}"
     served, detail = False, ""
     try:
-        async with http.get(url) as response:
-            data = await response.read()
-            if response.status == 200:
-                served = hashlib.sha256(data).digest() == hashlib.sha256(session.record_bytes[cid]).digest()
-                detail = "" if served else "bytes differ"
-            else:
-                detail = f"{response.status} {data[:80]!r}"
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        data = await client.cat_bytes(cid)
+        served = hashlib.sha256(data).digest() == hashlib.sha256(session.record_bytes[cid]).digest()
+        detail = "" if served else "bytes differ"
+    except NodeRefused as exc:
+        detail = f"{exc.status} {exc.message[:80]!r}"
+    except NodeError as exc:
         detail = type(exc).__name__
     # A holder that died during the read did not have to serve it: count the ones alive throughout.
     alive = min(alive_before, live_holders(session, holders))
@@ -128,15 +123,14 @@ async def read_once(http: aiohttp.ClientSession, session: ChaosSession, cid: str
 async def run_reads(session: ChaosSession, interval_s: float) -> int:
     """Read every stored record through each node that is not itself under a fault, every `interval_s`."""
     count = 0
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)) as http:
+    async with session.node_clients(REQUEST_TIMEOUT_S, force_close=True) as clients:
         while not session.workload_stop.is_set():
             faulted = session.faulted_now()
             for record in list(session.pinned):
                 for node in session.cluster.records:
                     if node in faulted or not session.cluster.alive(node):
                         continue
-                    attempt = await read_once(http, session, record.cid, node)
+                    attempt = await read_once(clients[node], session, record.cid, node)
                     with session.lock:
                         session.reads.append(attempt)
                     count += 1

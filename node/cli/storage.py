@@ -96,9 +96,13 @@ def _read_token(path: Path) -> str | None:
         return None
 
 
+# A node answers an upload once it has placed the replicas, which on a loaded machine can take minutes.
+STORE_TIMEOUT_S = 300.0
+
+
 def client_of(node: str, token: str | None = None) -> AsyncNodeClient:
     """The node client the store commands use: the standard library in a worker thread (no aiohttp)."""
-    return AsyncNodeClient(ThreadedTransport(node, token))
+    return AsyncNodeClient(ThreadedTransport(node, token, STORE_TIMEOUT_S))
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:

@@ -78,8 +78,11 @@ class AiohttpTransport:
 
     async def send(self, request: Request, sink: Sink | None = None) -> Answer:
         url = self.base_url + request.path
-        total = request.timeout_s if request.timeout_s is not None else self.timeout_s
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=self.connect_timeout_s)
+        silence_s = request.timeout_s if request.timeout_s is not None else self.timeout_s
+        # Silence is bounded, not the transfer (as http.client's socket timeout in the standard-library transport).
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.connect_timeout_s or silence_s, sock_read=silence_s
+        )
         body = request.body
         data = body if body is None or isinstance(body, bytes) else _chunks(body)
         try:
@@ -103,6 +106,6 @@ class AiohttpTransport:
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise NodeUnreachable(url, f"cannot reach the node ({exc})") from exc
         except TimeoutError as exc:
-            raise NodeTimeout(url, f"no answer within {total:g} s") from exc
+            raise NodeTimeout(url, f"no answer within {silence_s:g} s") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise NodeConnectionLost(url, f"the connection broke ({exc!r})") from exc

@@ -29,7 +29,9 @@ Sink = Callable[[bytes], object]
 @dataclass(frozen=True)
 class Request:
     """One HTTP request to a node's API. `body` is raw bytes or an iterable of chunks (streamed, chunked
-    encoding); `operator` adds the transport's bearer token; `timeout_s` overrides the transport's default."""
+    encoding); `operator` adds the transport's bearer token; `timeout_s` overrides the transport's default. A
+    timeout bounds how long the node may stay silent — to connect, or between parts of its answer — in both
+    transports, not the length of a transfer: a large download that keeps flowing is never cut."""
 
     method: str
     path: str

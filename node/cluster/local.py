@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from node.client import NodeClient, NodeError
 from node.cluster.config import NetworkConfig, NodeSpec
 from node.cluster.errors import ClusterError
 from node.cluster.network_init import RESOLVED_NAME
@@ -48,11 +47,6 @@ class NodeRecord:
 def default_data_dir() -> Path:
     env = os.environ.get("EHRNET_DATA_DIR")
     return Path(env) if env else Path.home() / ".ehrnet" / "cluster"
-
-
-def http_get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
 
 
 def is_node_process(pid: int | None) -> bool:
@@ -273,11 +267,20 @@ class Cluster:
 
     # ---- observation ------------------------------------------------------------------------------------
 
-    def status_of(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    def client(self, name: str, timeout_s: float = 10.0) -> NodeClient:
+        """The HTTP API client of node `name`, with its operator token when its data directory holds one."""
+        token_file = Path(self.records[name].data_dir) / "api.token"
         try:
-            result: dict[str, Any] = http_get_json(self.records[name].http_url + "/status", timeout=timeout)
-            return result
-        except (urllib.error.URLError, OSError, ValueError):
+            token: str | None = token_file.read_text().strip()
+        except OSError:
+            token = None
+        return NodeClient.connect(self.records[name].http_url, token, timeout_s)
+
+    def status_of(self, name: str, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The node's `/status`, or None when it does not answer (down, starting, too slow)."""
+        try:
+            return NodeClient.connect(self.records[name].http_url, timeout_s=timeout).status()
+        except NodeError:
             return None
 
     def expected_peers(self, name: str) -> set[str]:

@@ -10,12 +10,13 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from consensus.tx import Tx
 from node.chaos import workload
+from node.client import AsyncNodeClient
+from node.client.aio import AiohttpTransport
 from primitives.keys import SigningKey
 
 
@@ -61,9 +62,9 @@ async def test_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
     urls["closed"] = f"http://127.0.0.1:{_free_port()}"
     session = _session(urls)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5, sock_connect=0.5)) as http:
-            for name in ("ok", "no", "hang", "closed"):
-                await workload.submit(http, session, name, tx)
+        for name in ("ok", "no", "hang", "closed"):
+            async with AsyncNodeClient(AiohttpTransport(urls[name], timeout_s=0.5, connect_timeout_s=0.5)) as client:
+                await workload.submit(client, session, name, tx)
     finally:
         silent.set()
         for runner in runners:
