@@ -7,25 +7,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from node.cli.args import node_url
-from node.client import NodeClient, NodeError, NodeRefused
+from node.client import NodeClient, NodeRefused
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 NODE_HELP = "a node's HTTP API, e.g. http://127.0.0.1:40331 (HOST:PORT works too)"
-
-
-def call(url: str, method: str = "GET", body: Any = None, timeout: float = 10.0) -> Any:
-    """JSON to a full URL through the node client (node/client/); kept for the benchmarks that still hold URLs."""
-    from node.client.client import call_url
-
-    return call_url(method, url, body, timeout_s=timeout)
-
-
-__all__ = ["NodeError", "call", "register"]
 
 
 def register(sub: SubParsers) -> None:
