@@ -204,7 +204,8 @@ class LedgerRepair:
                 if block.height != store.height + 1:
                     break
                 commit = Commit.from_value(commit_value)
-                result = store.import_block(block, commit, self.registry, preverified=mempool)
+                # Signatures this node checked already (admitted, or in a proposal it validated) are not checked again.
+                result = store.import_block(block, commit, self.registry, preverified=mempool.checked)
             except LedgerError as exc:
                 log.warning("a synced block failed verification: %s", exc)
                 return False
