@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -24,12 +24,12 @@ from consensus.contract_txs import ReadOnlyLedgerStorage, contract_state_key, sh
 from consensus.errors import LedgerError, TxError
 from consensus.event_index import EventPosition, contract_events
 from consensus.execute import Receipt
-from consensus.genesis import Genesis
-from consensus.tx import Tx, decode_tx
+from consensus.tx import decode_tx
 from consensus.vm import CallError, VMError, contract_address
 from consensus.vm.jsonvalues import from_json, to_json
 from consensus.vm.runtime import NAME_PATTERN
 from node.api.server import json_error, read_json
+from node.ledger.protocol import Ledger
 from node.views.service import ViewService
 from node.views.worker import ViewJob, ViewUnavailable
 from primitives import codec
@@ -43,17 +43,6 @@ MAX_STORAGE_KEY = 256
 
 
 Route = Callable[[web.Request], Awaitable[web.Response]]
-
-
-class ContractLedger(Protocol):
-    """What the routes need of the node's ledger (`node.ledger.service.LedgerService` provides it)."""
-
-    genesis: Genesis
-    store: ChainStore | None
-
-    def submit_tx(self, raw: bytes) -> Tx: ...
-
-    async def durable(self) -> None: ...
 
 
 class _Bad(Exception):
@@ -126,16 +115,11 @@ def view_body_bytes(max_tx_bytes: int) -> int:
     return 16 * max_tx_bytes + 1024
 
 
-def contract_routes(ledger: ContractLedger, views: ViewService | None = None) -> list[web.RouteDef]:
+def contract_routes(ledger: Ledger, views: ViewService | None = None) -> list[web.RouteDef]:
     """The routes; `views` runs read-only calls (a pool of its own when not given, as in tests)."""
     vm = shared_vm()
     if views is None:
         views = ViewService(ledger.genesis.params.max_tx_gas)
-
-    def store_of() -> ChainStore:
-        if ledger.store is None:
-            raise _Bad(503, "the ledger is not running")
-        return ledger.store
 
     def answer(handler: Route) -> Route:
         async def wrapped(request: web.Request) -> web.Response:
@@ -181,7 +165,7 @@ def contract_routes(ledger: ContractLedger, views: ViewService | None = None) ->
 
     @answer
     async def abi(request: web.Request) -> web.Response:
-        store = store_of()
+        store = ledger.store
         target = parse_target(request.match_info["target"])
         with store.reader() as reader:
             try:
@@ -196,7 +180,7 @@ def contract_routes(ledger: ContractLedger, views: ViewService | None = None) ->
 
     @answer
     async def view(request: web.Request) -> web.Response:
-        store = store_of()
+        store = ledger.store
         target = parse_target(request.match_info["target"])
         body = await read_json(request, max_bytes=view_body_bytes(ledger.genesis.params.max_tx_bytes))
         if not isinstance(body, dict) or not isinstance(body.get("function"), str):
@@ -230,7 +214,7 @@ def contract_routes(ledger: ContractLedger, views: ViewService | None = None) ->
 
     @answer
     async def receipt(request: web.Request) -> web.Response:
-        store = store_of()
+        store = ledger.store
         tx_hash = _hex(request.match_info["tx_hash"], "tx_hash", (32,))
         location = store.tx_location(tx_hash)
         found = store.get_receipt(tx_hash) if location is not None else None
@@ -240,7 +224,7 @@ def contract_routes(ledger: ContractLedger, views: ViewService | None = None) ->
 
     @answer
     async def events(request: web.Request) -> web.Response:
-        store = store_of()
+        store = ledger.store
         head = store.height
         contract = request.query.get("contract")
         address = resolve(store, parse_target(contract)) if contract else None
@@ -289,7 +273,7 @@ def contract_routes(ledger: ContractLedger, views: ViewService | None = None) ->
 
     @answer
     async def proof(request: web.Request) -> web.Response:
-        store = store_of()
+        store = ledger.store
         contract = request.query.get("contract")
         if not contract:
             raise _Bad(400, "contract: required (a contract name or 40-hex-character address)")

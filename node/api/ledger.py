@@ -1,18 +1,29 @@
-"""HTTP routes of the ledger (docs/API.md, "Ledger"): submit transactions, follow them, read blocks."""
+"""HTTP routes of the ledger (docs/API.md, "Ledger"): submit transactions, follow them, read blocks.
+
+`GET /tx/{hash}?wait=final&timeout=S` is a long-poll: the request is parked on the ledger's commit feed
+(node/ledger/commit_feed.py) and answered the moment the block holding the transaction is final here, or when
+the timeout ends — with the status it has then, exactly as the same request without `wait` would be answered.
+Nothing polls: a parked request costs one future until it is answered.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Mapping
 
 from aiohttp import web
 
 from consensus.block import block_to_json
 from consensus.errors import LedgerError, MempoolFullError, TxError, TxNotAllowlistedError, TxRateLimitError
-from node.api.server import json_error, read_json
-from node.ledger.service import LedgerService
+from node.api.server import STOPPING, json_error, read_json
+from node.ledger.protocol import Ledger
 
 MAX_BATCH = 5000
 MAX_HEIGHT = (1 << 63) - 1  # heights are stored as 8-byte keys; a larger number is no height at all
+# A long-poll is bounded, so that a parked request (and what it holds) always ends: a client that wants to wait
+# longer asks again. Proxies commonly cut idle HTTP requests after 60 s.
+MAX_WAIT_S = 60.0
 
 
 def max_submit_bytes(max_tx_bytes: int) -> int:
@@ -34,7 +45,42 @@ def _hex32(text: str, what: str) -> bytes:
 SENDER_REFUSALS = frozenset({TxNotAllowlistedError.http_status, TxRateLimitError.http_status})
 
 
-def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
+def wait_seconds(query: Mapping[str, str]) -> float | None:
+    """The long-poll of `GET /tx/{hash}`: None without `wait`, else how long to wait (seconds). Raises
+    HTTPBadRequest naming the parameter that is wrong."""
+    wait, text = query.get("wait"), query.get("timeout")
+    if wait is None:
+        if text is not None:
+            raise web.HTTPBadRequest(reason="timeout: only together with wait=final")
+        return None
+    if wait != "final":
+        raise web.HTTPBadRequest(reason="wait: the only value is 'final'")
+    if text is None:  # no hidden default: the caller says how long it is prepared to wait
+        raise web.HTTPBadRequest(reason=f"timeout: required with wait=final (seconds, 0 to {MAX_WAIT_S:g})")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_WAIT_S:  # also refuses nan
+        raise web.HTTPBadRequest(reason=f"timeout: seconds, a number from 0 to {MAX_WAIT_S:g}")
+    return seconds
+
+
+async def _until_final(ledger: Ledger, app: web.Application, tx_hash: bytes, seconds: float) -> None:
+    """Wait until `tx_hash` is final here (the commit feed wakes us), `seconds` pass, or the node stops."""
+    stopping = app.get(STOPPING)
+    if stopping is None:  # an app without the node's HTTP service (unit tests)
+        await ledger.final(tx_hash, seconds)
+        return
+    waits = {asyncio.ensure_future(ledger.final(tx_hash, seconds)), asyncio.ensure_future(stopping.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()  # a cancelled `final` takes its waiter off the feed
+
+
+def ledger_routes(ledger: Ledger) -> list[web.RouteDef]:
     async def submit(request: web.Request) -> web.Response:
         body = await read_json(request, max_bytes=max_submit_bytes(ledger.genesis.params.max_tx_bytes))
         if isinstance(body, dict) and "tx" in body:
@@ -107,8 +153,10 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
 
     async def tx_status(request: web.Request) -> web.Response:
         tx_hash = _hex32(request.match_info["hash"], "hash")
-        store, mempool = ledger.store, ledger.mempool
-        assert store is not None and mempool is not None
+        wait = wait_seconds(request.query)
+        if wait is not None:
+            await _until_final(ledger, request.app, tx_hash, wait)  # then answered as without `wait`
+        store = ledger.store
         location = store.tx_location(tx_hash)
         if location is not None:
             height, index = location
@@ -122,13 +170,12 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
                     "receipt": receipt.to_json() if receipt is not None else None,
                 }
             )
-        if tx_hash in mempool:
+        if ledger.pending(tx_hash):
             return web.json_response({"hash": tx_hash.hex(), "status": "pending"})
         return json_error(404, f"transaction {tx_hash.hex()} is neither pending nor final here")
 
     async def block(request: web.Request) -> web.Response:
         store = ledger.store
-        assert store is not None
         text = request.match_info["height"]
         if text == "latest":
             height = store.height
@@ -149,7 +196,6 @@ def ledger_routes(ledger: LedgerService) -> list[web.RouteDef]:
             address = b""
         if len(address) != 20:
             return json_error(400, "address: 40 hex characters")
-        assert ledger.mempool is not None
         return web.json_response(
             {
                 "address": address.hex(),

@@ -5,9 +5,11 @@ fault control on) is described here and nothing else is (tests/node/test_openapi
 path, and a property test generates requests from this description against real nodes
 (tests/node/test_http_fuzz.py). Schemas describe the *valid* shapes; anything else must be refused with a 4xx.
 
-Two extensions guide the property test: `x-ehrnet-examples` (values worth trying besides generated ones, e.g. a
-contract that exists) and `x-ehrnet-fuzz-with-token: false` on operations that a caller holding the operator
-token uses to stop or break the node on purpose (shutdown, arming a crash) — fuzzed without the token only.
+Three extensions guide the property test: `x-ehrnet-examples` (values worth trying besides generated ones, e.g. a
+contract that exists), `x-ehrnet-fuzz-with-token: false` on operations that a caller holding the operator
+token uses to stop or break the node on purpose (shutdown, arming a crash) — fuzzed without the token only — and
+`x-ehrnet-fuzz-values` on a parameter the test may only draw from that list (a long-poll's timeout: a valid one
+parks the request for that long, and each case must end quickly).
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def _obj(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schem
 
 
 FORMAT: Schema = {"type": "string", "enum": ["car", "raw"]}
+# Seconds a `GET /tx/{hash}?wait=final` waits at most (node/api/ledger.py: MAX_WAIT_S); required with `wait`.
+WAIT_TIMEOUT: Schema = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 60,
+    "x-ehrnet-fuzz-values": ["0", "0.05", "60.5", "-1", "nan", "soon"],
+}
 REPLICATION = _param("replication", "query", {"type": "integer", "minimum": 1, "maximum": 64})
 VIEW_BODY = _obj(
     {
@@ -180,7 +189,16 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 ),
             )
         },
-        "/tx/{hash}": {"get": _op("a transaction's status", params=[_param("hash", "path", HEX32)])},
+        "/tx/{hash}": {
+            "get": _op(
+                "a transaction's status; with wait=final, once it is final or the timeout ends (long-poll)",
+                params=[
+                    _param("hash", "path", HEX32),
+                    _param("wait", "query", {"type": "string", "enum": ["final"]}),
+                    _param("timeout", "query", WAIT_TIMEOUT),
+                ],
+            )
+        },
         "/blocks/{height}": {
             "get": _op(
                 "a final block",

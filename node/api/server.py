@@ -29,6 +29,15 @@ LINGER_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Set when the HTTP service begins to stop. aiohttp's shutdown waits up to a minute for requests in flight, so a
+# long-poll (node/api/ledger.py) ends on this at once rather than holding up the node's stop.
+STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+async def _stopping(app: web.Application) -> None:
+    app[STOPPING].set()
+
+
 def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -174,6 +183,8 @@ class HttpApiService(Service):
         # client_max_size bounds only `request.read()`/`post()`; JSON routes bound their own bodies (read_json) and
         # uploads stream, so nothing needs more than a small default here.
         self.app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
+        self.app[STOPPING] = asyncio.Event()
+        self.app.on_shutdown.append(_stopping)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self.url = ""

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from node.ehr import wire
 from node.ehr.records import FilingError, RecordFiler
-from node.ledger.service import LedgerService
+from node.ledger.protocol import Ledger
 from node.p2p.bridge import P2PError, P2PHost
 from node.service import Service
 from offload.context import RecordContext
@@ -35,7 +35,7 @@ class EdgeRecordSink(Service):
         self,
         host: P2PHost,
         key: SigningKey,
-        ledger: LedgerService,
+        ledger: Ledger,
         objects: ObjectStore,
         manager: Callable[[], tuple[str, bytes]],  # (peer ID, Ed25519 public key) of the EHRs manager
         announce: Callable[[CID, int], Awaitable[object]] | None = None,

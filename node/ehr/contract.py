@@ -1,17 +1,14 @@
 """Talking to the `ehr` contract from inside a node: read-only views on the last final state, signed call
-transactions, and waiting for a transaction's receipt."""
+transactions, and waiting for a transaction's receipt (woken by the ledger's commit feed)."""
 
 from __future__ import annotations
-
-import asyncio
-import time
-from collections.abc import Callable
 
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, shared_vm
 from consensus.execute import Receipt
 from consensus.tx import Tx
 from consensus.vm import BlockInfo
+from node.ledger.protocol import Ledger
 from primitives import codec
 from primitives.keys import SigningKey
 
@@ -44,18 +41,12 @@ def call_tx(key: SigningKey, chain_id: str, nonce: int, func: str, args: list[co
     return Tx.create(key, chain_id, "call", nonce, body)
 
 
-async def wait_receipt(store_of: Callable[[], ChainStore | None], tx_hash: bytes, timeout_s: float = 15.0) -> Receipt:
+async def final_receipt(ledger: Ledger, tx_hash: bytes, timeout_s: float = 15.0) -> Receipt:
     """Wait until `tx_hash` is final on this node and return its receipt."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        store = store_of()
-        if store is not None:
-            receipt = store.get_receipt(tx_hash)
-            if receipt is not None:
-                return receipt
-        if time.monotonic() > deadline:
-            raise ContractCallError(f"transaction {tx_hash.hex()} not final after {timeout_s:.0f} s")
-        await asyncio.sleep(0.02)
+    receipt = await ledger.final(tx_hash, timeout_s)
+    if receipt is None:
+        raise ContractCallError(f"transaction {tx_hash.hex()} not final after {timeout_s:.0f} s")
+    return receipt
 
 
 def call_return(receipt: Receipt) -> codec.Value:

@@ -7,15 +7,18 @@ nobody can decrypt them) and every node unpins their ciphertext and collects it.
 Delivery is at least once: the watcher records the last height it has fully acted on in a small cursor file,
 written only after the handlers for that height ran, so a node that crashes in between acts on the event again
 after its restart (the handlers are idempotent) and a node that restarts does not rescan the whole chain.
+
+The watcher follows the ledger's commit feed (node/ledger/commit_feed.py): it first scans what was final before
+it started, through the chain store's event index in one pass, and then looks at each block as it becomes final.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from consensus.chainstore import ChainStore
 from consensus.contract_txs import ReadOnlyLedgerStorage, shared_vm
 from consensus.event_index import EventPosition
 from consensus.vm import CallError
-from node.ledger.service import LedgerService
+from node.ledger.protocol import Ledger
 from node.service import Service
 from primitives import codec
 
@@ -63,33 +66,45 @@ class ErasureCursor:
 
 class ErasureWatcher(Service):
     name = "erasure"
-    poll_s = 0.2
     contract_name = "ehr"
+    # The cursor is written at once after an erasure, else at most this often: losing it costs only a rescan of
+    # the blocks since (through the event index), and a write per block would be a file write every 50 ms.
+    cursor_every_s = 1.0
 
-    def __init__(self, ledger: LedgerService, handlers: list[OnErasure], cursor_path: Path | None = None) -> None:
+    def __init__(self, ledger: Ledger, handlers: list[OnErasure], cursor_path: Path | None = None) -> None:
         self.ledger = ledger
         self.handlers = handlers
         self.cursor = ErasureCursor(cursor_path, ledger.chain_id)
         self.erased = 0
         self.scanned_to = 0
+        self._contract: bytes | None = None
+        self._saved_at = 0.0
 
     async def run(self) -> None:
         self.scanned_to = self.cursor.load()
-        contract: bytes | None = None
-        while True:
-            store = self.ledger.store
-            if store is not None and contract is None:
-                contract = _address_of(store, self.contract_name)
-            if store is not None and contract is not None and self.scanned_to < store.height:
-                # Only the EHR contract's erasure events count (another contract cannot order an erasure), and
-                # they come from the chain store's event index: the cost follows the erasures, not the chain.
-                head = store.height
-                for attrs in _erasures(store, contract, self.scanned_to + 1, head):
-                    self._handle(attrs)
-                self.scanned_to = head
-                with contextlib.suppress(OSError):  # a cursor we cannot write costs a rescan, never an erasure
-                    self.cursor.save(head)
-            await asyncio.sleep(self.poll_s)
+        head = self.ledger.store.height
+        if self.scanned_to < head:
+            self._scan(head)  # what became final while this node was down, in one pass over the event index
+        async for block in self.ledger.committed(after=max(self.scanned_to, head)):
+            self._scan(block.height)
+
+    def _scan(self, upto: int) -> None:
+        """Act on the erasure events of heights scanned_to+1..upto, then move the cursor to `upto`."""
+        store = self.ledger.store
+        if self._contract is None:
+            self._contract = _address_of(store, self.contract_name)  # not deployed yet: nothing to act on
+        erased = self.erased
+        if self._contract is not None:
+            # Only the EHR contract's erasure events count (another contract cannot order an erasure), and they
+            # come from the chain store's event index: the cost follows the erasures, not the chain.
+            for attrs in _erasures(store, self._contract, self.scanned_to + 1, upto):
+                self._handle(attrs)
+        self.scanned_to = upto
+        now = time.monotonic()
+        if self.erased != erased or now - self._saved_at >= self.cursor_every_s:
+            self._saved_at = now
+            with contextlib.suppress(OSError):  # a cursor we cannot write costs a rescan, never an erasure
+                self.cursor.save(upto)
 
     def _handle(self, data: codec.Value) -> None:
         if not isinstance(data, dict):

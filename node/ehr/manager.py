@@ -30,9 +30,9 @@ from consensus.errors import TxError, TxNonceError
 from consensus.tx import decode_tx
 from node.api.server import json_error, read_json
 from node.ehr import wire
-from node.ehr.contract import EHR_CONTRACT, ContractCallError, call_return, ehr_view, wait_receipt
+from node.ehr.contract import EHR_CONTRACT, ContractCallError, call_return, ehr_view, final_receipt
 from node.ehr.records import FilingError, RecordFiler, enc_key_of
-from node.ledger.service import LedgerService
+from node.ledger.protocol import Ledger
 from node.p2p.bridge import P2PHost
 from node.service import Service
 from primitives import codec
@@ -57,7 +57,7 @@ class ManagerService(Service):
         self,
         host: P2PHost,
         key: SigningKey,
-        ledger: LedgerService,
+        ledger: Ledger,
         objects: ObjectStore,
         directory: Path,
         fetch: Fetch | None = None,
@@ -142,8 +142,6 @@ class ManagerService(Service):
 
     async def retrieve(self, request: wire.SignedRequest) -> bytes:
         store, chain_id = self.ledger.store, self.ledger.chain_id
-        if store is None:
-            return wire.refuse("unavailable", "the ledger is not open")
         issued = wire.field_int(request.fields, "issued_ms")
         age = int(time.time() * 1000) - issued
         if age > wire.MAX_REQUEST_AGE_MS or age < -wire.MAX_REQUEST_AGE_MS:
@@ -165,7 +163,7 @@ class ManagerService(Service):
         refusal = self._submit_once(tx.hash, raw)
         if refusal is not None:
             return refusal
-        receipt = await wait_receipt(lambda: self.ledger.store, tx.hash)
+        receipt = await final_receipt(self.ledger, tx.hash)  # woken by the commit feed
         height = (store.tx_location(tx.hash) or (0, 0))[0]
         header = store.get_header(height)
         decided_ms = header.time_ms if header is not None else 0
@@ -195,9 +193,8 @@ class ManagerService(Service):
     def _submit_once(self, tx_hash: bytes, raw: bytes) -> bytes | None:
         """Put a retrieve transaction on the ledger unless it is there already (final or pending); a refusal
         if the ledger will not take it, e.g. another transaction has spent its nonce (a true replay)."""
-        store, mempool = self.ledger.store, self.ledger.mempool
-        assert store is not None and mempool is not None
-        if store.tx_location(tx_hash) is not None or tx_hash in mempool:
+        store = self.ledger.store
+        if store.tx_location(tx_hash) is not None or self.ledger.pending(tx_hash):
             return None
         try:
             self.ledger.submit_tx(raw)  # a transaction the pool already holds is admitted as known, not refused
@@ -231,10 +228,7 @@ class ManagerService(Service):
 
     async def _file_keys(self, request: wire.SignedRequest) -> bytes:
         """An edge node stored a record: keep its wrapped data keys (only a registered edge may file them)."""
-        store = self.ledger.store
-        if store is None:
-            return wire.refuse("unavailable", "the ledger is not open")
-        user = ehr_view(store, "get_user", [request.sender])
+        user = ehr_view(self.ledger.store, "get_user", [request.sender])
         if not isinstance(user, dict) or user.get("role") not in ("edge", "ehr_manager"):
             return wire.refuse("forbidden", "only registered edge nodes may file record keys")
         cid = CID.parse(wire.field_str(request.fields, "cid"))

@@ -15,8 +15,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view, wait_receipt
-from node.ledger.service import LedgerService
+from node.ehr.contract import ContractCallError, call_return, call_tx, ehr_view, final_receipt
+from node.ledger.protocol import Ledger
 from primitives.keys import SigningKey, address_of
 from storage.address import CID
 from storage.ehr_vault import seal_and_store
@@ -43,13 +43,10 @@ class Filed:
     tx_hash: bytes
 
 
-def enc_key_of(ledger: LedgerService, pk: bytes) -> tuple[bytes, bytes]:
+def enc_key_of(ledger: Ledger, pk: bytes) -> tuple[bytes, bytes]:
     """(uid, X25519 public key) of a registered user, from the contract's last final state."""
-    store = ledger.store
-    if store is None:
-        raise FilingError("the ledger is not open")
     try:
-        user = ehr_view(store, "get_user", [pk])
+        user = ehr_view(ledger.store, "get_user", [pk])
     except ContractCallError as exc:
         raise FilingError(f"cannot read user {pk.hex()[:16]}: {exc}") from exc
     if (
@@ -67,7 +64,7 @@ class RecordFiler:
     def __init__(
         self,
         key: SigningKey,
-        ledger: LedgerService,
+        ledger: Ledger,
         objects: ObjectStore,
         file_keys: FileKeys,
         manager_pk: Callable[[], bytes],
@@ -96,7 +93,7 @@ class RecordFiler:
         nonce = self.ledger.next_nonce(self.key.address)
         tx = call_tx(self.key, self.ledger.chain_id, nonce, "register_ehr", [patient_pk, str(cid), meta_hash])
         self.ledger.submit_tx(tx.raw)
-        receipt = await wait_receipt(lambda: self.ledger.store, tx.hash)
+        receipt = await final_receipt(self.ledger, tx.hash)
         try:
             index = call_return(receipt)
         except ContractCallError as exc:

@@ -134,7 +134,7 @@ class ByzantineHost:
     def _ours(self, proposal: Proposal) -> Block | None:
         """Our own proposed block, decoded (None for anything we cannot rebuild)."""
         ledger = self.ledger
-        if ledger is None or ledger.machine is None or ledger.app is None or proposal.proposer != self.key.public_key:
+        if ledger is None or proposal.proposer != self.key.public_key:
             return None
         value = ledger.machine.value(proposal.value_hash)
         if value is None:
@@ -151,7 +151,7 @@ class ByzantineHost:
         if slot in self._forged:
             return self._forged[slot]
         block, ledger = self._ours(proposal), self.ledger
-        if block is None or ledger is None or ledger.store is None or ledger.store.height + 1 != proposal.height:
+        if block is None or ledger is None or ledger.store.height + 1 != proposal.height:
             return item
         store = ledger.store
         with store.reader() as reader:
@@ -199,7 +199,7 @@ class ByzantineHost:
         if slot in self._forged:
             return self._forged[slot]
         block, ledger = self._ours(proposal), self.ledger
-        if block is None or ledger is None or ledger.store is None or ledger.store.height + 1 != proposal.height:
+        if block is None or ledger is None or ledger.store.height + 1 != proposal.height:
             return item
         store = ledger.store
         body: dict[str, codec.Value] = {"key": b"unallowlisted", "value": proposal.height.to_bytes(8, "big")}

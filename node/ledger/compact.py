@@ -24,9 +24,9 @@ log = logging.getLogger("node.ledger.service")
 class CompactProposals:
     # State owned by the service (ledger_service.LedgerService).
     genesis: Genesis
-    app: ChainApp | None
-    mempool: Mempool | None
-    machine: ConsensusMachine | None
+    app: ChainApp
+    mempool: Mempool
+    machine: ConsensusMachine
     malformed_messages: int
     _compact: dict[bytes, wire.CompactBlock]
 
@@ -35,7 +35,6 @@ class CompactProposals:
         re-proposal (`pol_round` ≥ 0), which goes whole: a validator restarted since the block was first proposed
         lacks its transactions (docs/CONSENSUS.md, "Re-proposals after a crash")."""
         app = self.app
-        assert app is not None
         if value is None:
             return ProposalMessage(proposal, None)
         if proposal.pol_round >= 0:
@@ -46,7 +45,6 @@ class CompactProposals:
         """Rebuild a gossiped compact block from the mempool; None (the machine then asks for the value by hash,
         see `_fetch_value`) when it is malformed, does not match the proposal, or transactions are missing."""
         machine, app, mempool = self.machine, self.app, self.mempool
-        assert machine is not None and app is not None and mempool is not None
         if machine.value(proposal.value_hash) is not None or proposal.value_hash in self._compact:
             return None
         try:

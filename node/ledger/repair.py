@@ -58,10 +58,11 @@ class LedgerRepair:
     genesis: Genesis
     chain_id: str
     registry: Registry
-    store: ChainStore | None
-    mempool: Mempool | None
-    app: ChainApp | None
-    machine: ConsensusMachine | None
+    store: ChainStore
+    mempool: Mempool
+    app: ChainApp
+    machine: ConsensusMachine
+    _closed: bool  # stopped: the store is closed
     committed_at: dict[bytes, float]
     last_block_time_ms: int
     malformed_messages: int
@@ -99,8 +100,7 @@ class LedgerRepair:
         raise NotImplementedError
 
     def _final_height(self) -> int:
-        store = self.store
-        return store.height if store is not None else 0
+        return self.store.height
 
     def _peers_to_sync_from(self) -> list[str]:
         """Connected peers not rejected by the handshake. A gossip message (signed by its origin, a member) can
@@ -183,14 +183,13 @@ class LedgerRepair:
 
     async def _import(self, entries: list[tuple[bytes, codec.Value]]) -> bool:
         store, mempool = self.store, self.mempool
-        assert store is not None and mempool is not None
         imported = 0
         for block_bytes, commit_value in entries:
             # Each block is verified and executed on the event loop: yield between blocks, or a batch of 64 holds
             # the loop for seconds on a busy machine — pings go unanswered and peers drop the very connection the
             # next batch would come over.
             await asyncio.sleep(0)
-            if self.store is not store:
+            if self._closed:
                 return False  # stopped meanwhile
             try:
                 block = decode_block(
@@ -226,8 +225,6 @@ class LedgerRepair:
     async def _pull_round_state(self) -> None:
         """Ask a peer for the proposals and votes it holds at our height (gossip may have lost some)."""
         store = self.store
-        if store is None:
-            return
         for peer in self._good_peers()[:1]:
             try:
                 raw = await self.host.request(
@@ -257,12 +254,10 @@ class LedgerRepair:
 
     def _value_settled(self, height: int, value_hash: bytes) -> bool:
         machine = self.machine
-        assert machine is not None
         return machine.height != height or machine.decision is not None or machine.value(value_hash) is not None
 
     async def _fetch_until_obtained(self, height: int, value_hash: bytes) -> None:
-        machine, app, mempool = self.machine, self.app, self.mempool
-        assert machine is not None and app is not None and mempool is not None
+        app, mempool = self.app, self.mempool
         schedule = ValueFetchSchedule(
             time.monotonic(),
             compact_wait_s=self.compact_wait_s,
@@ -292,7 +287,6 @@ class LedgerRepair:
         """One pass over the connected peers, handshaken ones first; an answer counts only if it hashes to
         `value_hash` (so any peer may be asked, and a wrong answer just moves on to the next peer)."""
         app = self.app
-        assert app is not None
         verified = self._good_peers()
         others = [p for p in self.host.connected_peers() if p not in verified and p not in self._rejected_peers]
         for peer in verified + others:
@@ -315,8 +309,8 @@ class LedgerRepair:
 
     async def _serve(self, peer: str, request: bytes) -> bytes:
         store, machine = self.store, self.machine
-        if store is None or machine is None:
-            raise P2PError("ledger not running")
+        if self._closed:
+            raise P2PError("ledger stopped")
         try:
             req = wire.decode_request(request)
         except wire.WireError as exc:

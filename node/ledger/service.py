@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from pathlib import Path
 
 from consensus import actions
@@ -21,10 +20,10 @@ from consensus.accounts import OPEN, check_sender
 from consensus.block import Block, Commit
 from consensus.chainstore import ChainStore
 from consensus.errors import LedgerError, MempoolFullError, TxError
-from consensus.execute import BlockResult, Registry
+from consensus.execute import BlockResult, Receipt, Registry
 from consensus.genesis import Genesis
 from consensus.gossip_batch import ConsensusBatch, ProposalMessage
-from consensus.input_journal import ConsensusJournal, open_consensus_journal
+from consensus.input_journal import open_consensus_journal
 from consensus.inputs import (
     ConsensusInput,
     ReceiveProposal,
@@ -48,9 +47,10 @@ from node.faults.points import FaultPoints
 from node.ledger import wire
 from node.ledger.block_sync import BlockSync
 from node.ledger.chain_app import MAX_PROPOSAL_TXS, ChainApp
+from node.ledger.commit_feed import CommitFeed
 from node.ledger.compact import CompactProposals
 from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
-from node.ledger.group_commit import JournalWriter, open_mempool_journal
+from node.ledger.group_commit import open_mempool_journal
 from node.ledger.locked_value import LockedValueFile
 from node.ledger.repair import LedgerRepair
 from node.ledger.sign_guard import SignGuard
@@ -99,19 +99,48 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self._idle: tuple[int, ValidatorSet, asyncio.TimerHandle] | None = None
         self.timeouts = timeouts or TimeoutParams(propose=1.5, propose_delta=0.5, prevote=0.5, precommit=0.5)
         self.registry = registry or default_registry()
-        self.store: ChainStore | None = None
-        self.mempool: Mempool | None = None
-        self.journal: JournalWriter | None = None  # the mempool on disk: what makes an acknowledgement durable
-        self.app: ChainApp | None = None
-        self.machine: ConsensusMachine | None = None
-        self.consensus_journal: ConsensusJournal | None = None  # opt-in (node/ledger/journal.py)
+        # Opened here, like the storage service's block store, so the service is complete once constructed: the
+        # routes and consumers built around it in the composition root never see a ledger without its chain.
+        self.store = ChainStore(data_dir / "chain", genesis)
+        params = genesis.params
+        self.mempool = Mempool(
+            chain_id=self.chain_id,
+            params=params,
+            registry=self.registry,
+            nonce_of=self._nonce_of_state,
+            sender_check=self._check_sender,  # the chain's account rule, against the last final state
+            limits=SenderLimits(),  # per-sender pending count and rate
+        )
+        # The mempool on disk, what makes an acknowledgement durable. It refills the pool with what this node
+        # held before a crash or stop; those are gossiped again once a peer listens (`_gossip_restored`).
+        store = self.store
+        self.journal, restored = open_mempool_journal(
+            data_dir / "mempool", self.mempool, lambda tx_hash: store.tx_location(tx_hash) is not None
+        )
+        self._restored = [tx.raw for tx in restored]
+        self.app = ChainApp(store, self.mempool, self.registry, key.public_key)
+        # Opt-in: every input the machine is fed, for `ehrnet ledger replay` (consensus/input_journal.py).
+        self.consensus_journal, machine_app = open_consensus_journal(data_dir, self.app)
+        self.machine = ConsensusMachine(
+            chain_id=self.chain_id,
+            app=machine_app,
+            height=store.height + 1,
+            validators=store.next_validators(),
+            key=key,  # the machine votes only while this key is in the height's validator set
+            params=self.timeouts,
+        )
+        if self.consensus_journal is not None:
+            self.consensus_journal.begin(
+                self.machine, max_block_bytes=params.max_block_bytes, max_tx_bytes=params.max_tx_bytes
+            )
+        self.feed = CommitFeed(store)  # announces each final block (node/ledger/commit_feed.py)
+        self._closed = False
         self._inbox: asyncio.Queue[ConsensusInput] = asyncio.Queue()
         self._out_votes: list[Vote] = []
         self._out_proposals: list[ProposalMessage] = []
         self._compact: dict[bytes, wire.CompactBlock] = {}  # proposed blocks waiting for transactions, by hash
         self._fetching: set[bytes] = set()  # values being fetched (ledger_repair._fetch_value)
         self._out_txs: list[bytes] = []
-        self._restored: list[bytes] = []  # reloaded from the mempool journal, to gossip again
         self._flush = asyncio.Event()
         self._guard = SignGuard(data_dir / "signed_votes.json")
         self._locked_value = LockedValueFile(data_dir / "locked_block.cbor")  # the block of our latest precommit
@@ -127,47 +156,14 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self._last_regossip = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_pull = 0.0
-        self.last_block_time_ms = 0
+        self.last_block_time_ms = store.head.time_ms
         self.malformed_messages = 0
         self.committed_at: dict[bytes, float] = {}  # tx hash → monotonic time it became final (bounded)
-        # The last few final blocks, decoded: clients following the head read them without decoding from LMDB.
-        self._recent: OrderedDict[int, Block] = OrderedDict()
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        store = ChainStore(self.data_dir / "chain", self.genesis)
-        self.store = store
-        params = self.genesis.params
-        self.mempool = Mempool(
-            chain_id=self.chain_id,
-            params=params,
-            registry=self.registry,
-            nonce_of=self._nonce_of_state,
-            sender_check=self._check_sender,  # the chain's account rule, against the last final state
-            limits=SenderLimits(),  # per-sender pending count and rate
-        )
-        # Refill the pool from its journal (what this node held before a crash or stop) and gossip those again.
-        self.journal, restored = open_mempool_journal(
-            self.data_dir / "mempool", self.mempool, lambda tx_hash: store.tx_location(tx_hash) is not None
-        )
-        self._restored = [tx.raw for tx in restored]
-        self.app = ChainApp(store, self.mempool, self.registry, self.key.public_key)
-        self.last_block_time_ms = store.head.time_ms
-        # Opt-in: every input the machine is fed, for `ehrnet ledger replay` (consensus/input_journal.py).
-        self.consensus_journal, machine_app = open_consensus_journal(self.data_dir, self.app)
-        self.machine = ConsensusMachine(
-            chain_id=self.chain_id,
-            app=machine_app,
-            height=store.height + 1,
-            validators=store.next_validators(),
-            key=self.key,  # the machine votes only while this key is in the height's validator set
-            params=self.timeouts,
-        )
-        if self.consensus_journal is not None:
-            self.consensus_journal.begin(
-                self.machine, max_block_bytes=params.max_block_bytes, max_tx_bytes=params.max_tx_bytes
-            )
+        store, params = self.store, self.genesis.params
         self.host.set_request_handler(wire.LEDGER_PROTOCOL, self._serve, max_request_bytes=4096)
         refresh_members(self.members, store.get_value, store.height)
         judge = LedgerGossipJudge(
@@ -184,7 +180,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
 
     async def run(self) -> None:
         machine = self.machine
-        assert machine is not None
         replayed = self._guard.votes_at(machine.height)
         for vote in replayed:
             # Signed before a restart: the machine repeats these instead of signing anything new in their slots,
@@ -200,21 +195,17 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             group.create_task(self._read_txs(), name="ledger-tx-gossip")
             group.create_task(self._publish_loop(), name="ledger-publish")
             group.create_task(self._repair_loop(), name="ledger-repair")
-            assert self.journal is not None
             group.create_task(self.journal.run(), name="ledger-mempool-journal")
             group.create_task(self._gossip_restored(), name="ledger-gossip-restored")
 
     async def stop(self) -> None:
-        self.block_sync.close()
-        if self.journal is not None:
+        if not self._closed:
+            self._closed = True  # work still in flight (a block sync) checks this before touching the store
+            self.block_sync.close()
             self.journal.close()
-            self.journal = None
-        if self.consensus_journal is not None:
-            self.consensus_journal.close()
-            self.consensus_journal = None
-        if self.store is not None:
+            if self.consensus_journal is not None:
+                self.consensus_journal.close()
             self.store.close()
-            self.store = None
 
     # ---- the machine's single driver ---------------------------------------------------------------------
 
@@ -223,7 +214,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
 
     async def _drive(self) -> None:
         machine, journal = self.machine, self.consensus_journal
-        assert machine is not None
         while True:
             item = await self._inbox.get()
             if not self._admit(item):
@@ -278,7 +268,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
     def _keep_locked_value(self, vote: Vote) -> None:
         """Before our precommit for a block is recorded, the block goes to disk (node/ledger/locked_value.py)."""
         machine = self.machine
-        assert machine is not None
         if vote.kind is VoteKind.PRECOMMIT and vote.block_hash is not None:
             value = machine.value(vote.block_hash)
             if value is not None:
@@ -291,11 +280,9 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         task.add_done_callback(self._tasks.discard)
 
     def _commit(self, decision: actions.Commit) -> None:
-        store, app, mempool, machine = self.store, self.app, self.mempool, self.machine
-        assert store is not None and app is not None and mempool is not None and machine is not None
-        if decision.height != store.height + 1:
+        if decision.height != self.store.height + 1:
             return  # already imported through block sync
-        block, result = app.executed(decision.value)
+        block, result = self.app.executed(decision.value)
         commit = Commit(decision.height, decision.round, decision.value_hash, decision.precommits)
         self._persist(block, commit, result)
         self._go_on()
@@ -304,7 +291,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         """After a final block, agreed here or synced: the next height starts now if work waits, else we wait for
         work like the rest of an idle chain (a synced node that started at once woke its idle peers)."""
         store, mempool = self.store, self.mempool
-        assert store is not None and mempool is not None
         refresh_members(self.members, store.get_value, store.height)  # an add/remove_member takes effect now
         next_height, validators = store.height + 1, store.next_validators()
         if self._idle is not None:  # a wait that block sync overtook
@@ -342,7 +328,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
 
     def _persist(self, block: Block, commit: Commit, result: BlockResult) -> None:
         store, mempool = self.store, self.mempool
-        assert store is not None and mempool is not None
         store.commit_block(block, commit, result)
         mempool.update(block.txs)
         now = time.monotonic()
@@ -357,16 +342,23 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         log.debug("height %d final (%d txs)", block.height, len(block.txs))
 
     def _remember_block(self, block: Block) -> None:
-        self._recent[block.height] = block
-        while len(self._recent) > 16:
-            self._recent.popitem(last=False)
+        """`block` is final and stored (agreed here, or imported by block sync): announce it."""
+        self.feed.announce(block)
+
+    # ---- the Ledger protocol's reads and waits (node/ledger/protocol.py) --------------------------------
 
     def final_block(self, height: int) -> Block | None:
         """The final block at `height` (recent ones from memory), or None."""
-        store = self.store
-        assert store is not None
-        recent = self._recent.get(height)
-        return recent if recent is not None else store.get_block(height)
+        return self.feed.block(height)
+
+    def pending(self, tx_hash: bytes) -> bool:
+        return tx_hash in self.mempool
+
+    async def final(self, tx_hash: bytes, timeout_s: float) -> Receipt | None:
+        return await self.feed.final(tx_hash, timeout_s)
+
+    def committed(self, after: int | None = None) -> AsyncIterator[Block]:
+        return self.feed.committed(after)
 
     def _admit(self, item: ConsensusInput) -> bool:
         """The shell's own check before an input reaches the machine: a start of a height the chain has moved
@@ -374,15 +366,12 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         if not isinstance(item, StartHeight):
             return True
         machine, store = self.machine, self.store
-        assert machine is not None and store is not None
         if item.height != store.height + 1 or item.height <= machine.height:
             return False
         self._compact = {h: c for h, c in self._compact.items() if c.header.height >= item.height}
         return True
 
     def _submit_evidence(self, action: actions.RecordEvidence) -> None:
-        mempool, store = self.mempool, self.store
-        assert mempool is not None and store is not None
         evidence = action.evidence
         nonce = self.next_nonce(self.key.address)
         tx = Tx.create(self.key, self.chain_id, "evidence", nonce, evidence_body(evidence.vote_a, evidence.vote_b))
@@ -405,13 +394,10 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
     async def durable(self) -> None:
         """Return once every transaction admitted so far is on disk (the mempool journal, fsynced in batches).
         `POST /tx` awaits it before acknowledging. Raises a LedgerError if that write failed."""
-        if self.journal is not None:
-            await self.journal.durable()
+        await self.journal.durable()
 
     def status(self) -> dict[str, object]:
         store = self.store
-        if store is None:
-            return {}
         return {
             "height": store.height,
             "head_hash": store.head.hash.hex(),
@@ -421,13 +407,14 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
             # An "open" chain lets any key send: fit for development (local clusters, the demo, benchmarks) only.
             "accounts": self.genesis.params.accounts,
             "development_network": self.genesis.params.accounts == OPEN,
-            "mempool": len(self.mempool) if self.mempool is not None else 0,
-            "consensus": {"height": self.machine.height, "round": self.machine.round} if self.machine else None,
+            "mempool": len(self.mempool),
+            "consensus": {"height": self.machine.height, "round": self.machine.round},
+            "commit_feed": {"subscribers": self.feed.subscribers, "waiters": self.feed.waiters},
             "malformed_messages": self.malformed_messages,
             # What the node's CPU per transaction pays for: Ed25519 checks of tx signatures, blocks executed.
             "work": {
-                "signature_checks": self.mempool.checked.checks if self.mempool is not None else 0,
-                "block_executions": self.app.executions if self.app is not None else 0,
+                "signature_checks": self.mempool.checked.checks,
+                "block_executions": self.app.executions,
             },
             "gossip": {**self.host.gossip_status(), "members": sorted(self.members.peer_ids)},
         }
@@ -439,22 +426,18 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         """The block-validity account rule (consensus/accounts.py) for the next height, so the pool and POST /tx
         refuse (403) what no valid block could hold."""
         store = self.store
-        assert store is not None
         check_sender(self.genesis.params.accounts, store.get_value, sender, store.height + 1)
 
     def _nonce_of_state(self, address: bytes) -> int:
-        assert self.store is not None
         return get_nonce(self.store.get_value, address)
 
     def next_nonce(self, address: bytes) -> int:
         """The nonce a new transaction of `address` should carry, counting its pending transactions."""
-        assert self.mempool is not None
         return self.mempool.next_nonce(address)
 
     def submit_tx(self, raw: bytes) -> Tx:
         """Admit a client's transaction and gossip it. Raises TxError naming the problem."""
         mempool = self.mempool
-        assert mempool is not None
         if len(mempool) >= self.max_client_backlog:
             raise MempoolFullError(
                 f"node is busy: {len(mempool)} transactions wait for a block (at most {self.max_client_backlog}); "
@@ -497,7 +480,6 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
     def _regossip(self) -> None:
         """Send our own votes and proposal at the current height again (gossip may have lost them)."""
         machine = self.machine
-        assert machine is not None
         me = self.key.public_key
         self._out_votes.extend(v for v in machine.votes() if v.validator == me)
         for round_ in range(machine.round + 1):

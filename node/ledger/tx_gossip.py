@@ -27,7 +27,7 @@ class LedgerGossipOut:
     tx_flush_s: float
     host: P2PHost
     chain_id: str
-    mempool: Mempool | None
+    mempool: Mempool
     malformed_messages: int
     _txs_sub: Subscription
     _flush: asyncio.Event
@@ -40,7 +40,6 @@ class LedgerGossipOut:
 
     async def _read_txs(self) -> None:
         mempool = self.mempool
-        assert mempool is not None
         async for message in self._txs_sub:
             try:
                 raws, reached = wire.decode_tx_batch(message.data)

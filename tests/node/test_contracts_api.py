@@ -15,7 +15,7 @@ from consensus import smt
 from consensus.chainstore import ChainStore
 from consensus.contract_txs import contract_state_key
 from consensus.genesis import Genesis
-from consensus.tx import Tx, decode_tx
+from consensus.tx import Tx
 from consensus.vm import contract_address
 from consensus.vm.jsonvalues import from_json, to_json
 from node.api.contracts import contract_routes
@@ -23,6 +23,7 @@ from node.api.server import json_errors
 from primitives import codec
 from primitives.keys import address_of
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
+from tests.node.store_ledger import StoreLedger
 
 NOTE = """
 def init(owner: bytes):
@@ -44,19 +45,12 @@ def boom():
 PATIENT, OTHER = USER_KEYS[5], USER_KEYS[6]
 
 
-class StubLedger:
-    """The two things the routes use of LedgerService, over a real ChainStore; submitted txs are collected."""
+class StubLedger(StoreLedger):
+    """The ledger over a real ChainStore; submitted txs are collected, and `durable` notes how many there were."""
 
     def __init__(self, genesis: Genesis, store: ChainStore) -> None:
-        self.genesis = genesis
-        self.store: ChainStore | None = store
-        self.submitted: list[Tx] = []
+        super().__init__(genesis, store)
         self.durable_after = 0  # transactions submitted when the route last waited for the journal
-
-    def submit_tx(self, raw: bytes) -> Tx:
-        tx = decode_tx(raw, chain_id=self.genesis.chain_id, max_bytes=self.genesis.params.max_tx_bytes)
-        self.submitted.append(tx)
-        return tx
 
     async def durable(self) -> None:
         self.durable_after = len(self.submitted)

@@ -8,15 +8,14 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import cast
 
 from consensus.chainstore import ChainStore
 from consensus.tx import Tx
 from node.ehr.erasure import ErasureWatcher
-from node.ledger.service import LedgerService
 from primitives import codec
 from tests.consensus.ledger_helpers import ADMIN_KEY, CHAIN_ID, USER_KEYS, Chain
 from tests.harness import await_until
+from tests.node.store_ledger import StoreLedger
 
 SHREDDER = """
 def init():
@@ -29,14 +28,6 @@ def erase(uid: bytes, cid: str):
 Seen = list[tuple[bytes, list[str]]]
 
 
-class Ledger:
-    """What the watcher uses of LedgerService: the chain ID and the chain store."""
-
-    def __init__(self, store: ChainStore) -> None:
-        self.store = store
-        self.chain_id = CHAIN_ID
-
-
 class World:
     """A real chain store with two deployed copies of one contract: `shredder` (the one the watcher trusts
     here) and `impostor`."""
@@ -44,6 +35,7 @@ class World:
     def __init__(self, path: Path) -> None:
         self.chain = Chain()
         self.store = ChainStore(path, self.chain.genesis, initial_map_size=1 << 22)
+        self.ledger = StoreLedger(self.chain.genesis, self.store)  # a block added is announced on its feed
         self.nonce = 0
         deploys = [
             Tx.create(ADMIN_KEY, CHAIN_ID, "deploy", i, {"source": SHREDDER, "args": [], "gas_limit": 10**6,
@@ -54,7 +46,7 @@ class World:
 
     def add(self, txs: list[Tx]) -> None:
         block, _, commit = self.chain.add_block(txs)
-        self.store.import_block(block, commit, self.chain.registry)
+        self.ledger.import_block(block, commit, self.chain.registry)
 
     def erase(self, contract: str, uid: bytes) -> Tx:
         body: dict[str, codec.Value] = {
@@ -71,9 +63,8 @@ class World:
 @asynccontextmanager
 async def watching(world: World, cursor: Path) -> AsyncIterator[tuple[ErasureWatcher, Seen]]:
     seen: Seen = []
-    watcher = ErasureWatcher(cast(LedgerService, Ledger(world.store)), [lambda u, c: seen.append((u, c))], cursor)
+    watcher = ErasureWatcher(world.ledger, [lambda u, c: seen.append((u, c))], cursor)
     watcher.contract_name = "shredder"
-    watcher.poll_s = 0.01
     task = asyncio.create_task(watcher.run())
     try:
         yield watcher, seen

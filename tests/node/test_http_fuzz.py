@@ -98,7 +98,8 @@ def requests_for(draw: st.DrawFn, operations: list[tuple[str, str, dict[str, Any
         if param["in"] == "path":
             url_path = url_path.replace("{" + param["name"] + "}", quote(draw(text_value(param["schema"])), safe=""))
         elif param["required"] or draw(st.booleans()):
-            query[param["name"]] = draw(text_value(param["schema"]))
+            only = param["schema"].get("x-ehrnet-fuzz-values")  # a long-poll's timeout: keep each case short
+            query[param["name"]] = draw(st.sampled_from(only) if only else text_value(param["schema"]))
     body: bytes | None = None
     content = op.get("requestBody", {}).get("content", {})
     if "application/json" in content:
