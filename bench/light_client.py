@@ -202,7 +202,7 @@ async def _serve_and_follow(store: ChainStore, genesis: Genesis, transport: str,
     host = None
     if transport == "http":
         app = web.Application()
-        app.add_routes(LightServer(None, lambda: store).routes())
+        app.add_routes(LightServer(None, store).routes())
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -214,7 +214,7 @@ async def _serve_and_follow(store: ChainStore, genesis: Genesis, transport: str,
 
         host = P2PHost(HostConfig(seed=SigningKey.generate().seed))
         await host.start()
-        await LightServer(host, lambda: store).start()
+        await LightServer(host, store).start()
         node = f"{host.listen_addrs[0]}/p2p/{host.peer_id}"
     genesis_file = work / "genesis.json"
     genesis_file.write_text(json.dumps(genesis.to_json()))

@@ -165,7 +165,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     )
     if byzantine is not None:
         byzantine.attach(ledger)
-    light = LightServer(peering.host, lambda: ledger.store)
+    light = LightServer(peering.host, ledger.store)
     services: list[Service] = [peering, probe, ledger, *byzantine_services, light, storage]
     status_sections: list[Callable[[], dict[str, object]]] = []
     erasure_handlers: list[OnErasure] = [lambda uid, cids: _unpin_erased(storage, cids)]

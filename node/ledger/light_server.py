@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-StoreGetter = Callable[[], ChainStore | None]
 CACHED_HEADERS = 4096
 _HTTP_STATUS = {"bad_request": 400, "not_found": 404, "too_large": 413, "unavailable": 503}
 
@@ -56,15 +55,15 @@ class LightQueries:
     """The answers themselves, independent of the transport. Final headers never change, so recently served
     ones are kept decoded (many devices follow the same few recent heights)."""
 
-    def __init__(self, store_getter: StoreGetter) -> None:
-        self._store_getter = store_getter
+    def __init__(self, store: ChainStore) -> None:
+        self.store = store
+        self.closed = False  # set when the light service stops, just before the ledger closes the store
         self._cache: OrderedDict[int, tuple[wire.SignedHeader, int]] = OrderedDict()
 
     def _store(self) -> ChainStore:
-        store = self._store_getter()
-        if store is None:
-            raise QueryError("unavailable", "this node's chain store is not open")
-        return store
+        if self.closed:
+            raise QueryError("unavailable", "this node is stopping")
+        return self.store
 
     def head(self) -> wire.SignedHeader:
         store = self._store()
@@ -187,14 +186,16 @@ def header_value_of_block(raw: bytes) -> codec.Value:
 class LightServer(Service):
     """Serves the light protocol over libp2p (`start`) and HTTP (`routes`) from the node's chain store.
 
-    `store_getter` returns the store while the ledger has it open (None before start or after stop). As a
-    service it goes after the peering service (whose start starts the host) in the node's list."""
+    `store` is the ledger's chain store (open from the ledger's construction until its stop). As a service it goes
+    after the peering service (whose start starts the host) and after the ledger in the node's list, so it is
+    stopped first: requests still arriving while the node stops are answered "unavailable", and never read a
+    closed store."""
 
     name = "light"
 
-    def __init__(self, host: P2PHost | None, store_getter: StoreGetter) -> None:
+    def __init__(self, host: P2PHost | None, store: ChainStore) -> None:
         self.host = host
-        self.queries = LightQueries(store_getter)
+        self.queries = LightQueries(store)
         self.malformed_requests = 0
 
     async def start(self) -> None:
@@ -206,6 +207,9 @@ class LightServer(Service):
             max_request_bytes=wire.MAX_REQUEST_BYTES,
             on_oversize=lambda n: wire.encode_error("too_large", f"request of {n} bytes exceeds the limit"),
         )
+
+    async def stop(self) -> None:
+        self.queries.closed = True
 
     def routes(self) -> list[web.RouteDef]:
         return light_routes(self.queries)
@@ -241,7 +245,7 @@ def _query_int(request: web.Request, name: str) -> int:
     return int(text)
 
 
-def light_routes(queries: LightQueries | StoreGetter) -> list[web.RouteDef]:
+def light_routes(queries: LightQueries | ChainStore) -> list[web.RouteDef]:
     """The HTTP form: GET /light/head, /light/headers?from=&to=, /light/proof?key=<hex>, /light/validators?height=.
     Errors are JSON {"error": message, "code": code} with a 4xx/503 status."""
     q = queries if isinstance(queries, LightQueries) else LightQueries(queries)

@@ -55,7 +55,7 @@ def follower(
 
 
 async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store: ChainStore) -> None:
-    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    f = follower(store, [LocalSource(LightServer(None, store))])
     assert await f.sync() == 6
     assert f.header == store.head
     assert f.client.validators == NEW_SET
@@ -67,7 +67,7 @@ async def test_follows_to_the_head_across_a_set_change_and_counts_its_work(store
 
 
 async def test_state_reads_are_verified_and_absence_is_proven(store: ChainStore) -> None:
-    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    f = follower(store, [LocalSource(LightServer(None, store))])
     got = await f.get_state(RECORD_KEY)  # syncs as far as the answering node's height first
     assert (got.value, got.height, f.height) == (b"v6", 6, 6)
     missing = await f.get_state(record_key(USER_KEYS[5].address, b"k"))
@@ -132,7 +132,7 @@ FORGERS = [
 async def test_a_forged_header_is_rejected_and_the_next_node_is_used(
     store: ChainStore, forger: type[TamperingSource], why: str
 ) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     honest = LocalSource(server)
     f = follower(store, [forger(server), honest])
     assert await f.sync() == 6
@@ -142,7 +142,7 @@ async def test_a_forged_header_is_rejected_and_the_next_node_is_used(
 
 
 async def test_with_only_a_forger_nothing_is_trusted_beyond_the_last_good_header(store: ChainStore) -> None:
-    f = follower(store, [TooFewSigners(LightServer(None, lambda: store))])
+    f = follower(store, [TooFewSigners(LightServer(None, store))])
     with pytest.raises(NoSourceError, match="quorum"):
         await f.sync()
     assert f.height == 2  # headers 1–2 verified; the forged 3 was not accepted
@@ -172,7 +172,7 @@ class ForgedSibling(TamperingSource):
 async def test_a_forged_proof_is_rejected_and_the_next_node_answers(
     store: ChainStore, forger: type[TamperingSource]
 ) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     f = follower(store, [forger(server), LocalSource(server)])
     got = await f.get_state(RECORD_KEY)
     assert got.value == b"v6" and got.source == "honest"
@@ -188,7 +188,7 @@ class LyingHead(TamperingSource):
 
 
 async def test_a_head_that_cannot_be_backed_by_headers_drops_the_node(store: ChainStore) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     f = follower(store, [LyingHead(server), LocalSource(server)])
     assert await f.sync() == 6
     assert "served no header" in f.figures.dropped["forger"]
@@ -196,13 +196,13 @@ async def test_a_head_that_cannot_be_backed_by_headers_drops_the_node(store: Cha
 
 async def test_an_unreachable_node_is_skipped_but_kept(store: ChainStore) -> None:
     dead = DeadSource()
-    f = follower(store, [dead, LocalSource(LightServer(None, lambda: store))])
+    f = follower(store, [dead, LocalSource(LightServer(None, store))])
     assert await f.sync() == 6
     assert dead in f.sources and not f.figures.dropped
 
 
 async def test_a_bad_key_is_the_callers_error_not_a_nodes(store: ChainStore) -> None:
-    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    f = follower(store, [LocalSource(LightServer(None, store))])
     with pytest.raises(WireError):
         await f.get_state(b"")
     assert len(f.sources) == 1
@@ -210,7 +210,7 @@ async def test_a_bad_key_is_the_callers_error_not_a_nodes(store: ChainStore) -> 
 
 async def test_the_trusted_head_persists_and_the_client_resumes(store: ChainStore, tmp_path: Path) -> None:
     data_dir = tmp_path / "light"
-    source = LocalSource(LightServer(None, lambda: store))
+    source = LocalSource(LightServer(None, store))
     first = follower(store, [source], data_dir)
     await first.sync(target=4)
     resumed = follower(store, [source], data_dir)
@@ -223,7 +223,7 @@ async def test_the_trusted_head_persists_and_the_client_resumes(store: ChainStor
 
 async def test_a_trust_file_of_another_network_or_corrupt_is_refused(store: ChainStore, tmp_path: Path) -> None:
     data_dir = tmp_path / "light"
-    f = follower(store, [LocalSource(LightServer(None, lambda: store))], data_dir)
+    f = follower(store, [LocalSource(LightServer(None, store))], data_dir)
     await f.sync()
     other = make_genesis(validators=OUTSIDERS)
     with pytest.raises(TrustStoreError, match="another network"):
@@ -262,7 +262,7 @@ def _nothing(header: dict[str, Any]) -> None:
 async def test_answers_that_are_no_ledger_values_drop_the_node_without_a_crash(
     store: ChainStore, mutate: Callable[[dict[str, Any]], None], canonical: bool, why: str
 ) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     f = follower(store, [RawHeaders(server, mutate, canonical), LocalSource(server)])
     assert await f.sync() == 6
     assert why in f.figures.dropped["raw"]
@@ -277,8 +277,8 @@ def lagging_store(tmp_path: Path) -> Iterator[ChainStore]:
 
 
 async def test_a_node_that_is_behind_cannot_hold_the_client_back(store: ChainStore, lagging_store: ChainStore) -> None:
-    lagging = LocalSource(LightServer(None, lambda: lagging_store), "lagging")
-    f = follower(store, [lagging, LocalSource(LightServer(None, lambda: store))])
+    lagging = LocalSource(LightServer(None, lagging_store), "lagging")
+    f = follower(store, [lagging, LocalSource(LightServer(None, store))])
     assert await f.sync() == 6  # the highest head is tried first, whatever the configured order
     assert not f.figures.dropped and len(f.sources) == 2
 
@@ -286,13 +286,13 @@ async def test_a_node_that_is_behind_cannot_hold_the_client_back(store: ChainSto
 async def test_a_state_answer_older_than_the_verified_head_is_not_relied_on(
     store: ChainStore, lagging_store: ChainStore
 ) -> None:
-    lagging = LocalSource(LightServer(None, lambda: lagging_store), "lagging")
-    f = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    lagging = LocalSource(LightServer(None, lagging_store), "lagging")
+    f = follower(store, [LocalSource(LightServer(None, store))])
     await f.sync()
     f.sources.insert(0, lagging)
     got = await f.get_state(RECORD_KEY)
     assert (got.value, got.height, got.source) == (b"v6", 6, "honest")
-    only_stale = follower(store, [LocalSource(LightServer(None, lambda: store))])
+    only_stale = follower(store, [LocalSource(LightServer(None, store))])
     await only_stale.sync()
     only_stale.sources = [lagging]
     with pytest.raises(NoSourceError, match="older than our 6"):
@@ -331,7 +331,7 @@ def verifier_threads() -> list[threading.Thread]:
 async def test_a_forged_header_in_the_middle_of_a_parallel_batch_is_rejected(
     long_store: ChainStore, forger: type[TamperingSource], why: str
 ) -> None:
-    server = LightServer(None, lambda: long_store)
+    server = LightServer(None, long_store)
     middle = type(f"Middle{forger.__name__}", (forger,), {"AT": 11})
     alone = follower(long_store, [middle(server)], workers=2)
     with pytest.raises(NoSourceError, match=why):
@@ -346,7 +346,7 @@ async def test_a_forged_header_in_the_middle_of_a_parallel_batch_is_rejected(
 
 
 async def test_one_worker_and_a_pool_reach_the_same_head_with_the_same_figures(long_store: ChainStore) -> None:
-    server = LightServer(None, lambda: long_store)
+    server = LightServer(None, long_store)
     one = follower(long_store, [LocalSource(server)], workers=1)
     two = follower(long_store, [LocalSource(server)], workers=2)
     assert await one.sync() == await two.sync() == LONG
@@ -393,7 +393,7 @@ class SetOnRequest(LocalSource):
 
 
 async def test_what_stops_a_batch_midway_keeps_the_headers_before_it(long_store: ChainStore) -> None:
-    server = LightServer(None, lambda: long_store)
+    server = LightServer(None, long_store)
     f = follower(long_store, [NoCommitAt11(server)], workers=2)
     with pytest.raises(NoSourceError, match="header 11 came without a commit"):
         await f.sync()
@@ -409,7 +409,7 @@ async def test_what_stops_a_batch_midway_keeps_the_headers_before_it(long_store:
 
 
 async def test_forgeries_mid_batch_are_rejected(long_store: ChainStore) -> None:
-    server = LightServer(None, lambda: long_store)
+    server = LightServer(None, long_store)
     middle = type("MiddleTooFew", (TooFewSigners,), {"AT": 15})
     f = follower(long_store, [PagedSource(server, page=10)], workers=2)
     f.sources.insert(0, middle(server))

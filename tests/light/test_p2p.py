@@ -31,7 +31,7 @@ async def full_node(store: ChainStore) -> AsyncIterator[tuple[P2PHost, str]]:
     host = P2PHost(HostConfig(seed=os.urandom(32)))
     await host.start()
     try:
-        await LightServer(host, lambda: store).start()
+        await LightServer(host, store).start()
         yield host, f"{host.listen_addrs[0]}/p2p/{host.peer_id}"
     finally:
         await host.stop()

@@ -43,7 +43,7 @@ def ask(server: LightServer, request: codec.Value) -> dict[str, codec.Value]:
 
 
 def test_head_headers_proof_and_validators_over_cbor(store: ChainStore) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     head = wire.decode_head(server.answer(wire.head_request().encode()))
     assert head.header == store.head and head.commit == store.get_commit(6)
     entries = wire.decode_headers(server.answer(wire.headers_request(2, 99).encode()))
@@ -73,14 +73,15 @@ def test_head_headers_proof_and_validators_over_cbor(store: ChainStore) -> None:
     ],
 )
 def test_bad_requests_get_typed_errors(store: ChainStore, request_value: codec.Value, code: str, words: str) -> None:
-    server = LightServer(None, lambda: store)
+    server = LightServer(None, store)
     answer = ask(server, request_value)
     error = answer["error"]
     assert isinstance(error, dict) and error["code"] == code and words in str(error["message"])
 
 
-def test_a_closed_store_is_reported_unavailable() -> None:
-    server = LightServer(None, lambda: None)
+async def test_a_stopping_node_answers_unavailable_and_does_not_read_its_store(store: ChainStore) -> None:
+    server = LightServer(None, store)
+    await server.stop()  # the light service stops before the ledger closes the store
     with pytest.raises(RemoteError) as err:
         wire.decode_head(server.answer(wire.head_request().encode()))
     assert err.value.code == "unavailable"
@@ -89,7 +90,7 @@ def test_a_closed_store_is_reported_unavailable() -> None:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=200))
 def test_any_bytes_get_an_answer_never_an_exception(store: ChainStore, data: bytes) -> None:
-    answer = codec.decode(LightServer(None, lambda: store).answer(data))
+    answer = codec.decode(LightServer(None, store).answer(data))
     assert isinstance(answer, dict)
 
 
@@ -111,7 +112,7 @@ def test_a_long_range_is_clipped_to_the_bound() -> None:
 @pytest.fixture
 async def http_url(store: ChainStore) -> AsyncIterator[str]:
     app = web.Application()
-    app.add_routes(LightServer(None, lambda: store).routes())
+    app.add_routes(LightServer(None, store).routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -182,5 +183,5 @@ class MovedStore:
 def test_a_proof_that_does_not_match_the_reported_header_is_never_served(store: ChainStore) -> None:
     moved = cast(ChainStore, MovedStore(store))
     with pytest.raises(RemoteError) as err:
-        wire.decode_state(LightServer(None, lambda: moved).answer(wire.proof_request(RECORD_KEY).encode()))
+        wire.decode_state(LightServer(None, moved).answer(wire.proof_request(RECORD_KEY).encode()))
     assert err.value.code == "unavailable" and "ask again" in str(err.value)
