@@ -31,7 +31,7 @@ from consensus.tx import decode_tx
 from node.api.server import json_error, read_json
 from node.ehr import wire
 from node.ehr.contract import EHR_CONTRACT, ContractCallError, call_return, ehr_view, final_receipt
-from node.ehr.records import FilingError, RecordFiler, enc_key_of
+from node.ehr.filing import FilingError, RecordFiler, enc_key_of
 from node.ledger.protocol import Ledger
 from node.p2p.bridge import P2PHost
 from node.service import Service
@@ -75,6 +75,7 @@ class ManagerService(Service):
         self.served = 0
         self.refused = 0
         self.erased_users = 0
+        self._stopped = False
 
     async def start(self) -> None:
         self.host.set_request_handler(wire.EHR_PROTOCOL, self._serve, wire.MAX_REQUEST_BYTES)
@@ -99,6 +100,9 @@ class ManagerService(Service):
         return [web.post("/ehr/request", relay)]
 
     async def stop(self) -> None:
+        # Stopped before the ledger and the host (it comes after them in the node's list): requests that still
+        # arrive are refused rather than reaching a closed key store or chain store.
+        self._stopped = True
         self.vault.close()
 
     async def _read_local(self, cid: CID) -> bytes:
@@ -119,6 +123,8 @@ class ManagerService(Service):
     # ---- the protocol ---------------------------------------------------------------------------------------
 
     async def _serve(self, peer: str, data: bytes) -> bytes:
+        if self._stopped:
+            return wire.refuse("unavailable", "this node is stopping")
         try:
             request = wire.decode_request(data)
         except wire.EhrWireError as exc:
