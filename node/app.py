@@ -181,7 +181,7 @@ def build_node(network: NetworkConfig, name: str, data_dir: Path, faults: FaultO
     services.append(ErasureWatcher(ledger, erasure_handlers, paths.root / "erasure.cursor"))
     if "edge" in spec.roles:
         # Imported only where needed: the analyses pull in numpy/scipy, which other roles do not need.
-        from node.edge.records import EdgeRecordSink
+        from node.edge.result_filing import EdgeRecordSink
         from node.edge.service import build_edge_service
 
         records = EdgeRecordSink(

@@ -30,7 +30,7 @@ def grant_primitives_imported(source: str) -> set[str]:
 
 
 def test_the_checker_sees_an_inline_grant() -> None:
-    # What node/ehr/manager.py and node/ehr/records.py imported before the vault was the one implementation.
+    # What node/ehr/manager.py and node/ehr/filing.py imported before the vault was the one implementation.
     assert grant_primitives_imported("from storage.record_encryption import rewrap, x25519_from_ed25519_seed") == {
         "rewrap"
     }

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from node.ehr import wire
-from node.ehr.records import FilingError, RecordFiler
+from node.ehr.filing import FilingError, RecordFiler
 from node.ledger.protocol import Ledger
 from node.p2p.bridge import P2PError, P2PHost
 from node.service import Service
