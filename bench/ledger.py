@@ -236,10 +236,11 @@ def run_ledger_bench(nodes: int, duration: float, rate: float, senders: int) -> 
 def work_counts(status: dict[str, Any], committed: int) -> dict[str, float | None]:
     """What one node did for the run, from its status: Ed25519 signature checks per committed transaction (1 is
     the floor: each signature checked once), blocks executed per final block (1: each executed once, whether
-    proposed or validated), and copies of each tx batch the mesh delivered to it (1: delivered once)."""
+    proposed or validated), and copies of each tx batch and each consensus message the mesh delivered to it."""
     work = status.get("work") or {}
     messages = (status.get("gossip") or {}).get("messages") or {}
     txs = next((count for topic, count in messages.items() if topic.endswith("/txs/1")), None)
+    consensus = next((count for topic, count in messages.items() if topic.endswith("/consensus/1")), None)
     height = status.get("height") or 0
 
     def ratio(part: object, whole: object) -> float | None:
@@ -249,6 +250,8 @@ def work_counts(status: dict[str, Any], committed: int) -> dict[str, float | Non
         "signature_checks_per_tx": ratio(work.get("signature_checks"), committed),
         "executions_per_block": ratio(work.get("block_executions"), height),
         "tx_batch_copies": ratio(txs["received"], txs["judged"]) if txs else None,
+        # Proposals and votes still travel through gossipsub's mesh (a relay is what carries them past a dead link).
+        "consensus_copies": ratio(consensus["received"], consensus["judged"]) if consensus else None,
     }
 
 

@@ -97,6 +97,7 @@ def test_a_node_s_work_is_read_per_transaction_per_block_and_per_batch() -> None
         "signature_checks_per_tx": 2.0,
         "executions_per_block": 1.2,
         "tx_batch_copies": 2.0,
+        "consensus_copies": 3.0,
     }
     # An older node (no counters), or a run that committed nothing: unknown, not zero.
     assert set(ledger_bench.work_counts({"height": 3}, committed=0).values()) == {None}
