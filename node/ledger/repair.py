@@ -52,6 +52,7 @@ class LedgerRepair:
     fetch_retry_first_s = 0.1
     fetch_retry_max_s = 2.0
     try_first_peers = 3
+    max_handshakes_in_flight = 4
 
     # State owned by the service (ledger_service.LedgerService).
     host: P2PHost
@@ -111,6 +112,7 @@ class LedgerRepair:
     async def _repair_loop(self) -> None:
         self._refusals = RefusalBackoff()  # peers that refused the ledger protocol: asked again after a backoff
         self._handshaking: set[str] = set()
+        self._handshake_retry: dict[str, tuple[float, float]] = {}  # peer -> (not before, last pause)
         # The first few peers are asked for blocks on their handshake (block_sync.try_peer): enough to hedge
         # against one slow connection after a restart, few enough that a large network's start stays cheap.
         self._tried: set[str] = set()
@@ -137,15 +139,21 @@ class LedgerRepair:
                 await self._pull_round_state()
 
     def _check_new_peers(self) -> None:
-        """Handshake every new peer, all at once (a peer slow to answer delays no other)."""
+        """Handshake new peers, a few at a time (a peer slow to answer holds up no other). A failed handshake is
+        tried again after a pause that doubles: when a large network starts on a busy machine, requests retried
+        every loop turn on top of the connection setup kept nodes from ever meshing."""
         connected = self.host.connected_peers()
         self._refusals.keep_only(connected)
         now = time.monotonic()
         for peer in connected:
+            if len(self._handshaking) >= self.max_handshakes_in_flight:
+                break
             if peer in self._verified_peers or peer in self._rejected_peers or peer in self._handshaking:
                 continue
             if not self._refusals.may_ask(peer, now):
                 continue  # refused the ledger protocol lately: a light client or a foreign peer
+            if self._handshake_retry.get(peer, (0.0, 0.0))[0] > now:
+                continue
             self._handshaking.add(peer)
             self._spawn(self._handshake(peer))
             if len(self._tried) < self.try_first_peers and peer not in self._tried:
@@ -157,14 +165,18 @@ class LedgerRepair:
         restarted or wiped) starts block sync from it at once."""
         try:
             try:
-                raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request(), timeout_s=3)
+                raw = await self.host.request(peer, wire.LEDGER_PROTOCOL, wire.status_request())
                 status = wire.PeerStatus.decode(raw)
             except ProtocolRefused:
                 delay = self._refusals.refused(peer, time.monotonic())
                 log.debug("peer %s does not serve %s: asking again in %.0f s", peer, wire.LEDGER_PROTOCOL, delay)
                 return
             except (P2PError, wire.WireError):
-                return  # not ready yet (a node still starting); try again next round
+                # Not ready yet (a node still starting): try again after a pause, 1 s doubling to 8 s.
+                pause = min(2 * self._handshake_retry.get(peer, (0.0, 0.5))[1], 8.0)
+                self._handshake_retry[peer] = (time.monotonic() + pause, pause)
+                return
+            self._handshake_retry.pop(peer, None)
             self._refusals.answered(peer)
             if status.chain_id != self.chain_id or status.genesis_hash != self.genesis.hash():
                 log.warning("peer %s is on chain %s with another genesis: disconnecting", peer, status.chain_id)
