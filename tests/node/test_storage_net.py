@@ -19,7 +19,7 @@ from node.p2p.bridge import HostConfig, P2PHost, RequestError
 from node.store.dht import peer_bytes
 from node.store.service import StorageService
 from primitives import codec
-from storage import exchange, replicate
+from storage import exchange, replica_requests
 from storage.address import CID
 from storage.dht import messages
 from storage.dht.keyspace import Contact
@@ -127,7 +127,7 @@ async def test_repair_asks_the_closest_live_storage_peer(trio_of_nodes: list[Sto
 async def test_malformed_requests_are_refused_and_the_node_keeps_serving(trio_of_nodes: list[StorageService]) -> None:
     n0, n1, _ = trio_of_nodes
     target = n0.host.peer_id
-    for protocol in (messages.PROTOCOL_ID, exchange.PROTOCOL_ID, replicate.PROTOCOL_ID):
+    for protocol in (messages.PROTOCOL_ID, exchange.PROTOCOL_ID, replica_requests.PROTOCOL_ID):
         for junk in (b"\xff\x00", codec.encode({"type": "get_blocks", "cids": ["not bytes"]}), b""):
             with pytest.raises(RequestError):
                 await n1.host.request(target, protocol, junk, timeout_s=5)
