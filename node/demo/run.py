@@ -204,7 +204,7 @@ async def _offload(say: Narrator, patient: EhrUser, device: P2PHost, edge_peer: 
 
     from node.ehr.sharing_client import SharingError
     from offload.device import EDGE, PHONE, builtin_profile
-    from offload.envelope import box_public_key_from_identity
+    from offload.sealed_messages import box_public_key_from_identity
     from offload.session import OffloadSession, SessionTask
     from offload.store import ProfileStore, default_profile_dir
     from offload.workload import HRV, TREMOR, make_payload
