@@ -145,3 +145,12 @@ async def test_uploads_and_downloads_stream(make: Any, server: Any) -> None:
     received: list[bytes] = []
     await client.cat("b1", received.append)
     assert b"".join(received) == BIG and len(received) > 1
+
+
+def test_the_two_clients_offer_the_same_methods() -> None:
+    import inspect
+
+    def methods(cls: type) -> set[str]:
+        return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+
+    assert methods(NodeClient) ^ methods(AsyncNodeClient) == {"close", "at"}
