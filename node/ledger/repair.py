@@ -52,7 +52,10 @@ class LedgerRepair:
     fetch_retry_first_s = 0.1
     fetch_retry_max_s = 2.0
     try_first_peers = 3
-    max_handshakes_in_flight = 4
+    # One handshake at a time: with several in flight per node (4, or every new peer at once), a 16-node network
+    # started on a busy 2-core machine did not mesh within 150-240 s (connections failed their security
+    # upgrade over and over); one at a time it meshed in 16-29 s at load 24-28, like the code before.
+    max_handshakes_in_flight = 1
 
     # State owned by the service (ledger_service.LedgerService).
     host: P2PHost
@@ -139,9 +142,9 @@ class LedgerRepair:
                 await self._pull_round_state()
 
     def _check_new_peers(self) -> None:
-        """Handshake new peers, a few at a time (a peer slow to answer holds up no other). A failed handshake is
-        tried again after a pause that doubles: when a large network starts on a busy machine, requests retried
-        every loop turn on top of the connection setup kept nodes from ever meshing."""
+        """Handshake new peers, `max_handshakes_in_flight` at a time, without holding up the loop. A failed
+        handshake is tried again after a pause that doubles: when a large network starts on a busy machine,
+        requests retried every loop turn on top of the connection setup kept nodes from ever meshing."""
         connected = self.host.connected_peers()
         self._refusals.keep_only(connected)
         now = time.monotonic()
