@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from consensus.block import block_to_json
-from consensus.errors import LedgerError, MempoolFullError, TxError, TxNotAllowlistedError, TxRateLimitError
+from consensus.errors import (
+    LedgerError,
+    MempoolFullError,
+    TxError,
+    TxNonceError,
+    TxNotAllowlistedError,
+    TxRateLimitError,
+    TxSizeError,
+)
 from node.api.server import STOPPING, json_error, read_json
 from node.ledger.protocol import Ledger
 
@@ -42,7 +50,12 @@ def _hex32(text: str, what: str) -> bytes:
     return raw
 
 
-SENDER_REFUSALS = frozenset({TxNotAllowlistedError.http_status, TxRateLimitError.http_status})
+# Refusals that keep their own status when they are the only kind in an answer: the sender's (403 not allowlisted,
+# 429 over its limits), a nonce already used (409: a retry of a final transaction, docs/API.md) and a transaction
+# over the size bound (413). Anything else, or a mix, is a plain 400.
+KEPT_REFUSALS = frozenset(
+    {TxNotAllowlistedError.http_status, TxRateLimitError.http_status, TxNonceError.http_status, TxSizeError.http_status}
+)
 
 
 def wait_seconds(query: Mapping[str, str]) -> float | None:
@@ -137,10 +150,8 @@ def ledger_routes(ledger: Ledger) -> list[web.RouteDef]:
             return web.json_response(
                 {"error": str(errors[0]["error"]), "rejected": errors, "hashes": hashes}, status=503
             )
-        # A refusal of the sender rather than of the transaction keeps its own status — 403 for a sender an allowlist
-        # chain does not allow, 429 for one over its per-sender limits; anything else, or a mix, is a plain 400.
         status = statuses.pop() if len(statuses) == 1 else 400
-        status = status if status in SENDER_REFUSALS else 400
+        status = status if status in KEPT_REFUSALS else 400
         if errors and single:
             return json_error(status, str(errors[0]["error"]))
         if errors:

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from consensus.chainstore import ChainStore
-from consensus.errors import MempoolFullError, TxSignatureError
+from consensus.errors import MempoolFullError, TxNonceError, TxSignatureError
 from consensus.mempool_journal import JournalError
 from consensus.tx import Tx
 from node.api.ledger import ledger_routes
@@ -52,6 +52,8 @@ class FakeLedger(StoreLedger):
     def submit_tx(self, raw: bytes) -> Tx:
         if raw.startswith(b"busy"):
             raise MempoolFullError("node is busy: 4000 transactions wait for a block; retry later")
+        if raw.startswith(b"used"):
+            raise TxNonceError("nonce 3 is already used; the sender's next nonce is 4")
         if raw.startswith(b"ok"):
             self.admitted += 1
             return GOOD
@@ -75,6 +77,15 @@ async def test_single_transactions_get_400_naming_the_problem_or_200(store: Chai
     assert status == 400 and "hex" in answer["error"]
     status, answer = await post({"txs": "not a list"}, ledger)
     assert status == 400 and "body" in answer["error"]
+
+
+async def test_a_used_nonce_is_409_alone_and_400_in_a_mix(store: ChainStore) -> None:
+    # A retry of a transaction that is already final is answered 409 `nonce N is already used`.
+    ledger = FakeLedger(store)
+    status, answer = await post({"tx": b"used".hex()}, ledger)
+    assert status == 409 and "already used" in answer["error"]
+    status, answer = await post({"txs": [b"used".hex(), b"bad".hex()]}, ledger)
+    assert status == 400 and len(answer["rejected"]) == 2
 
 
 async def test_busy_refusals_are_503_and_list_what_was_accepted(store: ChainStore) -> None:
