@@ -1,4 +1,4 @@
-"""What judging a gossip message costs before it is forwarded (node/ledger/gossip_validation.py), against
+"""What judging a gossip message costs before it is forwarded (node/ledger/gossip/validation.py), against
 decoding alone.
 
     .venv/bin/python -m bench.gossip_validation [--json]
@@ -21,7 +21,7 @@ from consensus.gossip_batch import ConsensusBatch
 from consensus.tx import Tx
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
-from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers
+from node.ledger.gossip.validation import LedgerGossipJudge, MeshMembers
 from node.p2p.types import GossipMessage
 from primitives.keys import SigningKey
 

@@ -62,7 +62,7 @@ class GenesisSpec:
     genesis_time_ms: int = 0
     params: dict[str, int | str] = field(default_factory=dict)  # text only for TEXT_PARAMS, e.g. accounts
     # The mesh's members: ("ed25519:<hex>", roles). Filled from the nodes when a template is resolved; empty in
-    # configs resolved before members existed (their nodes then come from the config: node/ledger/gossip_validation.py).
+    # configs resolved before members existed (their nodes then come from the config: node/ledger/gossip/validation.py).
     members: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property

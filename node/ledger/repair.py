@@ -27,8 +27,8 @@ from consensus.messages import MessageError
 from consensus.proposal import Proposal
 from consensus.votes import ValidatorSet
 from node.ledger import wire
-from node.ledger.block_sync import BlockSync
 from node.ledger.chain_app import ChainApp
+from node.ledger.sync.block_sync import BlockSync
 from node.ledger.timing import ValueFetchSchedule
 from node.p2p.bridge import P2PError, P2PHost, ProtocolRefused
 from node.p2p.refusal_backoff import RefusalBackoff
@@ -129,7 +129,7 @@ class LedgerRepair:
                 # peer that moves on wakes us with its messages, and the idle timer ends the wait anyway.
                 self._last_progress = now
             stalled = now - self._last_progress
-            # Block sync starts as soon as a peer shows it is ahead (node/ledger/block_sync.py); this tick is only
+            # Block sync starts as soon as a peer shows it is ahead (node/ledger/sync/block_sync.py); this tick is only
             # its slow fallback (one peer's status after a long stall) and the retry of a peer that failed.
             self.block_sync.tick(stalled)
             if self._idle is not None:

@@ -45,17 +45,17 @@ from consensus.tx import Tx
 from consensus.votes import ValidatorSet, Vote, VoteKind
 from node.faults.points import FaultPoints
 from node.ledger import wire
-from node.ledger.block_sync import BlockSync
 from node.ledger.chain_app import MAX_PROPOSAL_TXS, ChainApp
 from node.ledger.commit_feed import CommitFeed
-from node.ledger.compact import CompactProposals
-from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers, refresh_members
+from node.ledger.gossip.compact import CompactProposals
+from node.ledger.gossip.tx_gossip import LedgerGossipOut
+from node.ledger.gossip.validation import LedgerGossipJudge, MeshMembers, refresh_members
 from node.ledger.group_commit import open_mempool_journal
 from node.ledger.locked_value import LockedValueFile
 from node.ledger.repair import LedgerRepair
 from node.ledger.sign_guard import SignGuard
+from node.ledger.sync.block_sync import BlockSync
 from node.ledger.timing import IdleWake, Wake
-from node.ledger.tx_gossip import LedgerGossipOut
 from node.p2p.bridge import P2PHost
 from node.service import Service
 from primitives.keys import SigningKey
@@ -148,9 +148,9 @@ class LedgerService(CompactProposals, LedgerRepair, LedgerGossipOut, Service):
         self.faults = FaultPoints.from_environment()
         self._verified_peers: set[str] = set()
         self._rejected_peers: set[str] = set()
-        # Who may gossip (node/ledger/gossip_validation.py); the config's nodes count only if genesis lists no members.
+        # Who may gossip (node/ledger/gossip/validation.py); the config's nodes count only if genesis lists no members.
         self.members = MeshMembers(() if genesis.members else config_members)
-        # Block sync, started when a peer shows it is ahead (node/ledger/block_sync.py).
+        # Block sync, started when a peer shows it is ahead (node/ledger/sync/block_sync.py).
         self.block_sync = BlockSync(host, self._final_height, self._peers_to_sync_from, self._import)
         self._last_progress = time.monotonic()
         self._last_regossip = 0.0

@@ -104,7 +104,7 @@ MAX_PEER_ID_CHARS = 128
 
 
 def encode_txs(raw_txs: list[bytes], reached: Iterable[str] = ()) -> bytes:
-    """A tx batch for the txs topic; `reached` names the peers it has been sent to (node/ledger/tx_relay.py)."""
+    """A tx batch for the txs topic; `reached` names the peers it has been sent to (node/ledger/gossip/tx_relay.py)."""
     names: list[codec.Value] = [name for name in sorted(set(reached))]
     batch: dict[str, codec.Value] = {"txs": list(raw_txs)}
     if names:

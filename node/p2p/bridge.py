@@ -350,8 +350,8 @@ class P2PHost:
     async def publish_to(self, topic: str, data: bytes, peers: list[str]) -> int:
         """Send one gossip message on `topic` to `peers` only, written to their pubsub streams directly instead of
         handed to the router (which would send it to the whole mesh). Receivers treat it as any gossip message and
-        forward it on, unless the topic is single-hop. The txs topic's relay (node/ledger/tx_relay.py) uses it, and
-        the byzantine test mode (node/faults/byzantine.py) to show two halves of the network two different messages."""
+        forward it on, unless the topic is single-hop. Used by the txs topic's relay (node/ledger/gossip/tx_relay.py)
+        and the byzantine mode (node/faults/byzantine.py: two halves of the network see two different messages)."""
         if len(data) > self._config.gossip.max_message_bytes:
             raise P2PError(f"gossip message of {len(data)} bytes exceeds the configured limit")
         targets = [ID.from_base58(peer) for peer in peers]

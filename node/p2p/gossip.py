@@ -114,7 +114,7 @@ class SteadyGossipSub(GossipSub):
 
     async def publish(self, msg_forwarder: Any, pubsub_msg: Any) -> None:
         # A single-hop topic's messages are never forwarded: their publisher sends each to every peer itself and
-        # relays only to peers it knows were not reached (node/ledger/tx_relay.py), so a 4-node mesh delivers
+        # relays only to peers it knows were not reached (node/ledger/gossip/tx_relay.py), so a 4-node mesh delivers
         # each once instead of three times (once from the publisher, once from each other relay).
         if self.guards is not None and all(self.guards.single_hop(topic) for topic in pubsub_msg.topicIDs):
             return

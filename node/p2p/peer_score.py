@@ -16,7 +16,7 @@ The rules, all pure (the caller passes `now`, so tests drive a fake clock):
 
 Only messages a member could not have sent honestly are penalised (malformed, a bad signature, a non-member
 sender): the validators ignore messages for heights outside their window or from signers of sets they do not
-know yet, so an honest member that lags or restarts is never scored (node/ledger/gossip_validation.py).
+know yet, so an honest member that lags or restarts is never scored (node/ledger/gossip/validation.py).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ class TopicGuard:
     admits: Callable[[str], bool]
     judge: Callable[[GossipMessage], Verdict]
     # Messages on a single-hop topic are delivered but never forwarded by the router: the application sends each
-    # to every peer itself and relays to the peers it knows were missed (node/ledger/tx_relay.py).
+    # to every peer itself and relays to the peers it knows were missed (node/ledger/gossip/tx_relay.py).
     single_hop: bool = False
 
 

@@ -1,4 +1,4 @@
-"""Judging ledger gossip before it is forwarded (node/ledger/gossip_validation.py, node/p2p/guard.py): what is rejected
+"""Judging ledger gossip before it is forwarded (node/ledger/gossip/validation.py, node/p2p/guard.py): what is rejected
 and penalised, what is only ignored (an honest member lagging or restarting), and the ban that follows."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from consensus.gossip_batch import ConsensusBatch
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
-from node.ledger.gossip_validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers
+from node.ledger.gossip.validation import HEIGHT_WINDOW, LedgerGossipJudge, MeshMembers
 from node.p2p.guard import GossipGuards
 from node.p2p.identity import peer_id_of_public_key
 from node.p2p.peer_score import PeerScorer, ScoreSettings

@@ -1,4 +1,4 @@
-"""Block sync's I/O around the trigger (node/ledger/block_sync.py), with a fake host and a fake import.
+"""Block sync's I/O around the trigger (node/ledger/sync/block_sync.py), with a fake host and a fake import.
 
 What must hold: a message from a peer ahead starts a sync from that peer alone, with no status round to anyone;
 the next batch is requested while the one before imports (a wiped node waits one round trip, not one per batch);
@@ -15,8 +15,8 @@ from typing import Any, cast
 from consensus.gossip_batch import ConsensusBatch
 from consensus.votes import Vote, VoteKind
 from node.ledger import wire
-from node.ledger.block_sync import BlockSync, Entries
-from node.ledger.sync_trigger import SyncTrigger
+from node.ledger.sync.block_sync import BlockSync, Entries
+from node.ledger.sync.trigger import SyncTrigger
 from primitives.keys import SigningKey
 
 KEY = SigningKey.generate()

@@ -2,8 +2,9 @@
 answering — on real node processes (4 validators, real libp2p, real LMDB, real signatures) while transactions flow.
 
 "Caught up" means at the height the others had when its API first answered. The node syncs as soon as a peer
-shows it is ahead: each new peer is asked for the blocks after ours on its first handshake (node/ledger/block_sync.py
-`try_peer`), so no status round trip comes first, and the next batch is requested while one imports.
+shows it is ahead: each new peer is asked for the blocks after ours on its first handshake
+(node/ledger/sync/block_sync.py `try_peer`), so no status round trip comes first, and the next batch is requested
+while one imports.
 
 The bound: the target is 5 s. Traced at load 7-12 on this shared 2-core machine, the old path spent 1.2-1.5 s on the
 status handshake before its first block request, and that request then took 3-7 s (opening its stream alone 2.4-4.5 s

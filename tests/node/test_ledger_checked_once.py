@@ -16,7 +16,7 @@ from consensus.genesis import Params
 from consensus.system_txs import default_registry
 from consensus.tx import Tx, decode_tx
 from node.ledger import wire
-from node.ledger.gossip_validation import LedgerGossipJudge, MeshMembers
+from node.ledger.gossip.validation import LedgerGossipJudge, MeshMembers
 from node.p2p.types import GossipMessage, Verdict
 from tests.consensus.ledger_helpers import CHAIN_ID, USER_KEYS, record
 from tests.node.test_ledger_app import make_app

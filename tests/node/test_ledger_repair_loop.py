@@ -1,4 +1,4 @@
-"""The repair loop's cost while rounds are slow (node/ledger/repair.py with node/ledger/block_sync.py).
+"""The repair loop's cost while rounds are slow (node/ledger/repair.py with node/ledger/sync/block_sync.py).
 
 With 16 validators on a 2-core machine a round often takes longer than the loop's 0.5 s interval. The loop used
 to start block sync whenever a round had taken that long, and block sync began by asking every peer for its
@@ -18,9 +18,9 @@ from typing import Any, cast
 
 from consensus.gossip_batch import ConsensusBatch
 from node.ledger import wire
-from node.ledger.block_sync import BlockSync, Entries
 from node.ledger.repair import LedgerRepair
-from node.ledger.sync_trigger import SyncTrigger
+from node.ledger.sync.block_sync import BlockSync, Entries
+from node.ledger.sync.trigger import SyncTrigger
 
 PEERS = [f"peer-{i:02d}" for i in range(15)]  # a 16-validator network seen from one node
 GENESIS_HASH = b"g" * 32

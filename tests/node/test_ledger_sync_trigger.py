@@ -1,4 +1,4 @@
-"""When block sync runs and from whom (node/ledger/sync_trigger.py): pure decisions, a fake clock.
+"""When block sync runs and from whom (node/ledger/sync/trigger.py): pure decisions, a fake clock.
 
 The rule: sync as soon as a peer shows it is ahead (its status, or a message it originates for a later height),
 from that peer; otherwise nothing, except a slow fallback of one peer's status at a time after a long stall.
@@ -7,7 +7,7 @@ The timer it replaces asked every peer whenever a round took over 0.5 s â€” O(NÂ
 
 from __future__ import annotations
 
-from node.ledger.sync_trigger import SyncTrigger
+from node.ledger.sync.trigger import SyncTrigger
 
 PEERS = ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14", "p15"]
 

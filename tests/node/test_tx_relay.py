@@ -1,5 +1,5 @@
-"""Tx batches delivered once per node (node/ledger/tx_relay.py): the single-hop txs topic on real hosts, the relay
-to peers a batch names as not reached, and the `reached` field on the wire."""
+"""Tx batches delivered once per node (node/ledger/gossip/tx_relay.py): the single-hop txs topic on real hosts, the
+relay to peers a batch names as not reached, and the `reached` field on the wire."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from node.ledger import wire
-from node.ledger.tx_relay import relay_targets, send_batch
+from node.ledger.gossip.tx_relay import relay_targets, send_batch
 from node.p2p.bridge import HostConfig, P2PHost, Subscription
 from node.p2p.types import GossipMessage, TopicGuard, Verdict
 from primitives import codec

@@ -1,6 +1,6 @@
 """Block sync: fetching and importing final blocks from a peer that has shown it is ahead (docs/PROTOCOL.md §10).
 
-When to sync and from whom is decided by the pure `SyncTrigger` (node/ledger/sync_trigger.py) from what peers
+When to sync and from whom is decided by the pure `SyncTrigger` (node/ledger/sync/trigger.py) from what peers
 show of their height: the status in the handshake, and the height of every proposal or vote they originate. This
 module does the I/O around it: one sync at a time, the fallback's single status request, and the transfer.
 
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from consensus.gossip_batch import ConsensusBatch
 from node.ledger import wire
-from node.ledger.sync_trigger import SyncTrigger
+from node.ledger.sync.trigger import SyncTrigger
 from node.p2p.bridge import P2PError, P2PHost
 from primitives import codec
 

@@ -113,7 +113,8 @@ class LedgerGossipJudge:
     def guard(self, guard_topic: Callable[[str, TopicGuard], None]) -> None:
         """Install this judge on the chain's two topics (`P2PHost.guard_topic`)."""
         guard_topic(wire.consensus_topic(self.chain_id), TopicGuard(self.members.admits, self.consensus))
-        # Single-hop: the ledger sends each tx batch to every peer itself and relays it (node/ledger/tx_relay.py).
+        # Single-hop: the ledger sends each tx batch to every peer itself and relays it
+        # (node/ledger/gossip/tx_relay.py).
         guard_topic(wire.txs_topic(self.chain_id), TopicGuard(self.members.admits, self.txs, single_hop=True))
 
     def txs(self, message: GossipMessage) -> Verdict:

@@ -1,7 +1,7 @@
 """The ledger service's transaction gossip in, and its publishing of transactions and consensus batches out.
 
 Split from `node/ledger/service.py` as a mixin (it works on the service's own state). What arrives here has passed
-the topic's validator already (node/ledger/gossip_validation.py): only members' well-formed batches are delivered.
+the topic's validator already (node/ledger/gossip/validation.py): only members' well-formed batches are delivered.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from consensus.gossip_batch import ConsensusBatch, ProposalMessage
 from consensus.mempool import Admission, Mempool
 from consensus.votes import Vote
 from node.ledger import wire
-from node.ledger.tx_relay import send_batch
+from node.ledger.gossip.tx_relay import send_batch
 from node.p2p.bridge import P2PError, P2PHost, Subscription
 
 log = logging.getLogger("node.ledger.service")
@@ -70,7 +70,7 @@ class LedgerGossipOut:
                 # Transactions first: a compact proposal names transactions that peers must already hold.
                 while self._out_txs:
                     chunk, self._out_txs = self._out_txs[:1000], self._out_txs[1000:]
-                    await send_batch(self.host, txs_topic, chunk)  # to every peer: node/ledger/tx_relay.py
+                    await send_batch(self.host, txs_topic, chunk)  # to every peer: node/ledger/gossip/tx_relay.py
                 if self._out_proposals or self._out_votes:
                     batch = ConsensusBatch(tuple(self._out_proposals), tuple(self._out_votes))
                     self._out_proposals, self._out_votes = [], []
