@@ -6,7 +6,7 @@ chain holds the explicit list:
 
 - in genesis (`Genesis.members`, written at `sys/members` in block 0's state); a genesis made before members
   existed has none, and its hash and state root are unchanged — nodes of such a chain take its members from the
-  network config instead (node/ledger/gossip_validation.py, "legacy chains");
+  network config instead (node/ledger/gossip/validation.py, "legacy chains");
 - changed by admins with `add_member` (body `{"key": 32 bytes, "roles": [role, …]}`; adds, or replaces a
   member's roles) and `remove_member` (body `{"key": 32 bytes}`), approved like the other set changes
   (`admin_threshold` distinct admins), effective from the next block.
