@@ -110,13 +110,13 @@ def test_validators_agree_reject_bad_transactions_and_the_cli_records(tmp_path: 
         code, answer = post_tx(cluster, names[0], {"txs": [good.raw.hex(), bad_sig.hex()]})
         assert code == 400 and answer["hashes"] == [good.hash.hex()]
         assert answer["rejected"][0]["index"] == 1 and "signature" in answer["rejected"][0]["error"]
-        # A second transaction with a pending nonce is refused; the first becomes final everywhere.
+        # A second transaction with a pending nonce is refused (409, docs/API.md); the first becomes final everywhere.
         code, answer = post_tx(cluster, names[0], {"tx": record_tx(key, chain_id, 0, b"other").raw.hex()})
-        assert code == 400 and "nonce" in answer["error"]
+        assert code == 409 and "nonce" in answer["error"]
         for name in names:
             wait_until(partial(is_final, cluster, name, good.hash.hex()), timeout=15, what=f"the tx final on {name}")
         code, answer = post_tx(cluster, names[2], {"tx": good.raw.hex()})
-        assert code == 400 and "nonce" in answer["error"]
+        assert code == 409 and "nonce" in answer["error"]
         account = http_json("GET", f"{url(cluster, names[3])}/accounts/{key.address.hex()}")
         assert account["nonce"] == 1 and account["next_nonce"] == 1
 
